@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the Debian packages a task needs, only those missing; quiet when
+# everything is there. Usage: scripts/deps.sh GROUP... (build, test, fuzz, bench, qemu)
+set -euo pipefail
+
+declare -A groups=(
+  [build]="cmake ninja-build g++ pkg-config libisofs-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev"
+  [test]="xorriso squashfs-tools iproute2 vblade aoetools tcpdump procps python3 curl"
+  [fuzz]="clang libclang-rt-14-dev"
+  [bench]="time hyperfine"
+  [qemu]="qemu-system-x86 busybox-static linux-image-amd64 cpio ipxe-qemu ovmf"
+)
+
+wanted=()
+for g in "$@"; do
+  [[ -n "${groups[$g]+x}" ]] || { echo "deps.sh: unknown group $g" >&2; exit 2; }
+  for p in ${groups[$g]}; do wanted+=("$p"); done
+done
+
+missing=()
+for p in "${wanted[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+((${#missing[@]} == 0)) && exit 0
+
+if [[ $(id -u) != 0 ]]; then
+  echo "deps.sh: missing packages (${missing[*]}); run as root or install them" >&2
+  exit 1
+fi
+echo "deps.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+  cat "$log" >&2
+  exit 1
+fi

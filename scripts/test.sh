@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs what it needs, builds twice
+# (release, then AddressSanitizer + UBSan) and runs every test in both, the
+# slow QEMU boots only in the first; then each libFuzzer target for a
+# bounded time from its seed corpus. Needs root (network namespaces).
+#   ISOBOOT_FUZZ_SECONDS  seconds per fuzz target (default 30)
+#   ISOBOOT_SKIP_ASAN=1   developer shortcut: release build only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh build test fuzz qemu
+
+start=$SECONDS
+status=0
+run_ctest() {  # preset, extra ctest args...
+  local preset=$1
+  shift
+  echo "== tests: $preset build"
+  scripts/build.sh "$preset"
+  (cd "build/$preset" && ctest --output-on-failure --timeout 1200 -j2 "$@") || status=1
+}
+
+run_ctest release
+if [[ "${ISOBOOT_SKIP_ASAN:-0}" != 1 ]]; then
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    run_ctest asan -LE slow
+fi
+
+echo "== fuzz"
+scripts/fuzz.sh "${ISOBOOT_FUZZ_SECONDS:-30}" || status=1
+
+echo "== test suite took $((SECONDS - start)) s; $([[ $status == 0 ]] && echo passed || echo FAILED)"
+exit $status
