@@ -4,8 +4,8 @@
 set -euo pipefail
 
 declare -A groups=(
-  [build]="cmake ninja-build g++ pkg-config libisofs-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev"
-  [test]="xorriso squashfs-tools iproute2 vblade aoetools tcpdump procps python3 curl"
+  [build]="cmake ninja-build g++ pkg-config libisofs-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev libarchive-dev libssl-dev libcurl4-openssl-dev"
+  [test]="xorriso squashfs-tools iproute2 vblade aoetools tcpdump procps python3 curl libarchive-tools attr acl"
   [fuzz]="clang libclang-rt-14-dev"
   [bench]="time hyperfine"
   [qemu]="qemu-system-x86 busybox-static linux-image-amd64 cpio ipxe-qemu ovmf"
