@@ -20,7 +20,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   isoboot::cli::Run run;
-  isoboot::cli::AddIsoCommand(app, run);
+#define ISOBOOT_COMMAND(Name) isoboot::cli::Add##Name##Command(app, run);
+#include "cli/commands.inc"
+#undef ISOBOOT_COMMAND
 
   try {
     app.parse(argc, argv);

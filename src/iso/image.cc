@@ -9,6 +9,7 @@
 #include <cstring>
 #include <mutex>
 #include <system_error>
+#include <unordered_map>
 
 #include <fmt/format.h>
 #include <libisofs/libisofs.h>
@@ -40,11 +41,20 @@ void InitLibisofsOnce() {
 
 // The libisofs data source that reads through our BlockReader and remembers
 // the first block it could not read, for the error message.
+// libisofs walks a hostile image's directory loop forever (a directory whose
+// record points at itself or an ancestor). Legitimate images have libisofs
+// read any block only a few times (the Rock Ridge probe, the ISO 9660 and
+// Joliet trees), so a block read more often than this is a loop, and the
+// import is stopped by failing the read.
+constexpr uint32_t kMaxReadsPerBlock = 16;
+
 struct SourceState {
-  const BlockReader* read;
-  uint64_t size_bytes;
+  const BlockReader* read = nullptr;
+  uint64_t size_bytes = 0;
   bool failed = false;
   uint32_t failed_lba = 0;
+  bool looped = false;
+  std::unordered_map<uint32_t, uint32_t> reads;
 };
 
 int SourceOpen(IsoDataSource*) { return ISO_SUCCESS; }
@@ -52,6 +62,12 @@ int SourceClose(IsoDataSource*) { return ISO_SUCCESS; }
 void SourceFree(IsoDataSource*) {}
 int SourceRead(IsoDataSource* src, uint32_t lba, uint8_t* buffer) {
   auto* state = static_cast<SourceState*>(src->data);
+  if (state->looped) return static_cast<int>(ISO_DATA_SOURCE_FAILURE);
+  if (++state->reads[lba] > kMaxReadsPerBlock) {
+    state->looped = true;
+    state->failed_lba = lba;
+    return static_cast<int>(ISO_DATA_SOURCE_FAILURE);
+  }
   if ((*state->read)(lba, buffer)) return ISO_SUCCESS;
   if (!state->failed) {
     state->failed = true;
@@ -74,6 +90,12 @@ struct DirIterDeleter {
 };
 
 Error ImportError(int code, const SourceState& state) {
+  if (state.looped) {
+    return MakeError(fmt::format(
+        "corrupt ISO 9660 image: directory loop (block {} is read over and over: a directory "
+        "record points at itself or an ancestor)",
+        state.failed_lba));
+  }
   if (state.failed) {
     uint64_t at = uint64_t{state.failed_lba} * kBlock;
     return MakeError(fmt::format(
@@ -169,7 +191,9 @@ Result<Tree> ReadTree(const BlockReader& read, uint64_t size_bytes) {
         "not an ISO 9660 image: {} bytes is too small to hold a volume descriptor", size_bytes));
   }
 
-  SourceState state{&read, size_bytes};
+  SourceState state;
+  state.read = &read;
+  state.size_bytes = size_bytes;
   // libisofs frees the source with free() when its last reference goes.
   auto* src = static_cast<IsoDataSource*>(calloc(1, sizeof(IsoDataSource)));
   if (!src) throw std::bad_alloc();
@@ -200,7 +224,9 @@ Result<Tree> ReadTree(const BlockReader& read, uint64_t size_bytes) {
   int rc = iso_image_import(image.get(), src, opts.get(), &raw_features);
   std::unique_ptr<IsoReadImageFeatures, FeaturesDeleter> features(raw_features);
   iso_data_source_unref(src);
-  if (rc < 0) return ImportError(rc, state);
+  // libisofs tolerates some unreadable blocks and returns a partial tree; an
+  // image that refers past its own end is corrupt, so that is an error too.
+  if (rc < 0 || state.failed || state.looped) return ImportError(rc, state);
 
   Tree tree;
   if (const char* vid = iso_image_get_volume_id(image.get())) tree.volume_id = vid;
@@ -298,7 +324,11 @@ Result<Tree> ReadTree(const BlockReader& read, uint64_t size_bytes) {
   uint32_t cat_lba = 0;
   char* content = nullptr;
   off_t content_size = 0;
-  rc = iso_image_get_bootcat(image.get(), &catnode, &cat_lba, &content, &content_size);
+  // iso_image_get_bootcat crashes (libisofs 1.5.4) on images without a
+  // catalog, so ask only when the import saw an El Torito record.
+  rc = features && iso_read_image_features_has_eltorito(features.get())
+           ? iso_image_get_bootcat(image.get(), &catnode, &cat_lba, &content, &content_size)
+           : 0;
   std::unique_ptr<char, decltype(&free)> owned_content(content, &free);
   if (rc == 1 && content && content_size > 0) {
     auto parsed = ParseBootCatalog(
