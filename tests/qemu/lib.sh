@@ -1,0 +1,194 @@
+# shellcheck shell=bash
+# Helpers for tests that boot a QEMU guest on a private network, sourced by
+# tests/*/*_slow_test.sh (bash, set -euo pipefail, run as root):
+#   - the host kernel (Debian's linux-image-amd64) and a tiny busybox
+#     initramfs around it with chosen modules and a test's /init, cached under
+#     build/qemu-cache/ keyed by kernel version and content;
+#   - a network namespace with a bridge and a tap for the guest's NIC, so
+#     servers under test run on the bridge and nothing leaves the namespace;
+#   - QEMU started inside that namespace, its serial console read until a
+#     marker line or a deadline, then stopped by PID.
+# Every wait is bounded. Only processes started here are ever killed, by PID.
+# No KVM in CI: guests run under TCG, so keep them small (-m 256, no disks).
+
+QEMU_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+QEMU_SOURCE_DIR=${ISOBOOT_SOURCE_DIR:-$(cd "$QEMU_LIB_DIR/../.." && pwd)}
+QEMU_CACHE_DIR=${QEMU_CACHE_DIR:-$QEMU_SOURCE_DIR/build/qemu-cache}
+
+qemu_log() { echo "qemu-lib: $*" >&2; }
+
+# Prints the version of the newest installed kernel that has both
+# /boot/vmlinuz-VER and /lib/modules/VER (Debian's linux-image-amd64).
+qemu_kernel_version() {
+  local best="" v
+  for f in /boot/vmlinuz-*; do
+    [[ -e $f ]] || continue
+    v=${f#/boot/vmlinuz-}
+    [[ -d /lib/modules/$v/kernel ]] || continue
+    if [[ -z $best ]] || [[ $(printf '%s\n%s\n' "$best" "$v" | sort -V | tail -n1) == "$v" ]]; then
+      best=$v
+    fi
+  done
+  [[ -n $best ]] || { qemu_log "no /boot/vmlinuz-* with /lib/modules (apt-get install linux-image-amd64)"; return 1; }
+  echo "$best"
+}
+
+# Prints the module files needed to load MODULE... on kernel KVER, dependencies
+# first, each once; built-in modules print nothing.
+qemu_module_files() {  # KVER MODULE...
+  local kver=$1 m line
+  shift
+  declare -A seen=()
+  for m in "$@"; do
+    while read -r line; do
+      [[ $line == insmod\ * ]] || continue
+      line=${line#insmod }
+      line=${line%% *}
+      [[ -n ${seen[$line]+x} ]] && continue
+      seen[$line]=1
+      echo "$line"
+    done < <(modprobe -S "$kver" --show-depends "$m")
+  done
+}
+
+# Builds (or reuses) a gzip'd newc initramfs holding busybox (static), the
+# modules MODULE... of kernel KVER with their dependencies (decompressed, in
+# load order, listed in /etc/modules.order) and INIT as /init. Prints its
+# path. The cache key covers the kernel version, INIT, the module list and this
+# file, so editing any of them rebuilds.
+qemu_build_initramfs() {  # KVER INIT MODULE...
+  local kver=$1 init=$2
+  shift 2
+  local busybox=/bin/busybox
+  [[ -x $busybox ]] || { qemu_log "$busybox missing (apt-get install busybox-static)"; return 1; }
+  if ldd "$busybox" >/dev/null 2>&1; then
+    qemu_log "$busybox is dynamically linked (apt-get install busybox-static)"
+    return 1
+  fi
+  local key
+  key=$( { echo "$kver $*"; cat "$init" "${BASH_SOURCE[0]}"; sha256sum "$busybox"; } | sha256sum | cut -c1-16)
+  local out=$QEMU_CACHE_DIR/$kver/initramfs-$key.cpio.gz
+  if [[ -s $out ]]; then
+    echo "$out"
+    return 0
+  fi
+  mkdir -p "$QEMU_CACHE_DIR/$kver"
+  local root
+  root=$(mktemp -d "$QEMU_CACHE_DIR/$kver/root.XXXXXX")
+  mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,etc,lib/modules,mnt}
+  cp "$busybox" "$root/bin/busybox"
+  local applet
+  for applet in $("$busybox" --list); do
+    [[ $applet == busybox ]] || ln -sf busybox "$root/bin/$applet"
+  done
+  local f name
+  : >"$root/etc/modules.order"
+  while read -r f; do
+    name=$(basename "$f")
+    case $f in
+      *.ko) cp "$f" "$root/lib/modules/$name" ;;
+      *.ko.xz) xz -dc "$f" >"$root/lib/modules/${name%.xz}"; name=${name%.xz} ;;
+      *.ko.zst) zstd -qdc "$f" >"$root/lib/modules/${name%.zst}"; name=${name%.zst} ;;
+      *.ko.gz) gzip -dc "$f" >"$root/lib/modules/${name%.gz}"; name=${name%.gz} ;;
+      *) qemu_log "unknown module file $f"; rm -rf "$root"; return 1 ;;
+    esac
+    echo "$name" >>"$root/etc/modules.order"
+  done < <(qemu_module_files "$kver" "$@")
+  install -m 0755 "$init" "$root/init"
+  local tmp=$out.tmp.$$
+  (cd "$root" && find . -print0 | sort -z | cpio --null -o -H newc --quiet -R 0:0) | gzip -1 >"$tmp"
+  rm -rf "$root"
+  mv -f "$tmp" "$out"  # atomic: parallel tests never see a partial file
+  echo "$out"
+}
+
+# Creates network namespace NS holding bridge BR and tap TAP (enslaved to BR),
+# all up, and lo up. Servers under test then run with `ip netns exec NS` on BR;
+# QEMU attaches to TAP. Undo with qemu_netns_teardown.
+qemu_netns_setup() {  # NS BR TAP
+  local ns=$1 br=$2 tap=$3
+  ip netns add "$ns"
+  ip -n "$ns" link set lo up
+  ip -n "$ns" link add "$br" type bridge
+  # No STP/forward delay: the port forwards as soon as the guest's NIC is up.
+  ip -n "$ns" link set "$br" type bridge stp_state 0 forward_delay 0
+  ip -n "$ns" tuntap add dev "$tap" mode tap
+  ip -n "$ns" link set "$tap" master "$br"
+  ip -n "$ns" link set "$tap" up
+  ip -n "$ns" link set "$br" up
+}
+
+# Removes NS and everything in it; harmless if it does not exist.
+qemu_netns_teardown() {  # NS
+  ip netns del "$1" 2>/dev/null || true
+}
+
+# Sends SIGTERM to PID, waits up to 5 s, then SIGKILL. Only for PIDs the
+# caller started itself.
+qemu_stop_pid() {  # PID
+  local pid=$1 i
+  [[ -n $pid ]] || return 0
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+# Starts `qemu-system-x86_64 -nographic -no-reboot ARGS...` inside NS (or on
+# the host when NS is empty) in the background, its console (serial on
+# stdio) going to LOG. Sets QEMU_PID. The guest's serial console is the only
+# output channel, so LOG is what a test inspects.
+qemu_start() {  # NS LOG ARGS...
+  local ns=$1 log=$2
+  shift 2
+  local -a cmd=(qemu-system-x86_64 -nographic -no-reboot "$@")
+  [[ -n $ns ]] && cmd=(ip netns exec "$ns" "${cmd[@]}")
+  # ip netns exec execs qemu, so $! is QEMU's own PID.
+  "${cmd[@]}" </dev/null >"$log" 2>&1 &
+  QEMU_PID=$!
+}
+
+# Waits until a line of LOG matches the extended regex MARKER, QEMU_PID exits
+# or TIMEOUT seconds pass. Returns 0 when the marker was seen (then gives the
+# guest up to 10 s to power off by itself before stopping it), 1 when QEMU
+# exited without it, 2 on timeout (QEMU then stopped).
+qemu_wait_marker() {  # LOG MARKER TIMEOUT
+  local log=$1 marker=$2 timeout=$3
+  local deadline=$((SECONDS + timeout)) i
+  while ((SECONDS < deadline)); do
+    if grep -qaE "$marker" "$log" 2>/dev/null; then
+      for ((i = 0; i < 100; i++)); do
+        kill -0 "$QEMU_PID" 2>/dev/null || break
+        sleep 0.1
+      done
+      qemu_stop_pid "$QEMU_PID"
+      return 0
+    fi
+    if ! kill -0 "$QEMU_PID" 2>/dev/null; then
+      wait "$QEMU_PID" 2>/dev/null || true
+      grep -qaE "$marker" "$log" 2>/dev/null && return 0
+      return 1
+    fi
+    sleep 0.5
+  done
+  qemu_log "no line matching '$marker' within ${timeout}s; stopping QEMU (pid $QEMU_PID)"
+  qemu_stop_pid "$QEMU_PID"
+  return 2
+}
+
+# The common QEMU arguments for a small guest with one virtio NIC on TAP with
+# MAC, direct kernel boot of KERNEL with INITRD and command line APPEND.
+# Prints nothing; appends to the array named by the first argument.
+qemu_direct_boot_args() {  # ARRAY_NAME KERNEL INITRD APPEND TAP MAC
+  local -n qemu_args_out_=$1
+  qemu_args_out_+=(-machine "${QEMU_MACHINE:-pc}" -m "${QEMU_MEM:-256}" -smp 1
+    -accel "${QEMU_ACCEL:-tcg}"
+    -kernel "$2" -initrd "$3" -append "$4"
+    -netdev "tap,id=n0,ifname=$5,script=no,downscript=no"
+    -device "virtio-net-pci,netdev=n0,mac=$6"
+    -nodefaults -serial stdio)
+}
