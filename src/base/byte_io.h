@@ -58,14 +58,16 @@ class ByteReader {
   uint64_t Get(size_t n) {
     if (!Need(n)) return 0;
     uint64_t v = 0;
-    for (size_t i = 0; i < n; ++i) v = (v << 8) | data_[pos_ + i];
+    for (size_t i = 0; i < n; ++i)
+      v = (v << 8) | data_[pos_ + i];
     pos_ += n;
     return v;
   }
   uint64_t GetLe(size_t n) {
     if (!Need(n)) return 0;
     uint64_t v = 0;
-    for (size_t i = n; i-- > 0;) v = (v << 8) | data_[pos_ + i];
+    for (size_t i = n; i-- > 0;)
+      v = (v << 8) | data_[pos_ + i];
     pos_ += n;
     return v;
   }
@@ -95,10 +97,12 @@ class ByteWriter {
 
  private:
   void Put(uint64_t v, size_t n) {
-    for (size_t i = n; i-- > 0;) out_.push_back(static_cast<uint8_t>(v >> (8 * i)));
+    for (size_t i = n; i-- > 0;)
+      out_.push_back(static_cast<uint8_t>(v >> (8 * i)));
   }
   void PutLe(uint64_t v, size_t n) {
-    for (size_t i = 0; i < n; ++i) out_.push_back(static_cast<uint8_t>(v >> (8 * i)));
+    for (size_t i = 0; i < n; ++i)
+      out_.push_back(static_cast<uint8_t>(v >> (8 * i)));
   }
   std::vector<uint8_t>& out_;
 };

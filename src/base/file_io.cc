@@ -32,7 +32,8 @@ UniqueFd OpenOrThrow(const std::string& path, int flags, mode_t mode) {
 size_t PreadFull(int fd, std::span<uint8_t> buf, uint64_t offset) {
   size_t done = 0;
   while (done < buf.size()) {
-    ssize_t n = ::pread(fd, buf.data() + done, buf.size() - done, static_cast<off_t>(offset + done));
+    ssize_t n =
+        ::pread(fd, buf.data() + done, buf.size() - done, static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
       ThrowErrno("read");
@@ -61,8 +62,11 @@ void CopyRange(int in_fd, uint64_t in_offset, uint64_t length, int out_fd,
   if (::fstat(out_fd, &st) != 0) ThrowErrno("fstat");
   // copy_file_range for regular files (reflink or in-kernel copy), sendfile for
   // everything else (pipes, sockets, ttys); either may refuse, then fall back.
-  enum class Mode { kCopyFileRange, kSendfile, kReadWrite } mode =
-      S_ISREG(st.st_mode) ? Mode::kCopyFileRange : Mode::kSendfile;
+  enum class Mode {
+    kCopyFileRange,
+    kSendfile,
+    kReadWrite
+  } mode = S_ISREG(st.st_mode) ? Mode::kCopyFileRange : Mode::kSendfile;
   std::vector<uint8_t> buf;
   uint64_t done = 0;
   while (done < length) {

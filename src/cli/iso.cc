@@ -40,13 +40,27 @@ const Node& FindOrThrow(const iso::Tree& tree, const std::string& path) {
 std::string ModeString(const Node& n) {
   std::string s = "?---------";
   switch (n.mode & S_IFMT) {
-    case S_IFDIR: s[0] = 'd'; break;
-    case S_IFREG: s[0] = '-'; break;
-    case S_IFLNK: s[0] = 'l'; break;
-    case S_IFCHR: s[0] = 'c'; break;
-    case S_IFBLK: s[0] = 'b'; break;
-    case S_IFIFO: s[0] = 'p'; break;
-    case S_IFSOCK: s[0] = 's'; break;
+    case S_IFDIR:
+      s[0] = 'd';
+      break;
+    case S_IFREG:
+      s[0] = '-';
+      break;
+    case S_IFLNK:
+      s[0] = 'l';
+      break;
+    case S_IFCHR:
+      s[0] = 'c';
+      break;
+    case S_IFBLK:
+      s[0] = 'b';
+      break;
+    case S_IFIFO:
+      s[0] = 'p';
+      break;
+    case S_IFSOCK:
+      s[0] = 's';
+      break;
   }
   const char* rwx = "rwxrwxrwx";
   for (int i = 0; i < 9; ++i) {
@@ -78,7 +92,8 @@ void PrintEntry(const iso::Tree& tree, const Node& n, const std::string& shown, 
              TimeString(n.mtime), shown, target);
 }
 
-int RunLs(const std::string& image_path, const std::string& path, bool long_format, bool recursive) {
+int RunLs(const std::string& image_path, const std::string& path, bool long_format,
+          bool recursive) {
   auto image = OpenImage(image_path);
   const iso::Tree& tree = image->tree();
   const Node& start = FindOrThrow(tree, path);
@@ -87,7 +102,8 @@ int RunLs(const std::string& image_path, const std::string& path, bool long_form
     return 0;
   }
   if (!recursive) {
-    for (uint32_t c : start.children) PrintEntry(tree, tree.nodes[c], tree.nodes[c].name, long_format);
+    for (uint32_t c : start.children)
+      PrintEntry(tree, tree.nodes[c], tree.nodes[c].name, long_format);
     return 0;
   }
   // -R: every entry below `path`, depth first, by full path.
@@ -110,13 +126,14 @@ nlohmann::json InfoJson(const iso::Image& image, const iso::Layout& layout) {
   };
   nlohmann::json boot = nlohmann::json::array();
   for (const auto& e : tree.boot.entries) {
-    boot.push_back({{"platform", iso::PlatformName(e.platform_id)},
-                    {"platform_id", e.platform_id},
-                    {"bootable", e.bootable},
-                    {"media", iso::MediaTypeName(e.media_type)},
-                    {"lba", e.lba},
-                    {"sectors", e.sector_count},
-                    {"image", e.image_path.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.image_path)}});
+    boot.push_back(
+        {{"platform", iso::PlatformName(e.platform_id)},
+         {"platform_id", e.platform_id},
+         {"bootable", e.bootable},
+         {"media", iso::MediaTypeName(e.media_type)},
+         {"lba", e.lba},
+         {"sectors", e.sector_count},
+         {"image", e.image_path.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.image_path)}});
   }
   return {
       {"image", image.path()},
@@ -152,9 +169,10 @@ int RunInfo(const std::string& image_path, bool json) {
   fmt::print("names      {}\n", iso::ToString(tree.names));
   if (layout.kind == iso::LayoutKind::kUnknown) {
     fmt::print("layout     unknown: not a KIWI, dracut live, Debian live-boot or casper image\n");
-    fmt::print("kernels    {}\n", layout.candidate_kernels.empty()
-                                      ? std::string("none found")
-                                      : fmt::format("{}", fmt::join(layout.candidate_kernels, ", ")));
+    fmt::print("kernels    {}\n",
+               layout.candidate_kernels.empty()
+                   ? std::string("none found")
+                   : fmt::format("{}", fmt::join(layout.candidate_kernels, ", ")));
   } else {
     fmt::print("layout     {} ({})\n", iso::ToString(layout.kind),
                layout.arch.empty() ? "architecture unknown" : layout.arch);
@@ -167,8 +185,9 @@ int RunInfo(const std::string& image_path, bool json) {
   }
   bool first = true;
   for (const auto& e : tree.boot.entries) {
-    fmt::print("{}{:<4} {}, {} at block {}{}, {} sectors{}\n", first ? "boot       " : "           ",
-               iso::PlatformName(e.platform_id), iso::MediaTypeName(e.media_type),
+    fmt::print("{}{:<4} {}, {} at block {}{}, {} sectors{}\n",
+               first ? "boot       " : "           ", iso::PlatformName(e.platform_id),
+               iso::MediaTypeName(e.media_type),
                e.image_path.empty() ? std::string("image") : e.image_path, e.lba, "",
                e.sector_count, e.bootable ? "" : ", not bootable");
     first = false;

@@ -12,7 +12,8 @@
 #include "cli/command.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"isoboot: boot machines from one live ISO image, over the network or BMC virtual media"};
+  CLI::App app{
+      "isoboot: boot machines from one live ISO image, over the network or BMC virtual media"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "isoboot " ISOBOOT_VERSION);
   std::string log_level = "info";

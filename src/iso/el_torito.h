@@ -25,11 +25,11 @@ std::string PlatformName(uint8_t platform_id);
 struct BootEntry {
   uint8_t platform_id = 0;
   bool bootable = false;
-  uint8_t media_type = 0;      // 0 = no emulation, 1-3 floppy, 4 = hard disk
-  uint16_t load_segment = 0;   // 0 means the default 0x7C0
-  uint16_t sector_count = 0;   // virtual 512-byte sectors loaded at boot
-  uint32_t lba = 0;            // 2048-byte block of the boot image
-  std::string image_path;      // file in the tree at that block, if any
+  uint8_t media_type = 0;     // 0 = no emulation, 1-3 floppy, 4 = hard disk
+  uint16_t load_segment = 0;  // 0 means the default 0x7C0
+  uint16_t sector_count = 0;  // virtual 512-byte sectors loaded at boot
+  uint32_t lba = 0;           // 2048-byte block of the boot image
+  std::string image_path;     // file in the tree at that block, if any
 };
 std::string MediaTypeName(uint8_t media_type);
 

@@ -27,7 +27,8 @@ Result<UniqueFd> OpenSubdir(int parent, const std::string& name, const std::stri
   int fd = ::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ELOOP || errno == ENOTDIR) {
-      return MakeError(fmt::format("{}: exists and is not a directory; refusing to follow it", shown));
+      return MakeError(
+          fmt::format("{}: exists and is not a directory; refusing to follow it", shown));
     }
     return Errno(shown);
   }
@@ -73,9 +74,10 @@ class Extractor {
         UniqueFd out(fd);
         try {
           std::string path = tree_.PathOf(node);
-          image_.CopyTo(node, out.get(), options_.progress ? [&](uint64_t done) {
-            options_.progress(path, done, node.size);
-          } : std::function<void(uint64_t)>());
+          image_.CopyTo(node, out.get(),
+                        options_.progress
+                            ? [&](uint64_t done) { options_.progress(path, done, node.size); }
+                            : std::function<void(uint64_t)>());
         } catch (const std::system_error& e) {
           return MakeError(fmt::format("{}: {}", shown, e.what()));
         }
@@ -116,7 +118,8 @@ class Extractor {
   // Opens (creating) the directories leading to `node` below the target.
   Result<UniqueFd> OpenParents(int target_fd, const Node& node) {
     std::vector<const Node*> chain;
-    for (const Node* n = &tree_.nodes[node.parent]; n != &tree_.root(); n = &tree_.nodes[n->parent]) {
+    for (const Node* n = &tree_.nodes[node.parent]; n != &tree_.root();
+         n = &tree_.nodes[n->parent]) {
       chain.push_back(n);
     }
     UniqueFd current(::fcntl(target_fd, F_DUPFD_CLOEXEC, 0));

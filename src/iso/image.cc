@@ -57,8 +57,12 @@ struct SourceState {
   std::unordered_map<uint32_t, uint32_t> reads;
 };
 
-int SourceOpen(IsoDataSource*) { return ISO_SUCCESS; }
-int SourceClose(IsoDataSource*) { return ISO_SUCCESS; }
+int SourceOpen(IsoDataSource*) {
+  return ISO_SUCCESS;
+}
+int SourceClose(IsoDataSource*) {
+  return ISO_SUCCESS;
+}
 void SourceFree(IsoDataSource*) {}
 int SourceRead(IsoDataSource* src, uint32_t lba, uint8_t* buffer) {
   auto* state = static_cast<SourceState*>(src->data);
@@ -124,9 +128,9 @@ Result<std::vector<Extent>> FileExtents(IsoFile* file, const std::string& path,
     Extent e{uint64_t{sections[i].block} * kBlock, sections[i].size};
     if (e.length == 0) continue;
     if (e.offset > size_bytes || e.length > size_bytes - e.offset) {
-      return MakeError(fmt::format(
-          "{}: extent of {} bytes at byte {} runs past the end of the image ({} bytes)", path,
-          e.length, e.offset, size_bytes));
+      return MakeError(
+          fmt::format("{}: extent of {} bytes at byte {} runs past the end of the image ({} bytes)",
+                      path, e.length, e.offset, size_bytes));
     }
     total += e.length;
     extents.push_back(e);
@@ -163,8 +167,9 @@ const Node* Tree::Find(std::string_view path) const {
     pos = end + 1;
     if (part.empty()) continue;
     if (node->type != NodeType::kDirectory) return nullptr;
-    auto it = std::lower_bound(node->children.begin(), node->children.end(), part,
-                               [this](uint32_t c, std::string_view n) { return nodes[c].name < n; });
+    auto it =
+        std::lower_bound(node->children.begin(), node->children.end(), part,
+                         [this](uint32_t c, std::string_view n) { return nodes[c].name < n; });
     if (it == node->children.end() || nodes[*it].name != part) return nullptr;
     node = &nodes[*it];
   }
@@ -173,7 +178,8 @@ const Node* Tree::Find(std::string_view path) const {
 
 std::string Tree::PathOf(const Node& node) const {
   std::vector<const Node*> chain;
-  for (const Node* n = &node; n != &nodes[0]; n = &nodes[n->parent]) chain.push_back(n);
+  for (const Node* n = &node; n != &nodes[0]; n = &nodes[n->parent])
+    chain.push_back(n);
   if (chain.empty()) return "/";
   std::string out;
   for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
@@ -215,9 +221,9 @@ Result<Tree> ReadTree(const BlockReader& read, uint64_t size_bytes) {
     throw std::bad_alloc();
   }
   iso_read_opts_set_input_charset(opts.get(), const_cast<char*>("UTF-8"));
-  // Keep names as recorded (no ";1" versions, no case folding surprises) and
-  // do not read or check AAIP/MD5 data we do not use.
-  iso_read_opts_set_ecma119_map(opts.get(), 0);
+  // Plain ISO 9660 names lose their ";1" version but keep their recorded
+  // case (as xorriso shows them); MD5 data is not read.
+  iso_read_opts_set_ecma119_map(opts.get(), 1);
   iso_read_opts_set_no_md5(opts.get(), 1);
 
   IsoReadImageFeatures* raw_features = nullptr;
@@ -354,7 +360,8 @@ Result<std::unique_ptr<Image>> Image::Open(const std::string& path) {
   if (raw < 0) return MakeError(fmt::format("{}: {}", path, std::strerror(errno)));
   UniqueFd fd(raw);
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return MakeError(fmt::format("{}: {}", path, std::strerror(errno)));
+  if (::fstat(fd.get(), &st) != 0)
+    return MakeError(fmt::format("{}: {}", path, std::strerror(errno)));
   uint64_t size = 0;
   if (S_ISREG(st.st_mode)) {
     size = static_cast<uint64_t>(st.st_size);

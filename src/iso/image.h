@@ -31,7 +31,12 @@ struct Extent {
   uint64_t length = 0;
 };
 
-enum class NodeType { kDirectory, kRegular, kSymlink, kSpecial };
+enum class NodeType {
+  kDirectory,
+  kRegular,
+  kSymlink,
+  kSpecial
+};
 
 struct Node {
   std::string name;  // empty for the root
@@ -42,13 +47,17 @@ struct Node {
   int64_t mtime = 0;  // seconds since the epoch
   uint64_t size = 0;  // regular files: content bytes; symlinks: target length
   std::string link_target;
-  std::vector<Extent> extents;  // regular files only, in file order
-  uint32_t parent = 0;          // index into Tree::nodes; the root is its own parent
+  std::vector<Extent> extents;     // regular files only, in file order
+  uint32_t parent = 0;             // index into Tree::nodes; the root is its own parent
   std::vector<uint32_t> children;  // directories only, sorted by name
 };
 
 // Which of the image's name spaces the tree was read from.
-enum class NameSpace { kRockRidge, kJoliet, kIso9660 };
+enum class NameSpace {
+  kRockRidge,
+  kJoliet,
+  kIso9660
+};
 std::string_view ToString(NameSpace ns);
 
 struct Tree {
@@ -103,7 +112,11 @@ class Image {
 
  private:
   Image(std::string path, UniqueFd fd, uint64_t size, const struct stat& st, Tree tree)
-      : path_(std::move(path)), fd_(std::move(fd)), size_(size), stat_(st), tree_(std::move(tree)) {}
+      : path_(std::move(path)),
+        fd_(std::move(fd)),
+        size_(size),
+        stat_(st),
+        tree_(std::move(tree)) {}
 
   std::string path_;
   UniqueFd fd_;

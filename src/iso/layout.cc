@@ -67,8 +67,8 @@ bool DetectKiwi(const PathSet& s, Layout& out) {
       out.initrd = loader + "initrd";
       // KIWI's live container: LiveOS/squashfs.img (holding LiveOS/rootfs.img),
       // named after the image on newer KIWI versions.
-      out.root_image = s.Has("/LiveOS/squashfs.img") ? "/LiveOS/squashfs.img"
-                                                     : s.FirstIn("/LiveOS", "");
+      out.root_image =
+          s.Has("/LiveOS/squashfs.img") ? "/LiveOS/squashfs.img" : s.FirstIn("/LiveOS", "");
       return true;
     }
   }
@@ -103,8 +103,8 @@ bool DetectInDir(const PathSet& s, const std::string& dir, LayoutKind kind, Layo
   out.kind = kind;
   out.kernel = kernel;
   out.initrd = initrd;
-  out.root_image = s.Has(dir + "/filesystem.squashfs") ? dir + "/filesystem.squashfs"
-                                                       : s.FirstIn(dir, "");
+  out.root_image =
+      s.Has(dir + "/filesystem.squashfs") ? dir + "/filesystem.squashfs" : s.FirstIn(dir, "");
   if (!out.root_image.ends_with(".squashfs")) out.root_image.clear();
   return true;
 }

@@ -22,8 +22,8 @@ std::string_view ToString(LayoutKind kind);
 
 struct Layout {
   LayoutKind kind = LayoutKind::kUnknown;
-  std::string arch;        // "x86_64", "aarch64", or empty when unknown
-  std::string kernel;      // absolute paths inside the image
+  std::string arch;    // "x86_64", "aarch64", or empty when unknown
+  std::string kernel;  // absolute paths inside the image
   std::string initrd;
   std::string root_image;  // the squashfs (or container) holding the root, if found
   // For an unknown layout: every file that looks like a kernel.

@@ -148,7 +148,9 @@ std::string NormalizeClientPath(std::string_view requested) {
   return out;
 }
 
-void Tree::Add(std::string name, SourcePtr source) { entries_[std::move(name)] = std::move(source); }
+void Tree::Add(std::string name, SourcePtr source) {
+  entries_[std::move(name)] = std::move(source);
+}
 
 SourcePtr Tree::Lookup(std::string_view requested) const {
   auto it = entries_.find(NormalizeClientPath(requested));
@@ -158,7 +160,8 @@ SourcePtr Tree::Lookup(std::string_view requested) const {
 std::vector<std::string> Tree::Names() const {
   std::vector<std::string> names;
   names.reserve(entries_.size());
-  for (const auto& [name, _] : entries_) names.push_back(name);
+  for (const auto& [name, _] : entries_)
+    names.push_back(name);
   return names;
 }
 

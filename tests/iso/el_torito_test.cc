@@ -1,0 +1,87 @@
+#include "iso/el_torito.h"
+
+#include <gtest/gtest.h>
+
+namespace isoboot::iso {
+namespace {
+
+// Builds a catalog: validation entry for `platform`, a default entry, and
+// optional section headers with one entry each.
+std::vector<uint8_t> Catalog(uint8_t platform, std::vector<uint8_t> sections = {}) {
+  std::vector<uint8_t> c(2048, 0);
+  c[0] = 0x01;
+  c[1] = platform;
+  c[30] = 0x55;
+  c[31] = 0xAA;
+  uint16_t sum = 0;
+  for (int i = 0; i < 32; i += 2)
+    sum = static_cast<uint16_t>(sum + (c[i] | (c[i + 1] << 8)));
+  uint16_t fix = static_cast<uint16_t>(-sum);
+  c[28] = fix & 0xFF;
+  c[29] = fix >> 8;
+  // Default entry: bootable, no emulation, 4 sectors at block 0x1234.
+  c[32] = 0x88;
+  c[32 + 6] = 4;
+  c[32 + 8] = 0x34;
+  c[32 + 9] = 0x12;
+  size_t pos = 64;
+  for (size_t i = 0; i < sections.size(); ++i) {
+    c[pos] = i + 1 == sections.size() ? 0x91 : 0x90;
+    c[pos + 1] = sections[i];
+    c[pos + 2] = 1;
+    pos += 32;
+    c[pos] = 0x88;
+    c[pos + 6] = 0x40;  // 64 sectors
+    c[pos + 8] = static_cast<uint8_t>(0x50 + i);
+    pos += 32;
+  }
+  return c;
+}
+
+TEST(ElToritoTest, ParsesBiosAndUefiEntries) {
+  auto entries = ParseBootCatalog(Catalog(0x00, {0xEF}));
+  ASSERT_TRUE(entries) << entries.error().message;
+  ASSERT_EQ(entries->size(), 2u);
+  EXPECT_EQ((*entries)[0].platform_id, 0x00);
+  EXPECT_TRUE((*entries)[0].bootable);
+  EXPECT_EQ((*entries)[0].sector_count, 4);
+  EXPECT_EQ((*entries)[0].lba, 0x1234u);
+  EXPECT_EQ((*entries)[1].platform_id, 0xEF);
+  EXPECT_EQ((*entries)[1].sector_count, 64);
+  EXPECT_EQ((*entries)[1].lba, 0x50u);
+  EXPECT_EQ(PlatformName(0xEF), "UEFI");
+  EXPECT_EQ(MediaTypeName(0), "no emulation");
+}
+
+TEST(ElToritoTest, RejectsBrokenCatalogs) {
+  auto good = Catalog(0x00, {0xEF});
+  struct Case {
+    const char* what;
+    std::vector<uint8_t> bytes;
+    const char* message;
+  };
+  auto bad_header = good;
+  bad_header[0] = 0x02;
+  auto bad_key = good;
+  bad_key[31] = 0x00;
+  auto bad_sum = good;
+  bad_sum[4] ^= 1;
+  auto truncated_section = std::vector<uint8_t>(good.begin(), good.begin() + 96 + 16);
+  std::vector<Case> cases = {
+      {"empty", {}, "shorter than"},
+      {"one entry", std::vector<uint8_t>(good.begin(), good.begin() + 32), "shorter than"},
+      {"header id", bad_header, "header id"},
+      {"key bytes", bad_key, "key bytes"},
+      {"checksum", bad_sum, "checksum"},
+      {"truncated section", truncated_section, "announces 1 entries"},
+  };
+  for (const auto& c : cases) {
+    auto r = ParseBootCatalog(c.bytes);
+    ASSERT_FALSE(r) << c.what;
+    EXPECT_NE(r.error().message.find(c.message), std::string::npos)
+        << c.what << ": " << r.error().message;
+  }
+}
+
+}  // namespace
+}  // namespace isoboot::iso
