@@ -197,6 +197,19 @@ Result<Tree> ReadTree(const BlockReader& read, uint64_t size_bytes) {
         "not an ISO 9660 image: {} bytes is too small to hold a volume descriptor", size_bytes));
   }
 
+  // A truncated image (an interrupted download or copy) is named as such
+  // rather than by whatever structure libisofs first finds missing.
+  uint8_t pvd[kBlock];
+  if (read(16, pvd) && pvd[0] == 1 && std::memcmp(pvd + 1, "CD001", 5) == 0) {
+    uint64_t blocks = pvd[80] | (pvd[81] << 8) | (pvd[82] << 16) | (uint64_t{pvd[83]} << 24);
+    uint64_t block_size = pvd[128] | (pvd[129] << 8);
+    if (blocks * block_size > size_bytes) {
+      return MakeError(fmt::format(
+          "truncated ISO 9660 image: its volume descriptor says {} bytes, the file has {}",
+          blocks * block_size, size_bytes));
+    }
+  }
+
   SourceState state;
   state.read = &read;
   state.size_bytes = size_bytes;
