@@ -1,0 +1,87 @@
+#pragma once
+// The TFTP server: one Asio event loop serving read requests for the current
+// vfs::Tree, with one ephemeral UDP socket per transfer (its TID, RFC 1350)
+// and one timer each, so hundreds of transfers share one thread. Each
+// request, client packet and timer expiry is handed to a tftp::Transfer (the
+// pure state machine); this file only does I/O and logging. Bad packets are
+// dropped and counted.
+//
+// Threading: Run() blocks the calling thread running the loop; Stop() and
+// stats() may be called from any thread. The tree provider and the transfer
+// hook are called on the loop thread.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "base/logging.h"
+#include "tftp/protocol.h"
+#include "vfs/vfs.h"
+
+namespace isoboot::tftp {
+
+struct ServerConfig {
+  std::string address = "0.0.0.0";  // IPv4 or IPv6 literal
+  uint16_t port = 69;               // 0 picks a free port (tests); see Server::port()
+  TransferConfig transfer;          // transfer.limits.max_blksize: see BlksizeForMtu
+  // Transfers in flight; requests beyond get ERROR 0 "server busy".
+  size_t max_transfers = 2048;
+};
+
+// One finished request, for the log line and for the on_transfer hook.
+struct TransferRecord {
+  std::string client_address;  // "10.0.0.7"
+  uint16_t client_port = 0;
+  std::string filename;  // as the client asked
+  Outcome outcome = Outcome::kRunning;
+  std::string detail;
+  uint64_t size = 0;   // of the file; 0 when not found
+  uint64_t bytes = 0;  // acknowledged by the client
+  double seconds = 0;
+  uint32_t blksize = 0;
+  uint32_t windowsize = 0;
+  uint64_t retransmits = 0;
+};
+
+struct ServerStats {
+  uint64_t requests = 0;
+  uint64_t completed = 0;
+  uint64_t failed = 0;       // rejected, aborted, timed out, read errors
+  uint64_t bad_packets = 0;  // unparsable or unexpected, dropped
+  uint64_t duplicate_requests = 0;
+  uint64_t busy = 0;
+  uint64_t active = 0;
+};
+
+class Server {
+ public:
+  // Returns the tree to serve a new request from; called once per request, so
+  // a rebuilt image can be swapped in while running transfers keep theirs.
+  using TreeProvider = std::function<std::shared_ptr<const vfs::Tree>()>;
+  using TransferHook = std::function<void(const TransferRecord&)>;
+
+  // Binds the listening socket now; throws std::system_error naming the
+  // address if that fails (e.g. port 69 without CAP_NET_BIND_SERVICE).
+  Server(ServerConfig config, TreeProvider trees, Logger logger);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Called after each request ends (found or not). Set before Run().
+  void set_on_transfer(TransferHook hook);
+  // The bound port (useful with port 0).
+  uint16_t port() const;
+
+  // Serves until Stop(). Transfers still running when it returns are dropped.
+  void Run();
+  void Stop();
+  ServerStats stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace isoboot::tftp

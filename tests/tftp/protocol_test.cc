@@ -1,0 +1,240 @@
+#include "tftp/protocol.h"
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace isoboot::tftp {
+namespace {
+
+using std::chrono::milliseconds;
+
+// Fake time: tests move `now` by hand and never sleep.
+const TimePoint kT0 = TimePoint(std::chrono::hours(1));
+
+std::vector<Packet> Out(const Transfer& t) {
+  std::vector<Packet> out;
+  for (const auto& bytes : t.output()) {
+    auto p = Parse(bytes);
+    EXPECT_TRUE(p) << p.error().message;
+    if (p) out.push_back(*p);
+  }
+  return out;
+}
+
+std::string Summary(const Transfer& t) {
+  std::string s;
+  for (const auto& p : Out(t))
+    s += (s.empty() ? "" : ", ") + Describe(p);
+  return s;
+}
+
+Request Rrq(std::string name, std::vector<Option> options = {}, std::string mode = "octet") {
+  return Request{false, std::move(name), std::move(mode), std::move(options)};
+}
+
+std::string Pattern(size_t n) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i)
+    s[i] = static_cast<char>('a' + (i * 7 + i / 251) % 26);
+  return s;
+}
+
+TransferConfig Config() {
+  return TransferConfig{};
+}
+
+TEST(TftpTransfer, MissingFileGetsErrorAtOnce) {
+  Transfer t(Rrq("pxelinux.cfg/01-52-54-00-12-34-56"), nullptr, Config(), kT0);
+  EXPECT_EQ(Summary(t), "ERROR 1 file not found");
+  EXPECT_TRUE(t.finished());
+  EXPECT_EQ(t.outcome(), Outcome::kRejected);
+  EXPECT_FALSE(t.deadline());
+}
+
+TEST(TftpTransfer, WriteRequestIsAccessViolation) {
+  Request wrq{true, "x", "octet", {}};
+  Transfer t(wrq, vfs::TextSource("x"), Config(), kT0);
+  EXPECT_EQ(Summary(t), "ERROR 2 read-only server: writes are not accepted");
+  EXPECT_EQ(t.outcome(), Outcome::kRejected);
+}
+
+TEST(TftpTransfer, LockStepWithoutOptions) {
+  Transfer t(Rrq("f"), vfs::TextSource(Pattern(1000)), Config(), kT0);
+  EXPECT_EQ(Summary(t), "DATA 1 (512 bytes)");
+  t.OnPacket(Ack{1}, kT0);
+  EXPECT_EQ(Summary(t), "DATA 2 (488 bytes)");
+  t.OnPacket(Ack{2}, kT0);
+  EXPECT_TRUE(t.output().empty());
+  EXPECT_EQ(t.outcome(), Outcome::kComplete);
+  EXPECT_EQ(t.bytes_acked(), 1000u);
+}
+
+TEST(TftpTransfer, ExactMultipleEndsWithEmptyBlock) {
+  Transfer t(Rrq("f"), vfs::TextSource(Pattern(1024)), Config(), kT0);
+  t.OnPacket(Ack{1}, kT0);
+  EXPECT_EQ(Summary(t), "DATA 2 (512 bytes)");
+  t.OnPacket(Ack{2}, kT0);
+  EXPECT_EQ(Summary(t), "DATA 3 (0 bytes)");
+  t.OnPacket(Ack{3}, kT0);
+  EXPECT_EQ(t.outcome(), Outcome::kComplete);
+}
+
+TEST(TftpTransfer, EmptyFile) {
+  Transfer t(Rrq("f", {{"tsize", "0"}}), vfs::TextSource(""), Config(), kT0);
+  EXPECT_EQ(Summary(t), "OACK tsize=0");
+  t.OnPacket(Ack{0}, kT0);
+  EXPECT_EQ(Summary(t), "DATA 1 (0 bytes)");
+  t.OnPacket(Ack{1}, kT0);
+  EXPECT_EQ(t.outcome(), Outcome::kComplete);
+}
+
+TEST(TftpTransfer, OackThenDataAfterAckZero) {
+  // iPXE's request; the payload checks offsets are right with a large block.
+  std::string file = Pattern(3000);
+  Transfer t(Rrq("ipxe.efi", {{"blksize", "1432"}, {"tsize", "0"}}), vfs::TextSource(file),
+             Config(), kT0);
+  EXPECT_EQ(Summary(t), "OACK blksize=1432 tsize=3000");
+  t.OnPacket(Ack{1}, kT0);  // not the ACK of the OACK: ignored
+  EXPECT_TRUE(t.output().empty());
+  t.OnPacket(Ack{0}, kT0);
+  auto out = Out(t);
+  ASSERT_EQ(out.size(), 1u);
+  auto d = std::get<Data>(out[0]);
+  EXPECT_EQ(d.block, 1);
+  EXPECT_EQ(std::string(d.data.begin(), d.data.end()), file.substr(0, 1432));
+  t.OnPacket(Ack{1}, kT0);
+  t.OnPacket(Ack{2}, kT0);
+  out = Out(t);
+  d = std::get<Data>(out.at(0));
+  EXPECT_EQ(std::string(d.data.begin(), d.data.end()), file.substr(2864));
+  t.OnPacket(Ack{3}, kT0);
+  EXPECT_EQ(t.outcome(), Outcome::kComplete);
+}
+
+TEST(TftpTransfer, DuplicateAckIsNotAnswered) {
+  Transfer t(Rrq("f"), vfs::TextSource(Pattern(5000)), Config(), kT0);
+  t.OnPacket(Ack{1}, kT0);
+  EXPECT_EQ(Summary(t), "DATA 2 (512 bytes)");
+  // The client's retransmitted ACK 1 crosses our DATA 2: answering it would
+  // send every later block twice (Sorcerer's Apprentice).
+  t.OnPacket(Ack{1}, kT0);
+  EXPECT_TRUE(t.output().empty());
+  t.OnPacket(Ack{0}, kT0);
+  EXPECT_TRUE(t.output().empty());
+  t.OnPacket(Ack{9}, kT0);  // from the future: stray
+  EXPECT_TRUE(t.output().empty());
+  EXPECT_EQ(t.ignored_acks(), 3u);
+  t.OnPacket(Ack{2}, kT0);
+  EXPECT_EQ(Summary(t), "DATA 3 (512 bytes)");
+}
+
+TEST(TftpTransfer, RetransmitsOnTimeoutWithBackoffThenGivesUp) {
+  TransferConfig c;
+  c.initial_timeout = milliseconds(1000);
+  c.max_timeout = milliseconds(4000);
+  c.max_retries = 4;
+  Transfer t(Rrq("f"), vfs::TextSource(Pattern(5000)), c, kT0);
+  EXPECT_EQ(*t.deadline(), kT0 + milliseconds(1000));
+  t.OnTimer(kT0 + milliseconds(999));  // early: nothing
+  EXPECT_TRUE(t.output().empty());
+  TimePoint now = kT0 + milliseconds(1000);
+  std::vector<milliseconds> gaps;
+  for (int i = 0; i < 4; ++i) {
+    t.OnTimer(now);
+    EXPECT_EQ(Summary(t), "DATA 1 (512 bytes)");
+    gaps.push_back(std::chrono::duration_cast<milliseconds>(*t.deadline() - now));
+    now = *t.deadline();
+  }
+  EXPECT_EQ(gaps, (std::vector<milliseconds>{milliseconds(2000), milliseconds(4000),
+                                             milliseconds(4000), milliseconds(4000)}));
+  t.OnTimer(now);
+  EXPECT_TRUE(t.output().empty());
+  EXPECT_EQ(t.outcome(), Outcome::kTimedOut);
+  EXPECT_EQ(t.retransmits(), 4u);
+}
+
+TEST(TftpTransfer, ProgressResetsBackoff) {
+  Transfer t(Rrq("f", {{"timeout", "3"}}), vfs::TextSource(Pattern(5000)), Config(), kT0);
+  EXPECT_EQ(Summary(t), "OACK timeout=3");
+  EXPECT_EQ(*t.deadline(), kT0 + std::chrono::seconds(3));
+  t.OnTimer(kT0 + std::chrono::seconds(3));
+  EXPECT_EQ(Summary(t), "OACK timeout=3");
+  EXPECT_EQ(*t.deadline(), kT0 + std::chrono::seconds(9));
+  t.OnPacket(Ack{0}, kT0 + std::chrono::seconds(4));
+  EXPECT_EQ(*t.deadline(), kT0 + std::chrono::seconds(7));
+}
+
+TEST(TftpTransfer, ClientErrorAbortsTsizeProbe) {
+  Transfer t(Rrq("f", {{"tsize", "0"}}), vfs::TextSource("abc"), Config(), kT0);
+  EXPECT_EQ(Summary(t), "OACK tsize=3");
+  t.OnPacket(ErrorPacket{ErrorCode::kOptionRefused, "tsize probe"}, kT0);
+  EXPECT_EQ(t.outcome(), Outcome::kAborted);
+  EXPECT_TRUE(t.output().empty());
+}
+
+TEST(TftpTransfer, WindowsAndLossRecovery) {
+  Transfer t(Rrq("f", {{"windowsize", "4"}, {"blksize", "8"}}), vfs::TextSource(Pattern(80)),
+             Config(), kT0);
+  EXPECT_EQ(Summary(t), "OACK windowsize=4 blksize=8");
+  t.OnPacket(Ack{0}, kT0);
+  EXPECT_EQ(Summary(t), "DATA 1 (8 bytes), DATA 2 (8 bytes), DATA 3 (8 bytes), DATA 4 (8 bytes)");
+  t.OnPacket(Ack{4}, kT0);
+  EXPECT_EQ(Summary(t), "DATA 5 (8 bytes), DATA 6 (8 bytes), DATA 7 (8 bytes), DATA 8 (8 bytes)");
+  // Block 7 lost: the client acks 6 (RFC 7440); the window restarts at 7.
+  t.OnPacket(Ack{6}, kT0);
+  EXPECT_EQ(Summary(t), "DATA 7 (8 bytes), DATA 8 (8 bytes), DATA 9 (8 bytes), DATA 10 (8 bytes)");
+  t.OnPacket(Ack{6}, kT0);  // stale duplicate
+  EXPECT_TRUE(t.output().empty());
+  // Timeout resends the window from the first unacknowledged block.
+  t.OnTimer(*t.deadline());
+  EXPECT_EQ(Summary(t), "DATA 7 (8 bytes), DATA 8 (8 bytes), DATA 9 (8 bytes), DATA 10 (8 bytes)");
+  t.OnPacket(Ack{10}, kT0);
+  EXPECT_EQ(Summary(t), "DATA 11 (0 bytes)");
+  t.OnPacket(Ack{11}, kT0);
+  EXPECT_EQ(t.outcome(), Outcome::kComplete);
+}
+
+TEST(TftpTransfer, BlockNumbersWrapToZero) {
+  const uint64_t blocks = 70000;  // > 65535
+  std::string file = Pattern(blocks * 8 + 3);
+  Transfer t(Rrq("f", {{"blksize", "8"}, {"windowsize", "3"}}), vfs::TextSource(file), Config(),
+             kT0);
+  t.OnPacket(Ack{0}, kT0);
+  std::string received;
+  uint64_t expect_abs = 1;
+  while (!t.finished()) {
+    auto out = Out(t);
+    ASSERT_FALSE(out.empty());
+    uint16_t last = 0;
+    for (const auto& p : out) {
+      const auto& d = std::get<Data>(p);
+      ASSERT_EQ(d.block, static_cast<uint16_t>(expect_abs)) << expect_abs;
+      received.append(d.data.begin(), d.data.end());
+      last = d.block;
+      ++expect_abs;
+    }
+    t.OnPacket(Ack{last}, kT0);
+  }
+  EXPECT_EQ(t.outcome(), Outcome::kComplete);
+  EXPECT_EQ(received, file);
+  EXPECT_EQ(expect_abs - 1, blocks + 1);
+}
+
+TEST(TftpTransfer, NetasciiConvertsLineEnds) {
+  Transfer t(Rrq("cfg", {}, "netascii"), vfs::TextSource("a\nb\rc"), Config(), kT0);
+  auto out = Out(t);
+  ASSERT_EQ(out.size(), 1u);
+  auto d = std::get<Data>(out[0]);
+  EXPECT_EQ(std::string(d.data.begin(), d.data.end()), std::string("a\r\nb\r\0c", 7));
+
+  TransferConfig small;
+  small.max_netascii_size = 2;
+  Transfer big(Rrq("cfg", {}, "netascii"), vfs::TextSource("abc"), small, kT0);
+  EXPECT_EQ(big.outcome(), Outcome::kRejected);
+  Transfer mail(Rrq("cfg", {}, "mail"), vfs::TextSource("abc"), Config(), kT0);
+  EXPECT_EQ(Summary(mail), "ERROR 4 mail mode is not supported");
+}
+
+}  // namespace
+}  // namespace isoboot::tftp
