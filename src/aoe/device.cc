@@ -1,0 +1,64 @@
+#include "aoe/device.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+#include "base/file_io.h"
+
+namespace isoboot::aoe {
+
+std::unique_ptr<FileDevice> FileDevice::Open(const std::string& path, bool writable, bool sync) {
+  int flags = (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | (sync ? O_DSYNC : 0);
+  UniqueFd fd = OpenOrThrow(path, flags);
+  // lseek gives the size of regular files and block devices alike.
+  off_t end = lseek(fd.get(), 0, SEEK_END);
+  if (end < 0) throw std::system_error(errno, std::generic_category(), path);
+  uint64_t size = static_cast<uint64_t>(end);
+  return std::unique_ptr<FileDevice>(new FileDevice(std::move(fd), size));
+}
+
+bool FileDevice::Read(uint64_t offset, std::span<uint8_t> out) {
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n =
+        pread(fd_.get(), out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+bool FileDevice::Write(uint64_t offset, std::span<const uint8_t> in) {
+  size_t done = 0;
+  while (done < in.size()) {
+    ssize_t n =
+        pwrite(fd_.get(), in.data() + done, in.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+bool FileDevice::Flush() {
+  return fdatasync(fd_.get()) == 0;
+}
+
+bool MemoryDevice::Read(uint64_t offset, std::span<uint8_t> out) {
+  if (offset > bytes_.size() || out.size() > bytes_.size() - offset) return false;
+  std::memcpy(out.data(), bytes_.data() + offset, out.size());
+  return true;
+}
+
+bool MemoryDevice::Write(uint64_t offset, std::span<const uint8_t> in) {
+  if (offset > bytes_.size() || in.size() > bytes_.size() - offset) return false;
+  std::memcpy(bytes_.data() + offset, in.data(), in.size());
+  return true;
+}
+
+}  // namespace isoboot::aoe

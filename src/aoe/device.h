@@ -1,0 +1,57 @@
+#pragma once
+// Block storage behind an AoE export: a file read with pread (the served
+// image is never copied or held in memory) or, for tests and the benchmark
+// ceiling, a buffer in memory. Read/Write/Flush are safe to call from several
+// threads at once (pread/pwrite are positional).
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/unique_fd.h"
+
+namespace isoboot::aoe {
+
+class BlockDevice {
+ public:
+  virtual ~BlockDevice() = default;
+  virtual uint64_t size_bytes() const = 0;
+  // Fill `out` from `offset`; false on I/O error or short read.
+  virtual bool Read(uint64_t offset, std::span<uint8_t> out) = 0;
+  virtual bool Write(uint64_t offset, std::span<const uint8_t> in) = 0;
+  virtual bool Flush() = 0;
+};
+
+class FileDevice : public BlockDevice {
+ public:
+  // Opens `path` read-only or read-write; throws std::system_error.
+  // `sync` opens with O_DSYNC so every acknowledged write is durable.
+  static std::unique_ptr<FileDevice> Open(const std::string& path, bool writable, bool sync);
+
+  uint64_t size_bytes() const override { return size_; }
+  bool Read(uint64_t offset, std::span<uint8_t> out) override;
+  bool Write(uint64_t offset, std::span<const uint8_t> in) override;
+  bool Flush() override;
+
+ private:
+  FileDevice(UniqueFd fd, uint64_t size) : fd_(std::move(fd)), size_(size) {}
+  UniqueFd fd_;
+  uint64_t size_;
+};
+
+class MemoryDevice : public BlockDevice {
+ public:
+  explicit MemoryDevice(std::vector<uint8_t> bytes) : bytes_(std::move(bytes)) {}
+  uint64_t size_bytes() const override { return bytes_.size(); }
+  bool Read(uint64_t offset, std::span<uint8_t> out) override;
+  bool Write(uint64_t offset, std::span<const uint8_t> in) override;
+  bool Flush() override { return true; }
+  const std::vector<uint8_t>& bytes() const { return bytes_; }
+
+ private:
+  std::vector<uint8_t> bytes_;
+};
+
+}  // namespace isoboot::aoe
