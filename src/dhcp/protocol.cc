@@ -1,0 +1,388 @@
+#include "dhcp/protocol.h"
+
+#include <charconv>
+#include <sstream>
+
+#include <fmt/format.h>
+
+namespace isoboot::dhcp {
+namespace {
+
+constexpr uint16_t kClientPort = 68;
+constexpr uint16_t kServerPort = 67;
+constexpr Ip4 kBroadcastIp = 0xffffffff;
+// How long an offered (not yet requested) address stays reserved.
+constexpr int64_t kOfferHoldSeconds = 60;
+constexpr uint64_t kMaxRangeSize = 65536;
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
+  return s;
+}
+
+// "PXEClient:Arch:00007:UNDI:003016" carries the architecture too; clients
+// that omit option 93 are old BIOS ROMs.
+uint16_t ArchOf(const Message& m) {
+  if (auto a = m.ClientArch()) return *a;
+  std::string vc = m.GetString(opt::kVendorClass);
+  constexpr std::string_view kPrefix = "PXEClient:Arch:";
+  if (vc.size() >= kPrefix.size() + 5 && vc.compare(0, kPrefix.size(), kPrefix) == 0) {
+    unsigned v = 0;
+    const char* p = vc.data() + kPrefix.size();
+    auto [next, ec] = std::from_chars(p, p + 5, v);
+    if (ec == std::errc() && next == p + 5 && v <= 0xffff) return static_cast<uint16_t>(v);
+  }
+  return arch::kBios;
+}
+
+}  // namespace
+
+bool IsPxeClient(const Message& m) {
+  return m.GetString(opt::kVendorClass).starts_with("PXEClient");
+}
+
+bool IsIpxe(const Message& m) {
+  if (m.Find(opt::kIpxe)) return true;
+  const Option* uc = m.Find(opt::kUserClass);
+  if (!uc) return false;
+  std::string_view raw(reinterpret_cast<const char*>(uc->data.data()), uc->data.size());
+  if (raw == "iPXE") return true;
+  // RFC 3004 framing: length-prefixed instances.
+  for (size_t i = 0; i < raw.size();) {
+    size_t n = static_cast<uint8_t>(raw[i]);
+    if (i + 1 + n > raw.size()) break;
+    if (raw.substr(i + 1, n) == "iPXE") return true;
+    i += 1 + n;
+  }
+  return false;
+}
+
+Result<void> ParseRange(std::string_view text, ProtocolConfig& config) {
+  std::vector<std::string_view> parts;
+  for (size_t pos = 0;;) {
+    size_t comma = text.find(',', pos);
+    parts.push_back(Trim(text.substr(pos, comma == std::string_view::npos ? comma : comma - pos)));
+    if (comma == std::string_view::npos) break;
+    pos = comma + 1;
+  }
+  if (parts.size() < 2 || parts.size() > 3) {
+    return MakeError(fmt::format("DHCP range '{}' is not START,END[,NETMASK]", text));
+  }
+  auto start = ParseIp(parts[0]);
+  auto end = ParseIp(parts[1]);
+  if (!start || !end) return MakeError(fmt::format("DHCP range '{}' has a bad address", text));
+  if (*end < *start) return MakeError(fmt::format("DHCP range '{}' ends before it starts", text));
+  if (uint64_t{*end} - *start + 1 > kMaxRangeSize) {
+    return MakeError(
+        fmt::format("DHCP range '{}' holds more than {} addresses", text, kMaxRangeSize));
+  }
+  if (parts.size() == 3) {
+    auto mask = ParseIp(parts[2]);
+    if (!mask) return MakeError(fmt::format("DHCP range '{}' has a bad netmask", text));
+    config.netmask = *mask;
+  }
+  if ((*start & config.netmask) != (*end & config.netmask)) {
+    return MakeError(fmt::format("DHCP range '{}' spans more than one subnet", text));
+  }
+  config.range_start = *start;
+  config.range_end = *end;
+  return {};
+}
+
+Protocol::Protocol(ProtocolConfig config) : config_(std::move(config)) {}
+
+Outcome Protocol::Handle(const Message& request, bool proxy_port, Ip4 src_ip, uint16_t src_port,
+                         int64_t now) {
+  Outcome out;
+  auto type = request.Type();
+  if (request.op != kBootRequest) {
+    out.note = "not a BOOTREQUEST";
+    return out;
+  }
+  if (!type) {
+    out.note = "BOOTP without a DHCP message type";
+    return out;
+  }
+  if (request.htype != 1 || request.hlen != 6) {
+    out.note =
+        fmt::format("hardware type {} length {} is not Ethernet", request.htype, request.hlen);
+    return out;
+  }
+  if (config_.mode == Mode::kOff) {
+    out.note = "DHCP is off";
+    return out;
+  }
+  if (config_.mode == Mode::kFull && !proxy_port) {
+    out = HandleFull(request, now);
+  } else {
+    out = HandleProxy(request, proxy_port, src_ip, src_port);
+  }
+  if (*type == MessageType::kDiscover || *type == MessageType::kRequest ||
+      *type == MessageType::kInform) {
+    Ip4 ip = out.reply && out.reply->yiaddr ? out.reply->yiaddr : request.ciaddr;
+    if (!ip) ip = request.GetIp(opt::kRequestedIp).value_or(0);
+    out.client = ClientEvent{request.Mac(), ip, IsPxeClient(request)};
+  }
+  if (out.reply && !proxy_port) {
+    // RFC 2131 4.1: relay agent, else the client's own address, else
+    // broadcast (we cannot unicast to an address the client does not have yet
+    // without writing its ARP entry ourselves).
+    if (request.giaddr) {
+      out.dest_ip = request.giaddr;
+      out.dest_port = kServerPort;
+    } else if (request.ciaddr && out.reply->Type() != MessageType::kNak) {
+      out.dest_ip = request.ciaddr;
+      out.dest_port = kClientPort;
+    } else {
+      out.dest_ip = kBroadcastIp;
+      out.dest_port = kClientPort;
+    }
+  }
+  return out;
+}
+
+Message Protocol::ReplyTo(const Message& request, MessageType type) const {
+  Message r;
+  r.op = kBootReply;
+  r.htype = request.htype;
+  r.hlen = request.hlen;
+  r.xid = request.xid;
+  r.flags = request.flags;
+  r.giaddr = request.giaddr;
+  r.chaddr = request.chaddr;
+  r.SetU8(opt::kMessageType, static_cast<uint8_t>(type));
+  r.SetIp(opt::kServerId, config_.server_ip);
+  return r;
+}
+
+bool Protocol::AddBootInfo(const Message& request, Message& reply, std::string& note) const {
+  uint16_t a = ArchOf(request);
+  bool ipxe = IsIpxe(request);
+  std::string file;
+  if (ipxe && !config_.ipxe_script_url.empty()) {
+    file = config_.ipxe_script_url;
+  } else if (a == arch::kBios) {
+    file = config_.bios_file;
+  } else if (a == arch::kEfiX64 || a == arch::kEfiBc) {
+    file = config_.uefi_x64_file;
+  } else if (a == arch::kEfiArm64) {
+    file = config_.uefi_arm64_file;
+  }
+  if (file.empty()) {
+    note = fmt::format("no boot file for client architecture {}", a);
+    return false;
+  }
+  reply.siaddr = config_.server_ip;
+  reply.file = file;
+  if (IsPxeClient(request)) {
+    reply.SetString(opt::kVendorClass, "PXEClient");
+    if (const Option* uuid = request.Find(opt::kClientUuid)) reply.Set(uuid->code, uuid->data);
+    if (!ipxe) {
+      std::vector<uint8_t> vendor;
+      Option control{pxe::kDiscoveryControl, {pxe::kUseBootfile}};
+      AppendSubOptions(std::span<const Option>(&control, 1), vendor);
+      reply.Set(opt::kVendorSpecific, vendor);
+    }
+  }
+  reply.SetString(opt::kTftpServer, FormatIp(config_.server_ip));
+  reply.SetString(opt::kBootfile, file);
+  note = fmt::format("boot file {} (arch {}{})", file, a, ipxe ? ", iPXE" : "");
+  return true;
+}
+
+void Protocol::AddNetConfig(Message& reply) const {
+  reply.SetIp(opt::kSubnetMask, config_.netmask);
+  if (config_.router) reply.SetIp(opt::kRouter, config_.router);
+  if (!config_.dns_servers.empty()) reply.SetIps(opt::kDnsServer, config_.dns_servers);
+  reply.SetIp(opt::kBroadcast, (config_.range_start & config_.netmask) | ~config_.netmask);
+}
+
+Outcome Protocol::HandleProxy(const Message& request, bool proxy_port, Ip4 src_ip,
+                              uint16_t src_port) {
+  Outcome out;
+  auto type = *request.Type();
+  if (!IsPxeClient(request)) {
+    out.note = fmt::format("{} from a non-PXE client", TypeName(type));
+    return out;
+  }
+  Message reply;
+  if (proxy_port) {
+    if (type != MessageType::kRequest && type != MessageType::kInform) {
+      out.note = fmt::format("{} on the PXE port", TypeName(type));
+      return out;
+    }
+    reply = ReplyTo(request, MessageType::kAck);
+    reply.ciaddr = request.ciaddr;
+    out.dest_ip = src_ip;
+    out.dest_port = src_port;
+  } else if (type == MessageType::kDiscover) {
+    reply = ReplyTo(request, MessageType::kOffer);
+  } else if (type == MessageType::kRequest &&
+             request.GetIp(opt::kServerId) == std::optional<Ip4>(config_.server_ip)) {
+    reply = ReplyTo(request, MessageType::kAck);
+    reply.ciaddr = request.ciaddr;
+  } else {
+    out.note = fmt::format("{} for the site DHCP server", TypeName(type));
+    return out;
+  }
+  if (!AddBootInfo(request, reply, out.note)) return out;
+  out.note = fmt::format("{} {}", TypeName(*reply.Type()), out.note);
+  out.reply = std::move(reply);
+  return out;
+}
+
+bool Protocol::AddressFree(Ip4 ip, const MacAddress& mac, int64_t now) const {
+  if (ip < config_.range_start || ip > config_.range_end || ip == config_.server_ip) return false;
+  if (auto d = declined_.find(ip); d != declined_.end() && d->second > now) return false;
+  for (const auto& [other, lease] : leases_) {
+    if (other != mac && lease.ip == ip && lease.expires > now) return false;
+  }
+  return true;
+}
+
+std::optional<Ip4> Protocol::PickAddress(const Message& request, int64_t now) const {
+  MacAddress mac = request.Mac();
+  // The same client gets the same address back, PXE ROM or not.
+  if (auto it = leases_.find(mac); it != leases_.end() && AddressFree(it->second.ip, mac, now)) {
+    return it->second.ip;
+  }
+  auto never_used = [&](Ip4 ip) {
+    for (const auto& [other, lease] : leases_) {
+      if (lease.ip == ip) return false;
+    }
+    return true;
+  };
+  if (auto want = request.GetIp(opt::kRequestedIp);
+      want && AddressFree(*want, mac, now) && never_used(*want)) {
+    return *want;
+  }
+  for (uint64_t ip = config_.range_start; ip <= config_.range_end; ++ip) {
+    if (AddressFree(static_cast<Ip4>(ip), mac, now) && never_used(static_cast<Ip4>(ip))) {
+      return static_cast<Ip4>(ip);
+    }
+  }
+  for (uint64_t ip = config_.range_start; ip <= config_.range_end; ++ip) {
+    if (AddressFree(static_cast<Ip4>(ip), mac, now)) return static_cast<Ip4>(ip);
+  }
+  return std::nullopt;
+}
+
+Outcome Protocol::HandleFull(const Message& request, int64_t now) {
+  Outcome out;
+  auto type = *request.Type();
+  MacAddress mac = request.Mac();
+  bool pxe = IsPxeClient(request);
+  auto assign = [&](Ip4 ip, int64_t expires, bool acked) {
+    std::erase_if(leases_, [&](const auto& kv) { return kv.first != mac && kv.second.ip == ip; });
+    leases_[mac] = Lease{mac, ip, expires, acked};
+  };
+  auto answer = [&](MessageType t, Ip4 yiaddr) {
+    Message reply = ReplyTo(request, t);
+    reply.yiaddr = yiaddr;
+    if (t != MessageType::kNak) {
+      if (t != MessageType::kAck || yiaddr) reply.SetU32(opt::kLeaseTime, config_.lease_seconds);
+      AddNetConfig(reply);
+      std::string boot;
+      if (pxe && AddBootInfo(request, reply, boot)) out.note += ", " + boot;
+    }
+    out.note = fmt::format("{} {}{}", TypeName(t), FormatIp(yiaddr), out.note);
+    out.reply = std::move(reply);
+  };
+  switch (type) {
+    case MessageType::kDiscover: {
+      auto ip = PickAddress(request, now);
+      if (!ip) {
+        out.note = "no free address in the DHCP range";
+        return out;
+      }
+      auto it = leases_.find(mac);
+      if (it == leases_.end() || it->second.ip != *ip || !it->second.acked) {
+        assign(*ip, now + kOfferHoldSeconds, false);
+      }
+      answer(MessageType::kOffer, *ip);
+      return out;
+    }
+    case MessageType::kRequest: {
+      auto server = request.GetIp(opt::kServerId);
+      if (server && *server != config_.server_ip) {
+        if (auto it = leases_.find(mac); it != leases_.end() && !it->second.acked)
+          leases_.erase(it);
+        out.note = fmt::format("client chose server {}", FormatIp(*server));
+        return out;
+      }
+      Ip4 want = request.GetIp(opt::kRequestedIp).value_or(request.ciaddr);
+      if (!want) {
+        out.note = "DHCPREQUEST without an address";
+        return out;
+      }
+      if (AddressFree(want, mac, now)) {
+        assign(want, now + config_.lease_seconds, true);
+        out.leases_changed = true;
+        answer(MessageType::kAck, want);
+      } else {
+        answer(MessageType::kNak, 0);
+        out.note += fmt::format(" ({} is not available)", FormatIp(want));
+      }
+      return out;
+    }
+    case MessageType::kDecline: {
+      Ip4 ip = request.GetIp(opt::kRequestedIp).value_or(0);
+      if (auto it = leases_.find(mac); it != leases_.end() && it->second.ip == ip) {
+        leases_.erase(it);
+        out.leases_changed = true;
+      }
+      declined_[ip] = now + config_.lease_seconds;
+      out.note = fmt::format("{} declined {}", FormatMac(mac), FormatIp(ip));
+      return out;
+    }
+    case MessageType::kRelease: {
+      if (auto it = leases_.find(mac); it != leases_.end() && it->second.ip == request.ciaddr) {
+        it->second.expires = now;  // kept, so the client gets it back later
+        out.leases_changed = true;
+      }
+      out.note = fmt::format("{} released {}", FormatMac(mac), FormatIp(request.ciaddr));
+      return out;
+    }
+    case MessageType::kInform:
+      answer(MessageType::kAck, 0);
+      out.reply->ciaddr = request.ciaddr;
+      return out;
+    default:
+      out.note = fmt::format("{} from a client", TypeName(type));
+      return out;
+  }
+}
+
+std::string Protocol::SaveLeases() const {
+  std::string text = "# isoboot DHCP leases: MAC IP EXPIRES(unix seconds)\n";
+  for (const auto& [mac, lease] : leases_) {
+    if (!lease.acked) continue;
+    text += fmt::format("{} {} {}\n", FormatMac(mac), FormatIp(lease.ip), lease.expires);
+  }
+  return text;
+}
+
+Result<void> Protocol::LoadLeases(std::string_view text) {
+  std::istringstream in{std::string(text)};
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    std::string_view s = Trim(line);
+    if (s.empty() || s.front() == '#') continue;
+    std::istringstream fields{std::string(s)};
+    std::string mac_text, ip_text;
+    int64_t expires = 0;
+    if (!(fields >> mac_text >> ip_text >> expires)) {
+      return MakeError(fmt::format("lease line {} is not 'MAC IP EXPIRES'", n));
+    }
+    auto mac = ParseMac(mac_text);
+    auto ip = ParseIp(ip_text);
+    if (!mac || !ip) return MakeError(fmt::format("lease line {} has a bad MAC or IP", n));
+    leases_[*mac] = Lease{*mac, *ip, expires, true};
+  }
+  return {};
+}
+
+}  // namespace isoboot::dhcp

@@ -1,0 +1,121 @@
+#pragma once
+// DHCP answers: ProxyDHCP per the PXE 2.1 specification, and a small full
+// DHCP server (RFC 2131) for an isolated boot network. Pure: a request, the
+// port it came in on and the time go in; the reply, where to send it and what
+// happened come out. Not thread-safe: one owner (the server loop) calls it.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "dhcp/codec.h"
+
+namespace isoboot::dhcp {
+
+enum class Mode {
+  kOff,
+  kProxy,
+  kFull
+};
+
+// RFC 4578 2.1 / IANA processor architecture types (option 93).
+namespace arch {
+inline constexpr uint16_t kBios = 0;
+inline constexpr uint16_t kEfiIa32 = 6;
+inline constexpr uint16_t kEfiX64 = 7;
+inline constexpr uint16_t kEfiBc = 9;  // EFI byte code; x86-64 firmware sends it too
+inline constexpr uint16_t kEfiArm64 = 0x0b;
+}  // namespace arch
+
+struct ProtocolConfig {
+  Mode mode = Mode::kProxy;
+  Ip4 server_ip = 0;  // server id, next-server (siaddr) and TFTP server
+  // Boot files by client architecture; an empty name means "do not answer
+  // that architecture".
+  std::string bios_file = "pxelinux.0";    // or undionly.kpxe for iPXE
+  std::string uefi_x64_file = "ipxe.efi";  // or snponly.efi
+  std::string uefi_arm64_file;
+  // What iPXE (user class "iPXE" or option 175) gets instead of the ROM image
+  // again, e.g. http://10.0.0.1:8080/boot.ipxe. Empty: iPXE gets the ROM file.
+  std::string ipxe_script_url;
+  // Full mode only.
+  Ip4 range_start = 0;
+  Ip4 range_end = 0;
+  Ip4 netmask = 0xffffff00;
+  Ip4 router = 0;  // 0: none
+  std::vector<Ip4> dns_servers;
+  uint32_t lease_seconds = 3600;
+};
+
+// Parses "START,END" (and optionally ",NETMASK") as for --dhcp-range.
+Result<void> ParseRange(std::string_view text, ProtocolConfig& config);
+
+struct Lease {
+  MacAddress mac{};
+  Ip4 ip = 0;
+  int64_t expires = 0;  // seconds since the epoch
+  bool acked = false;   // ACKed once, not just offered
+  bool operator==(const Lease&) const = default;
+};
+
+// A client worth telling the rest of isoboot about (the AoE target announces
+// itself to it); ip is 0 when not known yet.
+struct ClientEvent {
+  MacAddress mac{};
+  Ip4 ip = 0;
+  bool is_pxe = false;
+};
+
+struct Outcome {
+  std::optional<Message> reply;
+  // Where to send the reply; port 0 means "the client's port" (68).
+  Ip4 dest_ip = 0;
+  uint16_t dest_port = 0;
+  std::optional<ClientEvent> client;
+  bool leases_changed = false;
+  // Why nothing was sent, or what was sent, for the log.
+  std::string note;
+};
+
+class Protocol {
+ public:
+  explicit Protocol(ProtocolConfig config);
+
+  // `proxy_port` is true for requests that arrived on port 4011; src_ip and
+  // src_port are the UDP source (4011 answers go straight back there).
+  Outcome Handle(const Message& request, bool proxy_port, Ip4 src_ip, uint16_t src_port,
+                 int64_t now);
+
+  // Lease file: one "MAC IP EXPIRES" line per bound lease.
+  std::string SaveLeases() const;
+  Result<void> LoadLeases(std::string_view text);
+  const std::map<MacAddress, Lease>& leases() const { return leases_; }
+  const ProtocolConfig& config() const { return config_; }
+
+ private:
+  Outcome HandleProxy(const Message& request, bool proxy_port, Ip4 src_ip, uint16_t src_port);
+  Outcome HandleFull(const Message& request, int64_t now);
+  Message ReplyTo(const Message& request, MessageType type) const;
+  // Adds siaddr, file, options 60/43/66/67; false when the architecture has
+  // no boot file configured.
+  bool AddBootInfo(const Message& request, Message& reply, std::string& note) const;
+  void AddNetConfig(Message& reply) const;
+  std::optional<Ip4> PickAddress(const Message& request, int64_t now) const;
+  bool AddressFree(Ip4 ip, const MacAddress& mac, int64_t now) const;
+
+  ProtocolConfig config_;
+  std::map<MacAddress, Lease> leases_;
+  // Addresses a client declined (in use by someone we do not know), until when.
+  std::map<Ip4, int64_t> declined_;
+};
+
+// True when option 60 starts with "PXEClient" (PXE 2.1, 2.2.5).
+bool IsPxeClient(const Message& m);
+// True for iPXE: user class "iPXE" (plain or RFC 3004 framed) or option 175.
+bool IsIpxe(const Message& m);
+
+}  // namespace isoboot::dhcp

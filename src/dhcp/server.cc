@@ -1,0 +1,191 @@
+#include "dhcp/server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <system_error>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "base/file_io.h"
+
+namespace isoboot::dhcp {
+namespace {
+
+[[noreturn]] void ThrowErrno(const std::string& what) {
+  throw std::system_error(errno, std::generic_category(), what);
+}
+
+}  // namespace
+
+Server::Server(ServerConfig config, Logger logger)
+    : config_(std::move(config)), logger_(std::move(logger)), protocol_(config_.protocol) {
+  if (config_.protocol.mode == Mode::kFull && config_.protocol.range_start == 0) {
+    throw std::runtime_error("full DHCP mode needs a range (--dhcp-range START,END)");
+  }
+  if (config_.protocol.server_ip == 0) {
+    throw std::runtime_error("DHCP server needs the server's IPv4 address");
+  }
+  if (!config_.lease_file.empty()) {
+    std::ifstream in(config_.lease_file);
+    if (in) {
+      std::stringstream text;
+      text << in.rdbuf();
+      if (auto ok = protocol_.LoadLeases(text.str()); !ok) {
+        throw std::runtime_error(
+            fmt::format("lease file {}: {}", config_.lease_file, ok.error().message));
+      }
+      logger_->info("loaded {} leases from {}", protocol_.leases().size(), config_.lease_file);
+    }
+  }
+  dhcp_fd_ = OpenSocket(config_.server_port);
+  if (config_.proxy_port) proxy_fd_ = OpenSocket(config_.proxy_port);
+  wake_fd_.Reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake_fd_.valid()) ThrowErrno("eventfd");
+}
+
+Server::~Server() = default;
+
+UniqueFd Server::OpenSocket(uint16_t port) const {
+  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd.valid()) ThrowErrno("DHCP socket");
+  int one = 1;
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      ::setsockopt(fd.get(), SOL_SOCKET, SO_BROADCAST, &one, sizeof one) != 0) {
+    ThrowErrno("DHCP socket options");
+  }
+  if (!config_.interface.empty() &&
+      ::setsockopt(fd.get(), SOL_SOCKET, SO_BINDTODEVICE, config_.interface.c_str(),
+                   static_cast<socklen_t>(config_.interface.size())) != 0) {
+    if (errno == EPERM) {
+      ThrowErrno(fmt::format("binding the DHCP socket to {} needs CAP_NET_RAW", config_.interface));
+    }
+    ThrowErrno(fmt::format("binding the DHCP socket to interface {}", config_.interface));
+  }
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    if (errno == EACCES) {
+      ThrowErrno(fmt::format("binding UDP port {} needs CAP_NET_BIND_SERVICE", port));
+    }
+    ThrowErrno(fmt::format("binding UDP port {}", port));
+  }
+  return fd;
+}
+
+void Server::Run() {
+  logger_->info("DHCP {} mode on {} (server {}, ports {}/{})",
+                config_.protocol.mode == Mode::kFull ? "full" : "proxy",
+                config_.interface.empty() ? "all interfaces" : config_.interface,
+                FormatIp(config_.protocol.server_ip), config_.server_port, config_.proxy_port);
+  while (!stop_.load()) {
+    pollfd fds[3] = {{dhcp_fd_.get(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}, {-1, POLLIN, 0}};
+    nfds_t n = 2;
+    if (proxy_fd_.valid()) fds[n++].fd = proxy_fd_.get();
+    if (::poll(fds, n, -1) < 0) {
+      if (errno == EINTR) continue;
+      ThrowErrno("poll on DHCP sockets");
+    }
+    if (fds[1].revents) break;
+    if (fds[0].revents & POLLIN) HandlePacket(dhcp_fd_.get(), false);
+    if (n == 3 && (fds[2].revents & POLLIN)) HandlePacket(proxy_fd_.get(), true);
+  }
+}
+
+void Server::Stop() {
+  stop_.store(true);
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t r = ::write(wake_fd_.get(), &one, sizeof one);
+}
+
+ServerStats Server::stats() const {
+  return ServerStats{received_.load(), answered_.load(), dropped_bad_.load(), ignored_.load()};
+}
+
+void Server::HandlePacket(int fd, bool proxy_port) {
+  std::vector<uint8_t> buf(4096);
+  sockaddr_in from{};
+  socklen_t from_len = sizeof from;
+  ssize_t got = ::recvfrom(fd, buf.data(), buf.size(), MSG_TRUNC,
+                           reinterpret_cast<sockaddr*>(&from), &from_len);
+  if (got < 0) {
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      logger_->warn("DHCP receive: {}", std::strerror(errno));
+    }
+    return;
+  }
+  ++received_;
+  Ip4 src_ip = ntohl(from.sin_addr.s_addr);
+  uint16_t src_port = ntohs(from.sin_port);
+  if (static_cast<size_t>(got) > buf.size()) {
+    ++dropped_bad_;
+    logger_->debug("dropped {}-byte packet from {}: too large", got, FormatIp(src_ip));
+    return;
+  }
+  auto request = Parse(std::span<const uint8_t>(buf.data(), static_cast<size_t>(got)));
+  if (!request) {
+    ++dropped_bad_;
+    logger_->debug("dropped packet from {}:{}: {}", FormatIp(src_ip), src_port,
+                   request.error().message);
+    return;
+  }
+  std::string mac = FormatMac(request->Mac());
+  Outcome out = protocol_.Handle(*request, proxy_port, src_ip, src_port, std::time(nullptr));
+  if (out.client && config_.on_client) {
+    config_.on_client(out.client->mac, out.client->ip, out.client->is_pxe);
+  }
+  if (out.leases_changed) SaveLeases();
+  if (!out.reply) {
+    ++ignored_;
+    logger_->debug("{} from {}: no answer ({})",
+                   request->Type() ? TypeName(*request->Type()) : "BOOTP", mac, out.note);
+    return;
+  }
+  std::vector<uint8_t> bytes;
+  Append(*out.reply, bytes);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_addr.s_addr = htonl(out.dest_ip);
+  uint16_t port = out.dest_port;
+  if (!proxy_port) port = port == 67 ? config_.server_port : config_.client_port;
+  to.sin_port = htons(port);
+  if (::sendto(fd, bytes.data(), bytes.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to) <
+      0) {
+    logger_->warn("sending {} to {} ({}:{}): {}", out.note, mac, FormatIp(out.dest_ip), port,
+                  std::strerror(errno));
+    return;
+  }
+  ++answered_;
+  logger_->info("{} to {}{}", out.note, mac, proxy_port ? " (PXE port)" : "");
+}
+
+void Server::SaveLeases() {
+  if (config_.lease_file.empty()) return;
+  std::string tmp = config_.lease_file + ".tmp";
+  std::string text = protocol_.SaveLeases();
+  try {
+    UniqueFd fd = OpenOrThrow(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    WriteAll(fd.get(),
+             std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+    if (::fsync(fd.get()) != 0) ThrowErrno("fsync " + tmp);
+    if (::rename(tmp.c_str(), config_.lease_file.c_str()) != 0) ThrowErrno("rename " + tmp);
+  } catch (const std::exception& e) {
+    logger_->warn("could not save DHCP leases: {}", e.what());
+  }
+}
+
+}  // namespace isoboot::dhcp

@@ -1,0 +1,281 @@
+#include "dhcp/protocol.h"
+
+#include <gtest/gtest.h>
+
+namespace isoboot::dhcp {
+namespace {
+
+constexpr Ip4 kServer = 0x0a4d0001;  // 10.77.0.1
+constexpr int64_t kNow = 1'700'000'000;
+
+ProtocolConfig Config(Mode mode) {
+  ProtocolConfig c;
+  c.mode = mode;
+  c.server_ip = kServer;
+  c.ipxe_script_url = "http://10.77.0.1:8080/boot.ipxe";
+  EXPECT_TRUE(ParseRange("10.77.0.100,10.77.0.102", c));
+  return c;
+}
+
+Message Request(MessageType type, uint8_t mac_last, int arch = -1) {
+  Message m;
+  m.xid = 42;
+  m.chaddr = {0x52, 0x54, 0, 0, 0, mac_last};
+  m.SetU8(opt::kMessageType, static_cast<uint8_t>(type));
+  if (arch >= 0) {
+    m.SetString(opt::kVendorClass, "PXEClient:Arch:00000:UNDI:002001");
+    std::vector<uint8_t> a = {static_cast<uint8_t>(arch >> 8), static_cast<uint8_t>(arch)};
+    m.Set(opt::kClientArch, a);
+  }
+  return m;
+}
+
+Outcome Handle(Protocol& p, const Message& m, int64_t now = kNow) {
+  // Every reply must survive its own codec.
+  Outcome out = p.Handle(m, false, 0, 68, now);
+  if (out.reply) {
+    std::vector<uint8_t> wire;
+    Append(*out.reply, wire);
+    auto back = Parse(wire);
+    EXPECT_TRUE(back) << back.error().message;
+  }
+  return out;
+}
+
+TEST(DhcpProxy, BiosDiscoverGetsOfferWithoutAddress) {
+  Protocol p(Config(Mode::kProxy));
+  Message d = Request(MessageType::kDiscover, 1, arch::kBios);
+  std::vector<uint8_t> uuid(17, 7);
+  uuid[0] = 0;
+  d.Set(opt::kClientUuid, uuid);
+  Outcome out = Handle(p, d);
+  ASSERT_TRUE(out.reply) << out.note;
+  const Message& r = *out.reply;
+  EXPECT_EQ(r.op, kBootReply);
+  EXPECT_EQ(r.Type(), MessageType::kOffer);
+  EXPECT_EQ(r.xid, 42u);
+  EXPECT_EQ(r.yiaddr, 0u);
+  EXPECT_EQ(r.siaddr, kServer);
+  EXPECT_EQ(r.file, "pxelinux.0");
+  EXPECT_EQ(r.GetString(opt::kVendorClass), "PXEClient");
+  EXPECT_EQ(r.GetIp(opt::kServerId), kServer);
+  EXPECT_EQ(r.Find(opt::kClientUuid)->data, uuid);
+  EXPECT_EQ(r.Find(opt::kVendorSpecific)->data, (std::vector<uint8_t>{6, 1, 8, 255}));
+  EXPECT_FALSE(r.Find(opt::kLeaseTime));
+  EXPECT_EQ(out.dest_ip, 0xffffffffu);
+  EXPECT_EQ(out.dest_port, 68);
+  ASSERT_TRUE(out.client);
+  EXPECT_TRUE(out.client->is_pxe);
+  EXPECT_EQ(out.client->mac, d.Mac());
+}
+
+TEST(DhcpProxy, BootFileByArchitecture) {
+  ProtocolConfig c = Config(Mode::kProxy);
+  c.bios_file = "undionly.kpxe";
+  c.uefi_x64_file = "snponly.efi";
+  Protocol p(c);
+  EXPECT_EQ(Handle(p, Request(MessageType::kDiscover, 1, 0)).reply->file, "undionly.kpxe");
+  EXPECT_EQ(Handle(p, Request(MessageType::kDiscover, 1, 7)).reply->file, "snponly.efi");
+  EXPECT_EQ(Handle(p, Request(MessageType::kDiscover, 1, 9)).reply->file, "snponly.efi");
+  Outcome arm = Handle(p, Request(MessageType::kDiscover, 1, 0x0b));
+  EXPECT_FALSE(arm.reply);
+  EXPECT_NE(arm.note.find("architecture 11"), std::string::npos) << arm.note;
+
+  c.uefi_arm64_file = "arm64/ipxe.efi";
+  Protocol p2(c);
+  EXPECT_EQ(Handle(p2, Request(MessageType::kDiscover, 1, 0x0b)).reply->file, "arm64/ipxe.efi");
+}
+
+TEST(DhcpProxy, ArchFromVendorClassWhenOption93IsMissing) {
+  Protocol p(Config(Mode::kProxy));
+  Message d = Request(MessageType::kDiscover, 1);
+  d.SetString(opt::kVendorClass, "PXEClient:Arch:00007:UNDI:003016");
+  EXPECT_EQ(Handle(p, d).reply->file, "ipxe.efi");
+}
+
+TEST(DhcpProxy, IpxeGetsTheScriptNotTheRomAgain) {
+  Protocol p(Config(Mode::kProxy));
+  Message plain = Request(MessageType::kDiscover, 1, 0);
+  plain.SetString(opt::kUserClass, "iPXE");
+  Message framed = Request(MessageType::kDiscover, 1, 7);
+  framed.Set(opt::kUserClass, std::vector<uint8_t>{4, 'i', 'P', 'X', 'E'});
+  Message o175 = Request(MessageType::kDiscover, 1, 7);
+  o175.Set(opt::kIpxe, std::vector<uint8_t>{0x13, 1, 1});
+  for (const Message& m : {plain, framed, o175}) {
+    Outcome out = Handle(p, m);
+    ASSERT_TRUE(out.reply);
+    EXPECT_EQ(out.reply->file, "http://10.77.0.1:8080/boot.ipxe");
+    EXPECT_EQ(out.reply->GetString(opt::kBootfile), "http://10.77.0.1:8080/boot.ipxe");
+  }
+}
+
+TEST(DhcpProxy, NonPxeClientsAreLeftToTheSiteServer) {
+  Protocol p(Config(Mode::kProxy));
+  Outcome out = Handle(p, Request(MessageType::kDiscover, 1));
+  EXPECT_FALSE(out.reply);
+  ASSERT_TRUE(out.client);  // still reported, so AoE can announce itself
+  EXPECT_FALSE(out.client->is_pxe);
+}
+
+TEST(DhcpProxy, RequestForAnotherServerIsIgnoredOursIsAcked) {
+  Protocol p(Config(Mode::kProxy));
+  Message r = Request(MessageType::kRequest, 1, 0);
+  r.SetIp(opt::kServerId, 0x0a4d0002);
+  r.SetIp(opt::kRequestedIp, 0x0a4d0032);
+  Outcome other = Handle(p, r);
+  EXPECT_FALSE(other.reply);
+  ASSERT_TRUE(other.client);
+  EXPECT_EQ(other.client->ip, 0x0a4d0032u);
+  r.SetIp(opt::kServerId, kServer);
+  Outcome ours = Handle(p, r);
+  ASSERT_TRUE(ours.reply);
+  EXPECT_EQ(ours.reply->Type(), MessageType::kAck);
+  EXPECT_EQ(ours.reply->yiaddr, 0u);
+}
+
+TEST(DhcpProxy, PxePortRequestIsAnsweredToItsSource) {
+  Protocol p(Config(Mode::kProxy));
+  Message r = Request(MessageType::kRequest, 1, 7);
+  r.ciaddr = 0x0a4d0032;
+  Outcome out = p.Handle(r, true, 0x0a4d0032, 68, kNow);
+  ASSERT_TRUE(out.reply) << out.note;
+  EXPECT_EQ(out.reply->Type(), MessageType::kAck);
+  EXPECT_EQ(out.reply->file, "ipxe.efi");
+  EXPECT_EQ(out.reply->ciaddr, 0x0a4d0032u);
+  EXPECT_EQ(out.dest_ip, 0x0a4d0032u);
+  EXPECT_EQ(out.dest_port, 68);
+  EXPECT_FALSE(p.Handle(Request(MessageType::kDiscover, 1, 7), true, 1, 68, kNow).reply);
+}
+
+TEST(DhcpProxy, BootpAndRepliesAreIgnored) {
+  Protocol p(Config(Mode::kProxy));
+  Message bootp = Request(MessageType::kDiscover, 1, 0);
+  bootp.options.clear();
+  EXPECT_FALSE(Handle(p, bootp).reply);
+  Message reply = Request(MessageType::kOffer, 1, 0);
+  reply.op = kBootReply;
+  EXPECT_FALSE(Handle(p, reply).reply);
+}
+
+TEST(DhcpFull, LeaseCycleAndSameAddressWithoutPxe) {
+  Protocol p(Config(Mode::kFull));
+  Outcome offer = Handle(p, Request(MessageType::kDiscover, 1, 0));
+  ASSERT_TRUE(offer.reply) << offer.note;
+  EXPECT_EQ(offer.reply->yiaddr, 0x0a4d0064u);
+  EXPECT_EQ(offer.reply->file, "pxelinux.0");
+  EXPECT_EQ(offer.reply->GetU32(opt::kLeaseTime), 3600u);
+  EXPECT_EQ(offer.reply->GetIp(opt::kSubnetMask), 0xffffff00u);
+  EXPECT_EQ(offer.reply->GetIp(opt::kBroadcast), 0x0a4d00ffu);
+
+  Message req = Request(MessageType::kRequest, 1, 0);
+  req.SetIp(opt::kServerId, kServer);
+  req.SetIp(opt::kRequestedIp, 0x0a4d0064);
+  Outcome ack = Handle(p, req);
+  ASSERT_TRUE(ack.reply);
+  EXPECT_EQ(ack.reply->Type(), MessageType::kAck);
+  EXPECT_EQ(ack.reply->yiaddr, 0x0a4d0064u);
+  EXPECT_TRUE(ack.leases_changed);
+  EXPECT_EQ(ack.client->ip, 0x0a4d0064u);
+
+  // The initrd's dhclient: same MAC, no PXE vendor class.
+  Outcome again = Handle(p, Request(MessageType::kDiscover, 1), kNow + 100);
+  ASSERT_TRUE(again.reply);
+  EXPECT_EQ(again.reply->yiaddr, 0x0a4d0064u);
+  EXPECT_TRUE(again.reply->file.empty());
+  EXPECT_FALSE(again.reply->Find(opt::kVendorClass));
+  EXPECT_FALSE(again.client->is_pxe);
+
+  // Another client gets another address, and cannot take the first one.
+  EXPECT_EQ(Handle(p, Request(MessageType::kDiscover, 2)).reply->yiaddr, 0x0a4d0065u);
+  Message steal = Request(MessageType::kRequest, 3);
+  steal.SetIp(opt::kRequestedIp, 0x0a4d0064);
+  Outcome nak = Handle(p, steal);
+  ASSERT_TRUE(nak.reply);
+  EXPECT_EQ(nak.reply->Type(), MessageType::kNak);
+  EXPECT_EQ(nak.dest_ip, 0xffffffffu);
+}
+
+TEST(DhcpFull, RenewIsUnicastAndOutOfRangeIsNaked) {
+  Protocol p(Config(Mode::kFull));
+  Message renew = Request(MessageType::kRequest, 1);
+  renew.ciaddr = 0x0a4d0065;
+  Outcome ack = Handle(p, renew);
+  ASSERT_TRUE(ack.reply);
+  EXPECT_EQ(ack.reply->Type(), MessageType::kAck);
+  EXPECT_EQ(ack.dest_ip, 0x0a4d0065u);
+  Message wrong = Request(MessageType::kRequest, 2);
+  wrong.SetIp(opt::kRequestedIp, 0xc0a80105);
+  EXPECT_EQ(Handle(p, wrong).reply->Type(), MessageType::kNak);
+}
+
+TEST(DhcpFull, RangeExhaustionReleaseDeclineInform) {
+  Protocol p(Config(Mode::kFull));
+  for (uint8_t i = 1; i <= 3; ++i) {
+    Message r = Request(MessageType::kRequest, i);
+    r.SetIp(opt::kRequestedIp, 0x0a4d0063 + i);
+    ASSERT_EQ(Handle(p, r).reply->Type(), MessageType::kAck);
+  }
+  Outcome none = Handle(p, Request(MessageType::kDiscover, 4));
+  EXPECT_FALSE(none.reply);
+  EXPECT_NE(none.note.find("no free address"), std::string::npos);
+
+  Message rel = Request(MessageType::kRelease, 2);
+  rel.ciaddr = 0x0a4d0065;
+  EXPECT_TRUE(Handle(p, rel).leases_changed);
+  EXPECT_EQ(Handle(p, Request(MessageType::kDiscover, 4)).reply->yiaddr, 0x0a4d0065u);
+
+  Message dec = Request(MessageType::kDecline, 3);
+  dec.SetIp(opt::kRequestedIp, 0x0a4d0066);
+  EXPECT_TRUE(Handle(p, dec).leases_changed);
+  EXPECT_FALSE(Handle(p, Request(MessageType::kDiscover, 3)).reply);  // .102 declined, .101 offered
+
+  Message inform = Request(MessageType::kInform, 9, 0);
+  inform.ciaddr = 0x0a4d0032;
+  Outcome ack = Handle(p, inform);
+  ASSERT_TRUE(ack.reply);
+  EXPECT_EQ(ack.reply->yiaddr, 0u);
+  EXPECT_FALSE(ack.reply->Find(opt::kLeaseTime));
+  EXPECT_EQ(ack.reply->file, "pxelinux.0");
+  EXPECT_EQ(ack.dest_ip, 0x0a4d0032u);
+}
+
+TEST(DhcpFull, ChoosingAnotherServerFreesTheOffer) {
+  Protocol p(Config(Mode::kFull));
+  ASSERT_TRUE(Handle(p, Request(MessageType::kDiscover, 1)).reply);
+  Message r = Request(MessageType::kRequest, 1);
+  r.SetIp(opt::kServerId, 0x0a4d0002);
+  EXPECT_FALSE(Handle(p, r).reply);
+  EXPECT_TRUE(p.leases().empty());
+}
+
+TEST(DhcpFull, LeasesSurviveSaveAndLoad) {
+  Protocol p(Config(Mode::kFull));
+  Message r = Request(MessageType::kRequest, 7);
+  r.SetIp(opt::kRequestedIp, 0x0a4d0066);
+  ASSERT_TRUE(Handle(p, r).reply);
+  std::string text = p.SaveLeases();
+  EXPECT_NE(text.find("52:54:00:00:00:07 10.77.0.102 1700003600"), std::string::npos) << text;
+
+  Protocol q(Config(Mode::kFull));
+  ASSERT_TRUE(q.LoadLeases(text));
+  EXPECT_EQ(Handle(q, Request(MessageType::kDiscover, 7)).reply->yiaddr, 0x0a4d0066u);
+  EXPECT_FALSE(q.LoadLeases("52:54:00:00:00:07 10.77.0.300 5\n"));
+  EXPECT_FALSE(q.LoadLeases("garbage\n"));
+}
+
+TEST(DhcpConfig, ParseRange) {
+  ProtocolConfig c;
+  EXPECT_TRUE(ParseRange("10.0.0.10, 10.0.0.20", c));
+  EXPECT_EQ(c.range_start, 0x0a00000au);
+  EXPECT_TRUE(ParseRange("10.0.0.10,10.0.1.20,255.255.0.0", c));
+  EXPECT_EQ(c.netmask, 0xffff0000u);
+  ProtocolConfig d;
+  EXPECT_FALSE(ParseRange("10.0.0.10", d));
+  EXPECT_FALSE(ParseRange("10.0.0.20,10.0.0.10", d));
+  EXPECT_FALSE(ParseRange("10.0.0.10,10.0.1.20", d));  // /24 default
+  EXPECT_FALSE(ParseRange("10.0.0.10,10.2.0.0,255.0.0.0", d));
+  EXPECT_FALSE(ParseRange("a,b", d));
+}
+
+}  // namespace
+}  // namespace isoboot::dhcp
