@@ -21,7 +21,7 @@ run_ctest() {  # preset, extra ctest args...
 
 run_ctest release
 if [[ "${ISOBOOT_SKIP_ASAN:-0}" != 1 ]]; then
-  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_ctest asan -LE slow
 fi
 

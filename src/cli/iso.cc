@@ -81,29 +81,41 @@ std::string TimeString(int64_t t) {
   return buf;
 }
 
-void PrintEntry(const iso::Tree& tree, const Node& n, const std::string& shown, bool long_format) {
-  if (!long_format) {
+struct LsOptions {
+  bool long_format = false;
+  bool recursive = false;
+  bool extents = false;
+};
+
+void PrintEntry(const Node& n, const std::string& shown, const LsOptions& o) {
+  if (o.extents && n.type == NodeType::kRegular) {
+    // Where the bytes are: "offset+length" per extent, for dd or debugging.
+    std::vector<std::string> parts;
+    for (const auto& e : n.extents)
+      parts.push_back(fmt::format("{}+{}", e.offset, e.length));
+    fmt::print("{} {}\n", shown, fmt::join(parts, ","));
+    return;
+  }
+  if (!o.long_format) {
     fmt::print("{}\n", shown);
     return;
   }
   std::string target = n.type == NodeType::kSymlink ? " -> " + n.link_target : "";
-  (void)tree;
   fmt::print("{} {:>5} {:>5} {:>12} {} {}{}\n", ModeString(n), n.uid, n.gid, n.size,
              TimeString(n.mtime), shown, target);
 }
 
-int RunLs(const std::string& image_path, const std::string& path, bool long_format,
-          bool recursive) {
+int RunLs(const std::string& image_path, const std::string& path, const LsOptions& o) {
   auto image = OpenImage(image_path);
   const iso::Tree& tree = image->tree();
   const Node& start = FindOrThrow(tree, path);
   if (start.type != NodeType::kDirectory) {
-    PrintEntry(tree, start, tree.PathOf(start), long_format);
+    PrintEntry(start, tree.PathOf(start), o);
     return 0;
   }
-  if (!recursive) {
+  if (!o.recursive) {
     for (uint32_t c : start.children)
-      PrintEntry(tree, tree.nodes[c], tree.nodes[c].name, long_format);
+      PrintEntry(tree.nodes[c], tree.nodes[c].name, o);
     return 0;
   }
   // -R: every entry below `path`, depth first, by full path.
@@ -111,7 +123,7 @@ int RunLs(const std::string& image_path, const std::string& path, bool long_form
   while (!stack.empty()) {
     const Node& n = tree.nodes[stack.back()];
     stack.pop_back();
-    PrintEntry(tree, n, tree.PathOf(n), long_format);
+    PrintEntry(n, tree.PathOf(n), o);
     stack.insert(stack.end(), n.children.rbegin(), n.children.rend());
   }
   return 0;
@@ -254,8 +266,7 @@ void AddIsoCommand(CLI::App& app, Run& run) {
     std::string image;
     std::string path = "/";
     bool json = false;
-    bool long_format = false;
-    bool recursive = false;
+    LsOptions ls;
     std::vector<std::string> paths;
     std::string target = ".";
   };
@@ -269,11 +280,10 @@ void AddIsoCommand(CLI::App& app, Run& run) {
   auto* ls = iso->add_subcommand("ls", "List files in the image");
   ls->add_option("IMAGE", args->image, "ISO image")->required();
   ls->add_option("PATH", args->path, "Directory or file inside the image");
-  ls->add_flag("-l", args->long_format, "Long format: mode, owner, size, mtime");
-  ls->add_flag("-R", args->recursive, "Recurse, printing full paths");
-  ls->callback([&run, args] {
-    run = [args] { return RunLs(args->image, args->path, args->long_format, args->recursive); };
-  });
+  ls->add_flag("-l", args->ls.long_format, "Long format: mode, owner, size, mtime");
+  ls->add_flag("-R", args->ls.recursive, "Recurse, printing full paths");
+  ls->add_flag("--extents", args->ls.extents, "Show where each file's bytes are in the image");
+  ls->callback([&run, args] { run = [args] { return RunLs(args->image, args->path, args->ls); }; });
 
   auto* cat = iso->add_subcommand("cat", "Write a file of the image to stdout");
   cat->add_option("IMAGE", args->image, "ISO image")->required();
