@@ -1,0 +1,240 @@
+#include "overlay/transport.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <mutex>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include <curl/curl.h>
+#include <fmt/format.h>
+
+#include "base/file_io.h"
+
+namespace isoboot::overlay {
+namespace {
+
+[[noreturn]] void ThrowErrno(const std::string& what) {
+  throw std::system_error(errno, std::generic_category(), what);
+}
+
+bool IsHttp(const std::string& s) {
+  return s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0;
+}
+
+// Writes to a temporary file next to the destination; Commit makes it the
+// destination atomically, so a crash or error never leaves a half backup
+// under the final name and the previous backup stays until the new one is whole.
+class FileSink : public Sink {
+ public:
+  explicit FileSink(std::string path) : path_(std::move(path)) {
+    size_t slash = path_.rfind('/');
+    dir_ = slash == std::string::npos ? "." : (slash == 0 ? "/" : path_.substr(0, slash));
+    std::string name = slash == std::string::npos ? path_ : path_.substr(slash + 1);
+    if (name.empty())
+      throw std::runtime_error(fmt::format("{}: is a directory name, not a file", path_));
+    tmp_ = fmt::format("{}/.{}.isoboot-partial-XXXXXX", dir_, name);
+    int fd = ::mkostemp(tmp_.data(), O_CLOEXEC);  // mode 0600: a backup holds /etc/shadow
+    if (fd < 0) ThrowErrno(fmt::format("creating a temporary file in {}", dir_));
+    fd_.Reset(fd);
+  }
+  ~FileSink() override {
+    if (!committed_) ::unlink(tmp_.c_str());
+  }
+  void Write(std::span<const uint8_t> data) override { WriteAll(fd_.get(), data); }
+  void Commit() override {
+    if (::fsync(fd_.get()) != 0) ThrowErrno(fmt::format("fsync {}", tmp_));
+    if (::close(fd_.release()) != 0) ThrowErrno(fmt::format("close {}", tmp_));
+    if (::rename(tmp_.c_str(), path_.c_str()) != 0) ThrowErrno(fmt::format("rename to {}", path_));
+    committed_ = true;
+    UniqueFd dir = OpenOrThrow(dir_, O_RDONLY | O_DIRECTORY);
+    if (::fsync(dir.get()) != 0) ThrowErrno(fmt::format("fsync {}", dir_));
+  }
+
+ private:
+  std::string path_, dir_, tmp_;
+  UniqueFd fd_;
+  bool committed_ = false;
+};
+
+class FdSink : public Sink {
+ public:
+  explicit FdSink(int fd) : fd_(fd) {}
+  void Write(std::span<const uint8_t> data) override { WriteAll(fd_, data); }
+  void Commit() override {}
+
+ private:
+  int fd_;
+};
+
+void InitCurl() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+// PUT with chunked transfer encoding: the archive is streamed through a pipe
+// to a libcurl thread, so nothing is spooled in the (RAM-backed) live system.
+// If the backup fails, the read side aborts the transfer instead of ending it,
+// so the server never sees a complete upload.
+class HttpSink : public Sink {
+ public:
+  HttpSink(const std::string& url, const TransportOptions& options) : url_(url) {
+    InitCurl();
+    ::signal(SIGPIPE, SIG_IGN);  // a failed upload shows as EPIPE in Write
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) ThrowErrno("pipe");
+    read_.Reset(p[0]);
+    write_.Reset(p[1]);
+    if (!options.bearer_token.empty()) auth_ = "Authorization: Bearer " + options.bearer_token;
+    thread_ = std::thread([this] { Transfer(); });
+  }
+  ~HttpSink() override {
+    if (thread_.joinable()) {
+      aborted_ = true;
+      write_.Reset();
+      thread_.join();
+    }
+  }
+  void Write(std::span<const uint8_t> data) override {
+    try {
+      WriteAll(write_.get(), data);
+    } catch (const std::system_error&) {
+      Finish();
+      throw std::runtime_error(fmt::format("upload to {} failed: {}", url_, error_));
+    }
+  }
+  void Commit() override {
+    Finish();
+    if (!error_.empty())
+      throw std::runtime_error(fmt::format("upload to {} failed: {}", url_, error_));
+  }
+
+ private:
+  void Finish() {
+    write_.Reset();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  static size_t Read(char* buf, size_t size, size_t n, void* self_ptr) {
+    auto* self = static_cast<HttpSink*>(self_ptr);
+    ssize_t r;
+    do {
+      r = ::read(self->read_.get(), buf, size * n);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0 || (r == 0 && self->aborted_)) return CURL_READFUNC_ABORT;
+    return static_cast<size_t>(r);
+  }
+
+  static size_t Discard(char*, size_t size, size_t n, void*) { return size * n; }
+
+  void Transfer() {
+    CURL* c = curl_easy_init();
+    struct curl_slist* headers = nullptr;
+    headers = curl_slist_append(headers, "Content-Type: application/octet-stream");
+    headers = curl_slist_append(headers, "Transfer-Encoding: chunked");
+    if (!auth_.empty()) headers = curl_slist_append(headers, auth_.c_str());
+    curl_easy_setopt(c, CURLOPT_URL, url_.c_str());
+    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(c, CURLOPT_READFUNCTION, Read);
+    curl_easy_setopt(c, CURLOPT_READDATA, this);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, Discard);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    CURLcode rc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (rc != CURLE_OK) {
+      error_ = curl_easy_strerror(rc);
+    } else if (status < 200 || status >= 300) {
+      error_ = fmt::format("server answered HTTP {}", status);
+    }
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(c);
+    read_.Reset();  // a writer still blocked in write() now gets EPIPE
+  }
+
+  std::string url_, auth_, error_;
+  UniqueFd read_, write_;
+  std::atomic<bool> aborted_{false};
+  std::thread thread_;
+};
+
+UniqueFd MemFile(const char* name) {
+  int fd = ::memfd_create(name, MFD_CLOEXEC);
+  if (fd < 0) ThrowErrno("memfd_create");
+  return UniqueFd(fd);
+}
+
+size_t AppendToFd(char* buf, size_t size, size_t n, void* fd) {
+  try {
+    WriteAll(*static_cast<int*>(fd), {reinterpret_cast<const uint8_t*>(buf), size * n});
+    return size * n;
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+UniqueFd Download(const std::string& url, const TransportOptions& options) {
+  InitCurl();
+  UniqueFd out = MemFile("isoboot-overlay-download");
+  int fd = out.get();
+  CURL* c = curl_easy_init();
+  struct curl_slist* headers = nullptr;
+  std::string auth = "Authorization: Bearer " + options.bearer_token;
+  if (!options.bearer_token.empty()) headers = curl_slist_append(headers, auth.c_str());
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, AppendToFd);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &fd);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  CURLcode rc = curl_easy_perform(c);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(c);
+  if (rc != CURLE_OK) throw std::runtime_error(fmt::format("{}: {}", url, curl_easy_strerror(rc)));
+  return out;
+}
+
+}  // namespace
+
+std::unique_ptr<Sink> OpenSink(const std::string& dest, const TransportOptions& options) {
+  if (dest == "-") {
+    if (::isatty(STDOUT_FILENO)) {
+      throw std::runtime_error("refusing to write a binary archive to a terminal; redirect stdout");
+    }
+    return std::make_unique<FdSink>(STDOUT_FILENO);
+  }
+  if (IsHttp(dest)) return std::make_unique<HttpSink>(dest, options);
+  if (dest.find("://") != std::string::npos) {
+    throw std::runtime_error(
+        fmt::format("{}: unsupported destination (file, -, http://, https://)", dest));
+  }
+  return std::make_unique<FileSink>(dest);
+}
+
+UniqueFd OpenSource(const std::string& src, const TransportOptions& options) {
+  if (IsHttp(src)) return Download(src, options);
+  if (src == "-") {
+    UniqueFd out = MemFile("isoboot-overlay-stdin");
+    std::vector<uint8_t> buf(1 << 20);
+    while (true) {
+      ssize_t n = ::read(STDIN_FILENO, buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) ThrowErrno("reading stdin");
+      if (n == 0) break;
+      WriteAll(out.get(), {buf.data(), static_cast<size_t>(n)});
+    }
+    return out;
+  }
+  return OpenOrThrow(src, O_RDONLY);
+}
+
+}  // namespace isoboot::overlay

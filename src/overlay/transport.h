@@ -1,0 +1,38 @@
+#pragma once
+// Where backups go and where restores come from. A Sink receives the archive
+// bytes as they are produced; nothing is visible at the destination under its
+// final name until Commit() (files: temp name in the same directory, fsync,
+// rename, fsync of the directory; HTTP: the PUT completes). A Sink destroyed
+// without Commit() discards what it received. Single-threaded, except the
+// HTTP sink, which runs libcurl on its own thread fed through a pipe.
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "base/unique_fd.h"
+
+namespace isoboot::overlay {
+
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  virtual void Write(std::span<const uint8_t> data) = 0;
+  virtual void Commit() = 0;
+};
+
+struct TransportOptions {
+  std::string bearer_token;  // for http(s): "Authorization: Bearer ..."
+};
+
+// DEST is a file path, "-" (stdout, refused when it is a terminal) or an
+// http:// or https:// URL (PUT). Throws on setup errors.
+std::unique_ptr<Sink> OpenSink(const std::string& dest, const TransportOptions& options);
+
+// SRC is a file path, "-" (stdin) or an http(s) URL (GET). Returns a seekable
+// file: stdin and downloads are spooled to an anonymous memory file first,
+// because a restore reads the archive twice (verify, then apply).
+UniqueFd OpenSource(const std::string& src, const TransportOptions& options);
+
+}  // namespace isoboot::overlay
