@@ -192,3 +192,31 @@ qemu_direct_boot_args() {  # ARRAY_NAME KERNEL INITRD APPEND TAP MAC
     -device "virtio-net-pci,netdev=n0,mac=$6"
     -nodefaults -serial stdio)
 }
+
+# QEMU arguments for a network (PXE) boot from the NIC on TAP with MAC and no
+# disks: FIRMWARE bios (SeaBIOS + iPXE ROM, -machine pc) or uefi (OVMF + its
+# own PXE/HTTP boot, -machine q35; needs a writable copy of the variable store,
+# made in VARS_DIR). Appends to the array named by the first argument.
+qemu_netboot_args() {  # ARRAY_NAME TAP MAC FIRMWARE [VARS_DIR]
+  local -n qemu_netboot_out_=$1
+  local tap=$2 mac=$3 fw=$4 vars_dir=${5:-}
+  case $fw in
+    bios)
+      qemu_netboot_out_+=(-machine "${QEMU_MACHINE:-pc}")
+      ;;
+    uefi)
+      local code=/usr/share/OVMF/OVMF_CODE_4M.fd vars=/usr/share/OVMF/OVMF_VARS_4M.fd
+      [[ -r $code && -r $vars ]] || { qemu_log "OVMF missing (apt-get install ovmf)"; return 1; }
+      [[ -n $vars_dir ]] || { qemu_log "qemu_netboot_args uefi needs VARS_DIR"; return 1; }
+      cp "$vars" "$vars_dir/OVMF_VARS.fd"
+      qemu_netboot_out_+=(-machine "${QEMU_MACHINE:-q35}"
+        -drive "if=pflash,format=raw,unit=0,readonly=on,file=$code"
+        -drive "if=pflash,format=raw,unit=1,file=$vars_dir/OVMF_VARS.fd")
+      ;;
+    *) qemu_log "unknown firmware $fw (bios or uefi)"; return 1 ;;
+  esac
+  qemu_netboot_out_+=(-m "${QEMU_MEM:-256}" -smp 1 -accel "${QEMU_ACCEL:-tcg}" -boot n
+    -netdev "tap,id=n0,ifname=$tap,script=no,downscript=no"
+    -device "virtio-net-pci,netdev=n0,mac=$mac,bootindex=1"
+    -nodefaults -serial stdio)
+}
