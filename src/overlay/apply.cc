@@ -170,7 +170,7 @@ RestoreStats Apply(int fd, const Verified& verified, const RestoreOptions& optio
   // Verify's: no absolute paths, no "..", nothing through a symlink.
   archive_write_disk_set_options(
       disk.get(), ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
-                      ARCHIVE_EXTRACT_ACL | ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_SPARSE |
+                      ARCHIVE_EXTRACT_ACL | ARCHIVE_EXTRACT_XATTR |
                       ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
                       ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS | ARCHIVE_EXTRACT_UNLINK);
   InDirectory cd(real);

@@ -127,7 +127,7 @@ class Writer {
  private:
   void OpenOutput() {
     struct archive* a = out_.get();
-    archive_write_set_format_pax_restricted(a);
+    archive_write_set_format_pax(a);  // always a pax header: nanosecond mtimes
     int r = options_.compression == Compression::kZstd ? archive_write_add_filter_zstd(a)
                                                        : archive_write_add_filter_gzip(a);
     if (r != ARCHIVE_OK) throw std::runtime_error(Describe(a, "setting up compression"));
