@@ -1,0 +1,58 @@
+#pragma once
+// Boot profiles: which kernel and initrd of the image a client boots and with
+// which kernel command line, and the bootloader entries that say so
+// (pxelinux, iPXE, GRUB). Pure: text in, text out.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "base/result.h"
+#include "iso/layout.h"
+
+namespace isoboot::boot {
+
+// How the booted initrd reaches the root filesystem.
+enum class RootTransport {
+  kAoe,   // KIWI only: the whole image as AoE device e<shelf>.<slot>
+  kHttp,  // the image (or its squashfs) fetched from isoboot's HTTP server
+};
+std::string_view ToString(RootTransport t);
+
+struct ProfileOptions {
+  RootTransport root = RootTransport::kAoe;
+  uint16_t shelf = 0;
+  uint8_t slot = 1;
+  // Base URL of isoboot's HTTP server as clients reach it, e.g.
+  // "http://10.0.0.1:8080" (no trailing slash). Needed for kHttp and iPXE.
+  std::string http_base;
+  // Name under which the whole image is served over HTTP.
+  std::string image_name = "live.iso";
+  // Extra kernel arguments from the user ("console=ttyS0").
+  std::string append;
+};
+
+struct Profile {
+  std::string label = "live";
+  std::string kernel;  // served name, e.g. "boot/x86_64/loader/linux" (no leading slash)
+  std::string initrd;
+  std::string cmdline;  // the complete kernel command line, without initrd=
+};
+
+// The profile for an image of `layout`. Fails with a clear reason for a
+// layout or transport isoboot cannot boot over the network (rather than
+// serving a broken entry).
+Result<Profile> MakeProfile(const iso::Layout& layout, const ProfileOptions& options);
+
+// pxelinux.cfg/default (or a per-MAC 01-aa-bb-... file): kernel and initrd
+// over TFTP relative to the TFTP root.
+std::string RenderPxelinux(const Profile& profile);
+// An iPXE script fetching kernel and initrd over HTTP from `http_base`.
+std::string RenderIpxe(const Profile& profile, std::string_view http_base);
+// grub.cfg for GRUB loaded over the network (paths on its TFTP root).
+std::string RenderGrub(const Profile& profile);
+
+// "01-aa-bb-cc-dd-ee-ff": pxelinux's per-client config name for a MAC.
+std::string PxelinuxMacName(const uint8_t mac[6]);
+
+}  // namespace isoboot::boot

@@ -1,0 +1,81 @@
+// `isoboot pxe config`: print the boot entry for an image, for users who keep
+// their existing PXE server (dnsmasq, tftpd + dhcpd) and only want the entry.
+
+#include <cstdio>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "boot/profile.h"
+#include "cli/command.h"
+#include "iso/image.h"
+#include "iso/layout.h"
+
+namespace isoboot::cli {
+namespace {
+
+// "e0.1" -> shelf 0, slot 1 (the Linux aoe driver's device naming).
+void ParseAoeTarget(const std::string& s, boot::ProfileOptions& o) {
+  unsigned shelf = 0, slot = 0;
+  char tail = 0;
+  if (std::sscanf(s.c_str(), "e%u.%u%c", &shelf, &slot, &tail) != 2 || shelf > 65534 ||
+      slot > 254) {
+    throw std::runtime_error(fmt::format(
+        "--aoe {}: expected e<shelf>.<slot>, e.g. e0.1 (shelf 0-65534, slot 0-254)", s));
+  }
+  o.shelf = static_cast<uint16_t>(shelf);
+  o.slot = static_cast<uint8_t>(slot);
+}
+
+}  // namespace
+
+void AddBootCommand(CLI::App& app, Run& run) {
+  auto* pxe = app.add_subcommand("pxe", "Boot entries for an existing PXE server");
+  pxe->require_subcommand(1);
+  struct Args {
+    std::string image;
+    std::string aoe = "e0.1";
+    std::string format = "pxelinux";
+    std::string root = "aoe";
+    std::string http_base;
+    std::string append;
+  };
+  auto args = std::make_shared<Args>();
+  auto* config = pxe->add_subcommand("config", "Print the pxelinux, iPXE or GRUB entry for IMAGE");
+  config->add_option("IMAGE", args->image, "ISO image")->required();
+  config->add_option("--aoe", args->aoe, "AoE target the image is exported as")
+      ->capture_default_str();
+  config->add_option("--format", args->format, "pxelinux, ipxe or grub")
+      ->check(CLI::IsMember({"pxelinux", "ipxe", "grub"}))
+      ->capture_default_str();
+  config->add_option("--root", args->root, "How the initrd reaches the root: aoe or http")
+      ->check(CLI::IsMember({"aoe", "http"}))
+      ->capture_default_str();
+  config->add_option("--http-base", args->http_base,
+                     "HTTP server serving the image and its files, e.g. http://10.0.0.1:8080");
+  config->add_option("--append", args->append, "Extra kernel arguments, e.g. console=ttyS0");
+  config->callback([&run, args] {
+    run = [args] {
+      auto image = iso::Image::Open(args->image);
+      if (!image) throw std::runtime_error(image.error().message);
+      boot::ProfileOptions o;
+      ParseAoeTarget(args->aoe, o);
+      o.root = args->root == "http" ? boot::RootTransport::kHttp : boot::RootTransport::kAoe;
+      o.http_base = args->http_base;
+      o.append = args->append;
+      if (args->format == "ipxe" && o.http_base.empty()) {
+        throw std::runtime_error("--format ipxe needs --http-base (iPXE fetches over HTTP)");
+      }
+      auto profile = boot::MakeProfile(iso::DetectLayout((*image)->tree()), o);
+      if (!profile) throw std::runtime_error(profile.error().message);
+      if (args->format == "pxelinux") fmt::print("{}", boot::RenderPxelinux(*profile));
+      if (args->format == "ipxe") fmt::print("{}", boot::RenderIpxe(*profile, o.http_base));
+      if (args->format == "grub") fmt::print("{}", boot::RenderGrub(*profile));
+      return 0;
+    };
+  });
+}
+
+}  // namespace isoboot::cli
