@@ -202,7 +202,7 @@ void Target::AnswerConfig(const Frame& f, Export& e, ResponseSink& sink, HandleR
         if (!std::string_view(e.config_).starts_with(wanted)) return;
         break;
       case ConfigCommand::kSet:
-        if (!e.config_.empty() && e.config_ != wanted) {
+        if (!e.config_.empty()) {  // spec 3.2: set only an empty string
           error = true;
         } else {
           e.config_ = wanted;

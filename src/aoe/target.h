@@ -125,6 +125,8 @@ class Target {
 
   uint8_t max_sectors() const { return max_sectors_; }
   uint16_t buffer_count() const { return buffer_count_; }
+  // Not thread-safe; the server calls it once its sockets know their buffers.
+  void set_buffer_count(uint16_t n) { buffer_count_ = n; }
   const Mac& self() const { return self_; }
   const std::vector<std::unique_ptr<Export>>& exports() const { return exports_; }
 

@@ -1,0 +1,207 @@
+#include "aoe/server.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <system_error>
+
+#include <fmt/format.h>
+
+namespace isoboot::aoe {
+namespace {
+
+constexpr size_t kBatch = 64;
+constexpr int kReceiveBuffer = 8 << 20;
+constexpr int kPollMs = 100;
+
+// Responses for one receive batch; flushes itself if a batch of requests
+// produces more responses than it holds (broadcast Query Config, many exports).
+class TxSink : public ResponseSink {
+ public:
+  TxSink(sys::PacketSocket& socket, size_t frame_size) : socket_(socket), bufs_(kBatch) {
+    for (auto& b : bufs_)
+      b.reserve(frame_size);
+    spans_.reserve(kBatch);
+  }
+  std::vector<uint8_t>& Next() override {
+    if (count_ == bufs_.size()) Flush();
+    std::vector<uint8_t>& b = bufs_[count_++];
+    b.clear();
+    return b;
+  }
+  void Flush() {
+    if (count_ == 0) return;
+    spans_.clear();
+    for (size_t i = 0; i < count_; ++i)
+      spans_.emplace_back(bufs_[i]);
+    socket_.Send(spans_);
+    count_ = 0;
+  }
+
+ private:
+  sys::PacketSocket& socket_;
+  std::vector<std::vector<uint8_t>> bufs_;
+  std::vector<std::span<const uint8_t>> spans_;
+  size_t count_ = 0;
+};
+
+// Bytes the kernel charges a receive buffer per queued request frame (skb
+// overhead included), so the advertised buffer count is what really fits.
+size_t ChargePerFrame(unsigned mtu) {
+  return std::max<size_t>(2048, mtu + 1024);
+}
+
+}  // namespace
+
+struct Server::Worker {
+  std::unique_ptr<sys::PacketSocket> socket;
+  ClientStats stats;
+  std::thread thread;
+};
+
+Server::Server(Target& target, ServerOptions options, Logger logger)
+    : target_(target), options_(std::move(options)), log_(std::move(logger)) {
+  unsigned n = options_.workers ? options_.workers : std::thread::hardware_concurrency();
+  if (n == 0) n = 1;
+  int group = static_cast<int>(getpid() & 0xffff);
+  sys::PacketSocketOptions so;
+  so.ethertype = kEtherType;
+  so.fanout_group = group;
+  so.receive_buffer = kReceiveBuffer;
+  so.batch = kBatch;
+  size_t buffers = 0;
+  for (unsigned i = 0; i < n; ++i) {
+    auto w = std::make_unique<Worker>();
+    w->socket = std::make_unique<sys::PacketSocket>(options_.iface, so);
+    buffers +=
+        static_cast<size_t>(w->socket->receive_buffer()) / ChargePerFrame(options_.iface.mtu);
+    workers_.push_back(std::move(w));
+  }
+  sys::PacketSocketOptions send_only;
+  send_only.batch = 8;
+  announce_socket_ = std::make_unique<sys::PacketSocket>(options_.iface, send_only);
+  target_.set_buffer_count(static_cast<uint16_t>(std::clamp<size_t>(buffers, 1, 1024)));
+}
+
+Server::~Server() {
+  stop_ = true;
+  for (auto& w : workers_) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+}
+
+void Server::WorkerLoop(Worker& w) {
+  size_t frame_size = options_.iface.mtu + kEthernetHeaderSize + 64;
+  std::vector<std::vector<uint8_t>> rx(kBatch, std::vector<uint8_t>(frame_size));
+  std::vector<std::span<uint8_t>> rx_spans(rx.begin(), rx.end());
+  std::vector<size_t> lens(kBatch);
+  TxSink sink(*w.socket, frame_size);
+  while (!stop_.load(std::memory_order_relaxed)) {
+    size_t n = w.socket->Receive(rx_spans, lens, kPollMs);
+    for (size_t i = 0; i < n; ++i) {
+      std::span<const uint8_t> frame(rx[i].data(), lens[i]);
+      HandleResult r = target_.Handle(frame, sink);
+      if (lens[i] < 12) continue;  // no source MAC to count it under
+      w.stats.Add(r.src, lens[i] + r.data_bytes, r.ata_error,
+                  r.disposition == Disposition::kMalformed);
+    }
+    sink.Flush();
+  }
+}
+
+void Server::AnnounceTo(const Mac& mac) {
+  struct VectorSink : ResponseSink {
+    std::vector<std::vector<uint8_t>> frames;
+    std::vector<uint8_t>& Next() override { return frames.emplace_back(); }
+  } sink;
+  target_.AppendAnnouncements(mac, sink);
+  std::lock_guard lock(announce_mu_);
+  for (const auto& f : sink.frames)
+    announce_socket_->SendOne(f);
+}
+
+std::map<Mac, ClientCounts> Server::Stats() const {
+  std::map<Mac, ClientCounts> out;
+  for (const auto& w : workers_)
+    w->stats.MergeInto(out);
+  return out;
+}
+
+void Server::WriteStats() const {
+  if (options_.stats_file.empty()) return;
+  std::string text;
+  ClientCounts total;
+  for (const auto& [mac, c] : Stats()) {
+    total += c;
+    text += fmt::format("client {} frames={} bytes={} ata_errors={} dropped={}\n", MacToString(mac),
+                        c.frames, c.bytes, c.ata_errors, c.dropped);
+  }
+  text += fmt::format("total frames={} bytes={} ata_errors={} dropped={}\n", total.frames,
+                      total.bytes, total.ata_errors, total.dropped);
+  std::string tmp = options_.stats_file + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << text;
+    if (!f) return;  // stats are best effort; serving goes on
+  }
+  std::rename(tmp.c_str(), options_.stats_file.c_str());
+}
+
+void Server::Run() {
+  // Signals are taken synchronously here, so workers never see them.
+  sigset_t set, old;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, &old);
+  for (auto& w : workers_) {
+    Worker* wp = w.get();
+    w->thread = std::thread([this, wp] { WorkerLoop(*wp); });
+  }
+  for (const auto& e : target_.exports()) {
+    log_->info("exporting e{}.{} ({} sectors, {}) on {} ({}, MTU {}, {} sectors/frame)", e->shelf(),
+               e->slot(), e->sectors(), e->writable() ? "writable" : "read-only",
+               options_.iface.name, MacToString(target_.self()), options_.iface.mtu,
+               target_.max_sectors());
+  }
+  log_->info("{} workers, advertising {} buffers, announcing every {} s", workers_.size(),
+             target_.buffer_count(), options_.announce_seconds);
+  using Clock = std::chrono::steady_clock;
+  auto next_announce = Clock::now();
+  auto next_stats = Clock::now();
+  while (!stop_) {
+    auto now = Clock::now();
+    if (options_.announce_seconds && now >= next_announce) {
+      AnnounceTo(kBroadcastMac);
+      next_announce = now + std::chrono::seconds(options_.announce_seconds);
+    }
+    if (now >= next_stats) {
+      WriteStats();
+      next_stats = now + std::chrono::seconds(1);
+    }
+    timespec timeout{0, kPollMs * 1000000L};
+    int sig = sigtimedwait(&set, nullptr, &timeout);
+    if (sig == SIGINT || sig == SIGTERM) {
+      log_->info("signal {}: shutting down", sig);
+      break;
+    }
+  }
+  stop_ = true;
+  for (auto& w : workers_)
+    w->thread.join();
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  ClientCounts total;
+  for (const auto& [mac, c] : Stats()) {
+    total += c;
+    log_->info("client {}: {} frames, {} bytes, {} errors, {} malformed dropped", MacToString(mac),
+               c.frames, c.bytes, c.ata_errors, c.dropped);
+  }
+  log_->info("served {} frames, {} bytes, {} errors, {} malformed dropped", total.frames,
+             total.bytes, total.ata_errors, total.dropped);
+  WriteStats();
+}
+
+}  // namespace isoboot::aoe

@@ -1,0 +1,61 @@
+#pragma once
+// The AoE target's data plane: one AF_PACKET socket per worker thread in a
+// PACKET_FANOUT group, frames received and sent in batches, responses built
+// by Target into preallocated buffers (no allocation or logging per frame),
+// per-client counters per worker. Run() blocks until SIGINT/SIGTERM or
+// Stop(); Stop() and AnnounceTo() may be called from any thread.
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "aoe/client_stats.h"
+#include "aoe/target.h"
+#include "base/logging.h"
+#include "linux/packet_socket.h"
+
+namespace isoboot::aoe {
+
+struct ServerOptions {
+  sys::InterfaceInfo iface;
+  unsigned announce_seconds = 5;  // unsolicited Query Config period; 0 = never
+  unsigned workers = 0;           // 0 = one per CPU
+  std::string stats_file;         // rewritten every second and at exit, if set
+};
+
+class Server {
+ public:
+  // `target` must outlive the server. Opens the sockets (throws, naming a
+  // missing CAP_NET_RAW) and sets the target's advertised buffer count.
+  Server(Target& target, ServerOptions options, Logger logger);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  void Run();
+  void Stop() { stop_ = true; }
+  // Sends every export's Query Config response to one initiator (e.g. when
+  // DHCP saw it boot), so it need not wait for its next discovery.
+  void AnnounceTo(const Mac& mac);
+  std::map<Mac, ClientCounts> Stats() const;
+
+ private:
+  struct Worker;
+  void WorkerLoop(Worker& w);
+  void WriteStats() const;
+
+  Target& target_;
+  ServerOptions options_;
+  Logger log_;
+  std::atomic<bool> stop_{false};
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::mutex announce_mu_;
+  std::unique_ptr<sys::PacketSocket> announce_socket_;  // guarded by announce_mu_
+};
+
+}  // namespace isoboot::aoe
