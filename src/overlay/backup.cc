@@ -35,6 +35,7 @@ struct Output {
 
 la_ssize_t WriteCallback(struct archive*, void* client, const void* buf, size_t n) {
   auto* out = static_cast<Output*>(client);
+  if (!out->error.empty()) return -1;  // failed before: write nothing more
   try {
     std::span<const uint8_t> data(static_cast<const uint8_t*>(buf), n);
     out->sha.Update(data);
@@ -74,6 +75,10 @@ class Writer {
         disk_(archive_read_disk_new(), archive_read_free),
         out_(archive_write_new(), archive_write_free) {
     output_.sink = &sink;
+  }
+
+  void Abort() {
+    if (output_.error.empty()) output_.error = "aborted";
   }
 
   BackupStats Run() {
@@ -154,9 +159,10 @@ class Writer {
   }
 
   [[noreturn]] void Fail(const std::string& what) {
-    if (!output_.error.empty())
-      throw std::runtime_error(fmt::format("{}: {}", what, output_.error));
-    throw std::runtime_error(Describe(out_.get(), what));
+    std::string why = output_.error.empty() ? Describe(out_.get(), what)
+                                            : fmt::format("{}: {}", what, output_.error);
+    if (output_.error.empty()) output_.error = "aborted";
+    throw std::runtime_error(why);
   }
 
   void Count(struct archive_entry* e, ManifestEntry& m) {
@@ -266,9 +272,9 @@ class Writer {
   }
 
   const BackupOptions& options_;
+  Output output_;  // before out_: freeing out_ may still call back into it
   ArchivePtr disk_;
   ArchivePtr out_;
-  Output output_;
   Manifest manifest_;
   BackupStats stats_;
   uint64_t total_ = 0;
@@ -290,7 +296,12 @@ bool Excluded(const std::string& rel, const std::vector<std::string>& globs) {
 
 BackupStats Backup(const BackupOptions& options, Sink& sink) {
   Writer writer(options, sink);
-  return writer.Run();
+  try {
+    return writer.Run();
+  } catch (...) {
+    writer.Abort();  // so that freeing the archive writes nothing more to the sink
+    throw;
+  }
 }
 
 }  // namespace isoboot::overlay

@@ -49,7 +49,13 @@ class FileSink : public Sink {
   ~FileSink() override {
     if (!committed_) ::unlink(tmp_.c_str());
   }
-  void Write(std::span<const uint8_t> data) override { WriteAll(fd_.get(), data); }
+  void Write(std::span<const uint8_t> data) override {
+    try {
+      WriteAll(fd_.get(), data);
+    } catch (const std::system_error& e) {
+      throw std::system_error(e.code(), fmt::format("writing {}", tmp_));
+    }
+  }
   void Commit() override {
     if (::fsync(fd_.get()) != 0) ThrowErrno(fmt::format("fsync {}", tmp_));
     if (::close(fd_.release()) != 0) ThrowErrno(fmt::format("close {}", tmp_));
