@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a task needs, only those missing; quiet when
-# everything is there. Usage: scripts/deps.sh GROUP... (build, test, fuzz, bench, qemu)
+# everything is there. Usage: scripts/deps.sh GROUP... (build, test, fuzz, bench, qemu, kiwi)
 set -euo pipefail
 
 declare -A groups=(
@@ -9,6 +9,7 @@ declare -A groups=(
   [fuzz]="clang libclang-rt-14-dev"
   [bench]="time bc hyperfine nginx-light wrk"
   [qemu]="qemu-system-x86 busybox-static linux-image-amd64 cpio ipxe-qemu ovmf"
+  [kiwi]="debootstrap xorriso squashfs-tools e2fsprogs busybox-static qemu-system-x86 vblade dnsmasq iproute2"
 )
 
 wanted=()
