@@ -5,6 +5,7 @@
 # line on the console: "AOE-TEST: PASS ..." or "AOE-TEST: FAIL <why>", then
 # powers off. Parameters come from the kernel command line:
 #   aoe_test.dev=e0.1 aoe_test.sha256=HEX aoe_test.size=BYTES aoe_test.wait=SECONDS
+#   aoe_test.mtu=BYTES (eth0's MTU; 1500 unless given)
 # Module files and their load order come from /etc/modules.order (written by
 # qemu_build_initramfs); aoe.ko is loaded last, once the NIC is up, so its
 # first broadcast Query Config goes out on a live link.
@@ -13,13 +14,14 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 
-dev=e0.1 want_sha='' want_size='' wait=90
+dev=e0.1 want_sha='' want_size='' wait=90 mtu=1500
 for arg in $(cat /proc/cmdline); do
   case $arg in
     aoe_test.dev=*) dev=${arg#*=} ;;
     aoe_test.sha256=*) want_sha=${arg#*=} ;;
     aoe_test.size=*) want_size=${arg#*=} ;;
     aoe_test.wait=*) wait=${arg#*=} ;;
+    aoe_test.mtu=*) mtu=${arg#*=} ;;
   esac
 done
 
@@ -47,14 +49,14 @@ while [ ! -e /sys/class/net/eth0 ]; do
   sleep 0.1
 done
 ip link set lo up
-ip link set eth0 up || finish "FAIL ip link set eth0 up"
+ip link set eth0 mtu "$mtu" up || finish "FAIL ip link set eth0 mtu $mtu up"
 i=0
 while [ "$(cat /sys/class/net/eth0/carrier 2>/dev/null)" != 1 ]; do
   i=$((i + 1))
   [ $i -gt 100 ] && finish "FAIL eth0 has no carrier"
   sleep 0.1
 done
-echo "aoe-init: eth0 up ($(cat /sys/class/net/eth0/address)) at $(up) s"
+echo "aoe-init: eth0 up ($(cat /sys/class/net/eth0/address), mtu $(cat /sys/class/net/eth0/mtu)) at $(up) s"
 
 insmod /lib/modules/aoe.ko aoe_iflist=eth0 || finish "FAIL insmod aoe.ko"
 

@@ -103,17 +103,18 @@ qemu_build_initramfs() {  # KVER INIT MODULE...
 }
 
 # Creates network namespace NS holding bridge BR and tap TAP (enslaved to BR),
-# all up, and lo up. Servers under test then run with `ip netns exec NS` on BR;
-# QEMU attaches to TAP. Undo with qemu_netns_teardown.
-qemu_netns_setup() {  # NS BR TAP
-  local ns=$1 br=$2 tap=$3
+# all up with MTU (default 1500), and lo up. Servers under test then run with
+# `ip netns exec NS` on BR; QEMU attaches to TAP. Undo with qemu_netns_teardown.
+qemu_netns_setup() {  # NS BR TAP [MTU]
+  local ns=$1 br=$2 tap=$3 mtu=${4:-1500}
   ip netns add "$ns"
   ip -n "$ns" link set lo up
   ip -n "$ns" link add "$br" type bridge
   # No STP/forward delay: the port forwards as soon as the guest's NIC is up.
   ip -n "$ns" link set "$br" type bridge stp_state 0 forward_delay 0
   ip -n "$ns" tuntap add dev "$tap" mode tap
-  ip -n "$ns" link set "$tap" master "$br"
+  ip -n "$ns" link set "$tap" mtu "$mtu" master "$br"
+  ip -n "$ns" link set "$br" mtu "$mtu"
   ip -n "$ns" link set "$tap" up
   ip -n "$ns" link set "$br" up
 }
