@@ -197,6 +197,12 @@ Negotiated Negotiate(const std::vector<Option>& asked, const Limits& limits, uin
         ignore("not a number");
         continue;
       }
+      if (file_size == 0) {
+        // curl (tftp_parse_option_ack, still in 7.88) fails a transfer whose
+        // OACK says tsize 0; declining the option is always allowed.
+        ignore("empty file");
+        continue;
+      }
       n.tsize_asked = true;
       n.oack.push_back({o.name, std::to_string(file_size)});
     } else if (name == "timeout") {

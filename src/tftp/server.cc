@@ -91,7 +91,7 @@ uint16_t Server::port() const {
 }
 
 void Server::Run() {
-  impl_->io.restart();
+  // No io.restart(): a Stop() that comes before Run() must still stop it.
   impl_->StartReceive();
   impl_->io.run();
 }

@@ -74,7 +74,8 @@ class Server {
   // The bound port (useful with port 0).
   uint16_t port() const;
 
-  // Serves until Stop(). Transfers still running when it returns are dropped.
+  // Serves until Stop(); call once. Transfers still running when it returns
+  // are dropped.
   void Run();
   void Stop();
   ServerStats stats() const;
