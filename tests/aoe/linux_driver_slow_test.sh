@@ -7,8 +7,8 @@
 # serial console and powers off. Two boots: MTU 1500 (two sectors per frame)
 # and MTU 9000 (jumbo frames: the driver uses as many sectors per frame as the
 # target's Query Config response allows).
-#   AOE_TEST_TARGET=isoboot (`$ISOBOOT_BIN aoe export 0 1 BR FILE`)
-#   AOE_TEST_TARGET=vblade  (default until isoboot has `aoe export`: Debian's vblade)
+#   AOE_TEST_TARGET=isoboot (default: `$ISOBOOT_BIN aoe export 0 1 BR FILE`)
+#   AOE_TEST_TARGET=vblade  (Debian's vblade, the reference the guest side was built against)
 #   AOE_TEST_KEEP=1         keep the temporary directory (console.log, target.log)
 # Needs root (netns, tap), qemu-system-x86, linux-image-amd64, busybox-static
 # (scripts/deps.sh qemu test). Bounded: each boot gets 120 s under TCG.
@@ -17,7 +17,7 @@ src=${ISOBOOT_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 # shellcheck source=../qemu/lib.sh
 source "$src/tests/qemu/lib.sh"
 
-target=${AOE_TEST_TARGET:-vblade}
+target=${AOE_TEST_TARGET:-isoboot}
 size_mib=16
 boot_timeout=120
 
