@@ -11,7 +11,7 @@
 #   AOE_TEST_TARGET=vblade  (Debian's vblade, the reference the guest side was built against)
 #   AOE_TEST_KEEP=1         keep the temporary directory (console.log, target.log)
 # Needs root (netns, tap), qemu-system-x86, linux-image-amd64, busybox-static
-# (scripts/deps.sh qemu test). Bounded: each boot gets 120 s under TCG.
+# (scripts/deps.sh qemu test). Bounded: each boot gets 140 s under TCG.
 set -euo pipefail
 src=${ISOBOOT_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 # shellcheck source=../qemu/lib.sh
@@ -19,7 +19,7 @@ source "$src/tests/qemu/lib.sh"
 
 target=${AOE_TEST_TARGET:-isoboot}
 size_mib=16
-boot_timeout=120
+boot_timeout=140
 
 mkdir -p "${ISOBOOT_TEST_TMP:-/tmp}"
 tmp=$(mktemp -d "${ISOBOOT_TEST_TMP:-/tmp}/aoe-linux-driver.XXXXXX")
@@ -47,6 +47,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 kver=$(qemu_kernel_version)
+kernel=$(qemu_kernel_image "$kver")
 initrd=$(qemu_build_initramfs "$kver" "$src/tests/qemu/aoe_init.sh" virtio_pci virtio_net aoe)
 
 head -c $((size_mib << 20)) /dev/urandom >"$tmp/disk.img"
@@ -72,8 +73,8 @@ boot_and_read() {  # MTU
   local append="console=ttyS0 panic=-1 loglevel=6 mitigations=off"
   append+=" aoe_test.dev=e0.1 aoe_test.sha256=$sha aoe_test.size=$size aoe_test.wait=90 aoe_test.mtu=$mtu"
   local args=()
-  qemu_direct_boot_args args "/boot/vmlinuz-$kver" "$initrd" "$append" "$tap" 52:54:00:a0:e0:01
-  echo "== MTU $mtu: booting $kver under ${QEMU_ACCEL:-tcg} against $target, ${size_mib} MiB export"
+  qemu_direct_boot_args args "$kernel" "$initrd" "$append" "$tap" 52:54:00:a0:e0:01
+  echo "== MTU $mtu: booting $kernel under ${QEMU_ACCEL:-tcg} against $target, ${size_mib} MiB export"
   local start=$SECONDS status=0
   qemu_start "$ns" "$console" "${args[@]}"
   qemu_wait_marker "$console" 'AOE-TEST: (PASS|FAIL)' "$boot_timeout" || status=$?

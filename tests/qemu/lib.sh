@@ -33,6 +33,40 @@ qemu_kernel_version() {
   echo "$best"
 }
 
+# Prints the kernel image to boot for KVER. Under TCG most of a small guest's
+# boot is the bzImage decompressing itself (~25 of ~40 s on a loaded 2-core
+# machine), so when the kernel supports PVH entry (CONFIG_PVH=y, as Debian's
+# does) and is xz-compressed, the uncompressed ELF vmlinux is extracted once
+# into the cache and booted directly (QEMU loads ELF kernels via PVH).
+# Otherwise, or if extraction fails, /boot/vmlinuz-KVER itself.
+qemu_kernel_image() {  # KVER
+  local kver=$1 vmlinuz=/boot/vmlinuz-$1
+  local out=$QEMU_CACHE_DIR/$kver/vmlinux
+  if [[ ${QEMU_KERNEL_PVH:-1} == 1 ]] && grep -qx 'CONFIG_PVH=y' "/boot/config-$kver" 2>/dev/null; then
+    if [[ -s $out ]]; then
+      echo "$out"
+      return 0
+    fi
+    local off
+    off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$vmlinuz" 2>/dev/null | head -n1 | cut -d: -f1 || true)
+    if [[ -n $off ]]; then
+      mkdir -p "$QEMU_CACHE_DIR/$kver"
+      local tmp=$out.tmp.$$
+      # xz stops after the first stream, so tail may die of SIGPIPE: only
+      # xz's status counts.
+      if { tail -c +$((off + 1)) "$vmlinuz" || true; } | xz -dc --single-stream >"$tmp" 2>/dev/null &&
+        [[ $(head -c4 "$tmp" | od -An -tx1 | tr -d ' ') == 7f454c46 ]]; then
+        mv -f "$tmp" "$out"
+        echo "$out"
+        return 0
+      fi
+      rm -f "$tmp"
+    fi
+    qemu_log "could not extract an ELF vmlinux from $vmlinuz; booting it compressed (slower)"
+  fi
+  echo "$vmlinuz"
+}
+
 # Prints the module files needed to load MODULE... on kernel KVER, dependencies
 # first, each once; built-in modules print nothing.
 qemu_module_files() {  # KVER MODULE...
@@ -190,7 +224,7 @@ qemu_direct_boot_args() {  # ARRAY_NAME KERNEL INITRD APPEND TAP MAC
     -accel "${QEMU_ACCEL:-tcg}"
     -kernel "$2" -initrd "$3" -append "$4"
     -netdev "tap,id=n0,ifname=$5,script=no,downscript=no"
-    -device "virtio-net-pci,netdev=n0,mac=$6"
+    -device "virtio-net-pci,netdev=n0,mac=$6,romfile="
     -nodefaults -serial stdio)
 }
 
