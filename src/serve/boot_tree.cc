@@ -1,0 +1,45 @@
+#include "serve/boot_tree.h"
+
+#include <fmt/format.h>
+
+#include "iso/image.h"
+
+namespace isoboot::serve {
+
+Result<BootTree> BuildBootTree(const std::shared_ptr<const iso::Image>& image,
+                               const boot::ProfileOptions& options, const Bootloaders& loaders) {
+  BootTree out;
+  out.layout = iso::DetectLayout(image->tree());
+  auto profile = boot::MakeProfile(out.layout, options);
+  if (!profile) return profile.error();
+  out.profile = *profile;
+
+  auto tree = std::make_shared<vfs::Tree>();
+  vfs::AddImageFiles(*tree, image);
+  tree->Add(kImageName, vfs::WholeImageSource(image));
+  int64_t mtime = image->file_stat().st_mtime;
+  tree->Add(kPxelinuxConfig, vfs::TextSource(boot::RenderPxelinux(out.profile), mtime));
+  tree->Add(kIpxeScript, vfs::TextSource(boot::RenderIpxe(out.profile, options.http_base), mtime));
+  std::string grub = boot::RenderGrub(out.profile);
+  tree->Add("grub.cfg", vfs::TextSource(grub, mtime));
+  tree->Add("grub/grub.cfg", vfs::TextSource(grub, mtime));
+
+  struct Loader {
+    const char* name;
+    const std::string& path;
+  };
+  for (Loader l : {Loader{"pxelinux.0", loaders.pxelinux}, Loader{"ldlinux.c32", loaders.ldlinux},
+                   Loader{"undionly.kpxe", loaders.undionly}, Loader{"ipxe.efi", loaders.ipxe_efi},
+                   Loader{"snponly.efi", loaders.snponly}}) {
+    auto source = vfs::HostFileSource(l.path);
+    if (!source) {
+      out.warnings.push_back(fmt::format("{} is not served: {}", l.name, source.error().message));
+      continue;
+    }
+    tree->Add(l.name, *source);
+  }
+  out.tree = std::move(tree);
+  return out;
+}
+
+}  // namespace isoboot::serve

@@ -1,0 +1,49 @@
+#pragma once
+// The tree `isoboot serve` offers over TFTP and HTTP for one image: every
+// file of the image at its own path, the whole image as live.iso, the
+// generated boot entries (pxelinux.cfg/default, boot.ipxe, grub.cfg) and the
+// bootloaders from the host's Debian packages. Built once per opened image;
+// a rebuilt image gets a new tree.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "boot/profile.h"
+#include "iso/layout.h"
+#include "vfs/vfs.h"
+
+namespace isoboot::iso {
+class Image;
+}
+
+namespace isoboot::serve {
+
+// Bootloader files served by name, read from the host. Defaults are the
+// paths of Debian's pxelinux, syslinux-common and ipxe packages.
+struct Bootloaders {
+  std::string pxelinux = "/usr/lib/PXELINUX/pxelinux.0";
+  std::string ldlinux = "/usr/lib/syslinux/modules/bios/ldlinux.c32";
+  std::string undionly = "/usr/lib/ipxe/undionly.kpxe";
+  std::string ipxe_efi = "/usr/lib/ipxe/ipxe.efi";
+  std::string snponly = "/usr/lib/ipxe/snponly.efi";
+};
+
+struct BootTree {
+  std::shared_ptr<const vfs::Tree> tree;
+  iso::Layout layout;
+  boot::Profile profile;
+  std::vector<std::string> warnings;  // e.g. a bootloader file missing on this host
+};
+
+// Served names of the generated files and the whole image.
+inline constexpr char kImageName[] = "live.iso";
+inline constexpr char kPxelinuxConfig[] = "pxelinux.cfg/default";
+inline constexpr char kIpxeScript[] = "boot.ipxe";
+
+// Fails (one line) when the image cannot be booted with `options`.
+Result<BootTree> BuildBootTree(const std::shared_ptr<const iso::Image>& image,
+                               const boot::ProfileOptions& options, const Bootloaders& loaders);
+
+}  // namespace isoboot::serve

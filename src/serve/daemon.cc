@@ -1,0 +1,292 @@
+#include "serve/daemon.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "aoe/device.h"
+#include "aoe/server.h"
+#include "aoe/target.h"
+#include "base/logging.h"
+#include "dhcp/server.h"
+#include "http/server.h"
+#include "iso/image.h"
+#include "linux/packet_socket.h"
+#include "serve/image_device.h"
+#include "serve/netif.h"
+#include "tftp/codec.h"
+#include "tftp/server.h"
+
+namespace isoboot::serve {
+namespace {
+
+std::shared_ptr<const iso::Image> OpenImage(const std::string& path) {
+  auto image = iso::Image::Open(path);
+  if (!image) throw std::runtime_error(image.error().message);
+  return std::shared_ptr<const iso::Image>(std::move(*image));
+}
+
+// The image being served and the tree built from it; replaced as a whole
+// when the image file is rebuilt.
+struct Generation {
+  std::shared_ptr<const iso::Image> image;
+  BootTree boot;
+};
+
+// Client IP -> MAC, learnt from DHCP, so TFTP/HTTP milestones name the MAC.
+class ClientNames {
+ public:
+  void Learn(const dhcp::MacAddress& mac, dhcp::Ip4 ip) {
+    if (ip == 0) return;
+    std::lock_guard lock(mu_);
+    by_ip_[dhcp::FormatIp(ip)] = dhcp::FormatMac(mac);
+  }
+  std::string Name(const std::string& ip) const {
+    std::lock_guard lock(mu_);
+    auto it = by_ip_.find(ip);
+    return it == by_ip_.end() ? ip : fmt::format("{} ({})", it->second, ip);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::string> by_ip_;
+};
+
+bool SameFile(const struct stat& a, const struct stat& b) {
+  return a.st_dev == b.st_dev && a.st_ino == b.st_ino && a.st_size == b.st_size &&
+         a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec;
+}
+
+}  // namespace
+
+int Serve(const Options& o) {
+  Logger log = GetLogger("serve");
+  boot::ProfileOptions profile_options;
+  {
+    unsigned shelf = 0, slot = 0;
+    char tail = 0;
+    if (std::sscanf(o.aoe.c_str(), "e%u.%u%c", &shelf, &slot, &tail) != 2 || shelf > 65534 ||
+        slot > 254) {
+      throw std::runtime_error(fmt::format("--aoe {}: expected e<shelf>.<slot>, e.g. e0.1", o.aoe));
+    }
+    profile_options.shelf = static_cast<uint16_t>(shelf);
+    profile_options.slot = static_cast<uint8_t>(slot);
+  }
+  profile_options.root = o.root == "http" ? boot::RootTransport::kHttp : boot::RootTransport::kAoe;
+  profile_options.append = o.append;
+
+  std::string server_ip = o.server_ip;
+  if (server_ip.empty() && !o.interface.empty()) {
+    auto addr = InterfaceIpv4(o.interface);
+    if (!addr) throw std::runtime_error(addr.error().message);
+    server_ip = addr->ip;
+  }
+  if (server_ip.empty()) server_ip = "127.0.0.1";
+  if (!o.http_only && o.interface.empty()) {
+    throw std::runtime_error("--interface is required (the boot network), or use --http-only");
+  }
+  // Bind HTTP first so the boot entries carry the real port (port 0 in tests).
+  std::mutex generation_mu;
+  std::shared_ptr<const Generation> generation;
+  auto current_tree = [&]() -> std::shared_ptr<const vfs::Tree> {
+    std::lock_guard lock(generation_mu);
+    return generation ? generation->boot.tree : nullptr;
+  };
+  ClientNames names;
+
+  http::ServerOptions http_options;
+  http_options.address = o.http_address;
+  http_options.port = o.http_port;
+  http_options.threads = 2;
+  Logger http_log = GetLogger("http");
+  auto http_server = std::make_unique<http::Server>(
+      current_tree, http_options, http_log, [&names, http_log](const http::RequestRecord& r) {
+        http_log->info("{} {} {} {}: {} of {} bytes in {:.2f} s", names.Name(r.client), r.method,
+                       r.path, r.status, r.bytes, r.content_length, r.seconds);
+      });
+  profile_options.http_base = fmt::format("http://{}:{}", server_ip, http_server->port());
+
+  auto load = [&](const std::string& path) {
+    auto image = OpenImage(path);
+    auto boot = BuildBootTree(image, profile_options, o.loaders);
+    if (!boot) throw std::runtime_error(fmt::format("{}: {}", path, boot.error().message));
+    for (const auto& w : boot->warnings)
+      log->warn("{}", w);
+    return std::make_shared<const Generation>(Generation{image, std::move(*boot)});
+  };
+  generation = load(o.image);
+  log->info("serving {} ({} layout, {}): kernel {}, initrd {}", o.image,
+            iso::ToString(generation->boot.layout.kind), generation->boot.layout.arch,
+            generation->boot.profile.kernel, generation->boot.profile.initrd);
+  log->info("kernel command line: {}", generation->boot.profile.cmdline);
+  log->info("HTTP on {}; the image is at {}/{}", http_server->port(), profile_options.http_base,
+            kImageName);
+
+  // Signals are taken by this thread only (sigtimedwait below).
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::unique_ptr<aoe::Target> aoe_target;
+  std::unique_ptr<aoe::Server> aoe_server;
+  std::unique_ptr<tftp::Server> tftp_server;
+  std::unique_ptr<dhcp::Server> dhcp_server;
+  std::shared_ptr<ImageDevice::Slot> aoe_slot;
+  if (!o.http_only) {
+    sys::InterfaceInfo iface = sys::LookupInterface(o.interface);
+    if (profile_options.root == boot::RootTransport::kAoe) {
+      aoe_target =
+          std::make_unique<aoe::Target>(iface.mac, aoe::Target::SectorsForMtu(iface.mtu), 16);
+      aoe::ExportOptions eo;
+      eo.shelf = profile_options.shelf;
+      eo.slot = profile_options.slot;
+      eo.config_string = "isoboot";
+      auto device = std::make_unique<ImageDevice>(generation->image);
+      aoe_slot = device->slot();
+      aoe_target->AddExport(eo, std::move(device));
+      aoe::ServerOptions so;
+      so.iface = iface;
+      so.announce_seconds = o.announce_seconds;
+      aoe_server = std::make_unique<aoe::Server>(*aoe_target, so, GetLogger("aoe"));
+    }
+    tftp::ServerConfig tc;
+    tc.address = o.tftp_address;
+    tc.port = o.tftp_port;
+    tc.transfer.limits.max_blksize = tftp::BlksizeForMtu(iface.mtu);
+    Logger tftp_log = GetLogger("tftp");
+    tftp_server = std::make_unique<tftp::Server>(tc, current_tree, tftp_log);
+    tftp_server->set_on_transfer([&names, tftp_log](const tftp::TransferRecord& r) {
+      if (r.outcome == tftp::Outcome::kComplete) {
+        tftp_log->info("{}: sent {} ({} bytes) in {:.2f} s, blksize {}, {} retransmits",
+                       names.Name(r.client_address), r.filename, r.bytes, r.seconds, r.blksize,
+                       r.retransmits);
+      } else {
+        tftp_log->info("{}: {}: {}", names.Name(r.client_address), r.filename, r.detail);
+      }
+    });
+
+    if (o.dhcp != "off") {
+      dhcp::ServerConfig dc;
+      dc.interface = o.interface;
+      dc.protocol.mode = o.dhcp == "full" ? dhcp::Mode::kFull : dhcp::Mode::kProxy;
+      auto ip = dhcp::ParseIp(server_ip);
+      if (!ip)
+        throw std::runtime_error(fmt::format("--server-ip {}: not an IPv4 address", server_ip));
+      dc.protocol.server_ip = *ip;
+      bool pxelinux = o.bios_loader == "pxelinux";
+      dc.protocol.bios_file = pxelinux ? "pxelinux.0" : "undionly.kpxe";
+      dc.protocol.uefi_x64_file = o.uefi_loader;
+      // With pxelinux, iPXE (e.g. a NIC's ROM) is handed pxelinux.0 too.
+      dc.protocol.ipxe_script_url = pxelinux ? "" : profile_options.http_base + "/" + kIpxeScript;
+      if (dc.protocol.mode == dhcp::Mode::kFull) {
+        if (o.dhcp_range.empty())
+          throw std::runtime_error("--dhcp full needs --dhcp-range START,END");
+        if (auto r = dhcp::ParseRange(o.dhcp_range, dc.protocol); !r) {
+          throw std::runtime_error(fmt::format("--dhcp-range: {}", r.error().message));
+        }
+        dc.lease_file = o.lease_file;
+      }
+      aoe::Server* announce = aoe_server.get();
+      dc.on_client = [&names, announce](const dhcp::MacAddress& mac, dhcp::Ip4 ip, bool) {
+        names.Learn(mac, ip);
+        // A booting client will look for its root soon: tell it where the
+        // AoE target is now rather than at the driver's next 60 s discovery.
+        if (announce) announce->AnnounceTo(mac);
+      };
+      dhcp_server = std::make_unique<dhcp::Server>(dc, GetLogger("dhcp"));
+    }
+  }
+
+  std::atomic<int> running{0};
+  std::vector<std::thread> threads;
+  auto start = [&](auto* server) {
+    if (!server) return;
+    ++running;
+    threads.emplace_back([server, &running] {
+      server->Run();
+      --running;
+    });
+  };
+  const int expected = 1 + (aoe_server ? 1 : 0) + (tftp_server ? 1 : 0) + (dhcp_server ? 1 : 0);
+  start(http_server.get());
+  start(aoe_server.get());
+  start(tftp_server.get());
+  start(dhcp_server.get());
+  log->info("ready: {}{}{}{}", "HTTP", aoe_server ? ", AoE " + o.aoe : "",
+            tftp_server ? ", TFTP" : "", dhcp_server ? ", DHCP (" + o.dhcp + ")" : "");
+
+  struct stat served {};
+  ::stat(o.image.c_str(), &served);
+  std::set<aoe::Mac> seen_aoe_clients;
+  auto next_check = std::chrono::steady_clock::now();
+  int status = 0;
+  for (;;) {
+    timespec timeout{1, 0};
+    int sig = sigtimedwait(&signals, nullptr, &timeout);
+    if (sig == SIGINT || sig == SIGTERM) {
+      log->info("signal {}: shutting down", sig);
+      break;
+    }
+    if (running.load() < expected) {
+      log->error("a server stopped unexpectedly; shutting down");
+      status = 1;
+      break;
+    }
+    if (aoe_server) {
+      for (const auto& [mac, counts] : aoe_server->Stats()) {
+        if (counts.frames > 0 && seen_aoe_clients.insert(mac).second) {
+          log->info("{}: first AoE reads of e{}.{} ({} bytes so far)", aoe::MacToString(mac),
+                    profile_options.shelf, profile_options.slot, counts.bytes);
+        }
+      }
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (o.rebuild_check_seconds && now >= next_check) {
+      next_check = now + std::chrono::seconds(o.rebuild_check_seconds);
+      struct stat st {};
+      if (::stat(o.image.c_str(), &st) == 0 && !SameFile(st, served)) {
+        // A rebuilt image: new boots get it; running clients keep their
+        // open image (TFTP/HTTP transfers hold their sources, AoE clients
+        // keep the generation they started with).
+        try {
+          auto next = load(o.image);
+          served = st;
+          {
+            std::lock_guard lock(generation_mu);
+            generation = next;
+          }
+          if (aoe_slot) aoe_slot->Replace(next->image);
+          log->info("image rebuilt (inode {}): new boots get it", st.st_ino);
+        } catch (const std::exception& e) {
+          // Half-written or broken: keep serving the old one, try again later.
+          log->warn("image changed but cannot be served yet: {}", e.what());
+        }
+      }
+    }
+  }
+  if (dhcp_server) dhcp_server->Stop();
+  if (tftp_server) tftp_server->Stop();
+  if (aoe_server) aoe_server->Stop();
+  http_server->Stop();
+  for (auto& t : threads)
+    t.join();
+  return status;
+}
+
+}  // namespace isoboot::serve

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# `isoboot serve` end to end with real clients, over a veth pair between two
+# network namespaces this test creates: DHCP (busybox udhcpc, full mode),
+# TFTP (tftp-hpa), HTTP (curl, ranges), AoE (isoboot's initiator: discover
+# and read the whole export); then a rebuilt image is picked up for new
+# requests, and SIGTERM stops the server cleanly.
+set -euo pipefail
+src=${ISOBOOT_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+tmp=$(mktemp -d "${ISOBOOT_TEST_TMP:-/tmp}/serve.XXXXXX")
+srv=isb-srv-$$
+cli=isb-cli-$$
+pid=
+cleanup() {
+  [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  ip netns del "$srv" 2>/dev/null || true
+  ip netns del "$cli" 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*"
+  echo "--- server log"
+  tail -40 "$tmp/serve.log" || true
+  exit 1
+}
+
+"$src/scripts/make-layout-iso.sh" kiwi "$tmp/live.iso" >/dev/null
+ip netns add "$srv"
+ip netns add "$cli"
+ip link add veth-s netns "$srv" type veth peer name veth-c netns "$cli"
+ip -n "$srv" addr add 10.77.0.1/24 dev veth-s
+ip -n "$srv" link set veth-s up
+ip -n "$srv" link set lo up
+ip -n "$cli" link set veth-c up
+ip -n "$cli" link set lo up
+
+ip netns exec "$srv" "$ISOBOOT_BIN" serve "$tmp/live.iso" --interface veth-s --dhcp full \
+  --dhcp-range 10.77.0.100,10.77.0.120 --lease-file "$tmp/leases" --append console=ttyS0 \
+  --announce 1 >"$tmp/serve.log" 2>&1 &
+pid=$!
+for _ in $(seq 50); do grep -q "ready:" "$tmp/serve.log" && break; sleep 0.2; done
+grep -q "ready:" "$tmp/serve.log" || fail "server did not start"
+
+# DHCP: a client without PXE vendor class gets an address from the range.
+cat >"$tmp/udhcpc.sh" <<'EOS'
+#!/bin/sh
+[ "$1" = bound ] && echo "ip=$ip boot_file=$boot_file siaddr=$siaddr"
+exit 0
+EOS
+chmod +x "$tmp/udhcpc.sh"
+lease=$(ip netns exec "$cli" timeout 20 busybox udhcpc -i veth-c -n -q -f -s "$tmp/udhcpc.sh" 2>/dev/null | grep '^ip=' || true)
+echo "dhcp: $lease"
+[[ $lease == ip=10.77.0.1[0-2][0-9]* ]] || fail "no lease from the range: $lease"
+ip -n "$cli" addr add 10.77.0.2/24 dev veth-c
+
+# HTTP: the generated iPXE script, a file inside the image, a range of the image.
+ip netns exec "$cli" curl -sf http://10.77.0.1:8080/boot.ipxe >"$tmp/boot.ipxe" || fail "boot.ipxe"
+grep -q "kernel http://10.77.0.1:8080/boot/x86_64/loader/linux initrd=initrd rd.kiwi.live.pxe root=live:AOEINTERFACE=e0.1 console=ttyS0" "$tmp/boot.ipxe" \
+  || fail "boot.ipxe content: $(cat "$tmp/boot.ipxe")"
+"$ISOBOOT_BIN" iso cat "$tmp/live.iso" /boot/x86_64/loader/initrd >"$tmp/initrd.want"
+ip netns exec "$cli" curl -sf http://10.77.0.1:8080/boot/x86_64/loader/initrd -o "$tmp/initrd.http"
+cmp "$tmp/initrd.want" "$tmp/initrd.http" || fail "initrd over HTTP differs"
+ip netns exec "$cli" curl -sf -r 40000-1000000 http://10.77.0.1:8080/live.iso -o "$tmp/range"
+cmp "$tmp/range" <(tail -c +40001 "$tmp/live.iso" | head -c 960001) || fail "live.iso range differs"
+echo "http: ok"
+
+# TFTP: pxelinux's config and the kernel, and an immediate error for a miss.
+(cd "$tmp" && ip netns exec "$cli" timeout 30 tftp -m binary 10.77.0.1 -c get pxelinux.cfg/default pxe.cfg)
+grep -q "APPEND rd.kiwi.live.pxe root=live:AOEINTERFACE=e0.1 console=ttyS0" "$tmp/pxe.cfg" || fail "pxelinux.cfg/default"
+(cd "$tmp" && ip netns exec "$cli" timeout 30 tftp -m binary 10.77.0.1 -c get boot/x86_64/loader/linux linux.tftp)
+"$ISOBOOT_BIN" iso cat "$tmp/live.iso" /boot/x86_64/loader/linux | cmp - "$tmp/linux.tftp" || fail "kernel over TFTP differs"
+out=$(cd "$tmp" && ip netns exec "$cli" timeout 10 tftp -m binary 10.77.0.1 -c get pxelinux.cfg/01-aa-bb-cc-dd-ee-ff miss 2>&1 || true)
+[[ $out == *"not found"* || $out == *"Error"* ]] || fail "no error for a missing file: $out"
+echo "tftp: ok"
+
+# AoE: the whole image is the export e0.1.
+ip netns exec "$cli" timeout 20 "$ISOBOOT_BIN" aoe discover --interface veth-c >"$tmp/discover" || fail "aoe discover"
+grep -q "e0.1" "$tmp/discover" || fail "e0.1 not discovered: $(cat "$tmp/discover")"
+ip netns exec "$cli" timeout 60 "$ISOBOOT_BIN" aoe read e0.1 --interface veth-c -o "$tmp/aoe.img" || fail "aoe read"
+cmp "$tmp/aoe.img" "$tmp/live.iso" || fail "AoE export differs from the image"
+echo "aoe: ok"
+grep -q "first AoE reads" "$tmp/serve.log" || fail "no AoE milestone in the log"
+
+# A rebuilt image (new inode) is served to new requests.
+"$src/scripts/make-layout-iso.sh" kiwi "$tmp/rebuilt.iso" >/dev/null
+mv "$tmp/rebuilt.iso" "$tmp/live.iso"
+for _ in $(seq 50); do grep -q "image rebuilt" "$tmp/serve.log" && break; sleep 0.2; done
+grep -q "image rebuilt" "$tmp/serve.log" || fail "rebuilt image not noticed"
+"$ISOBOOT_BIN" iso cat "$tmp/live.iso" /boot/x86_64/loader/initrd >"$tmp/initrd.want2"
+ip netns exec "$cli" curl -sf http://10.77.0.1:8080/boot/x86_64/loader/initrd -o "$tmp/initrd.http2"
+cmp "$tmp/initrd.want2" "$tmp/initrd.http2" || fail "rebuilt initrd not served"
+echo "rebuild: ok"
+
+kill -TERM "$pid"
+wait "$pid" || fail "serve exited with $?"
+pid=
+echo "1 passed, 0 failed"
