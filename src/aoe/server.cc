@@ -1,5 +1,7 @@
 #include "aoe/server.h"
 
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -60,6 +62,7 @@ struct Server::Worker {
   std::unique_ptr<sys::PacketSocket> socket;
   ClientStats stats;
   std::thread thread;
+  int cpu = -1;
 };
 
 Server::Server(Target& target, ServerOptions options, Logger logger)
@@ -72,9 +75,12 @@ Server::Server(Target& target, ServerOptions options, Logger logger)
   so.fanout_group = group;
   so.receive_buffer = kReceiveBuffer;
   so.batch = kBatch;
+  // Fanout by CPU maps CPU c to socket c % n: exact with one worker per CPU.
+  so.fanout_by_cpu = n == std::thread::hardware_concurrency();
   size_t buffers = 0;
   for (unsigned i = 0; i < n; ++i) {
     auto w = std::make_unique<Worker>();
+    w->cpu = so.fanout_by_cpu ? static_cast<int>(i) : -1;
     w->socket = std::make_unique<sys::PacketSocket>(options_.iface, so);
     buffers +=
         static_cast<size_t>(w->socket->receive_buffer()) / ChargePerFrame(options_.iface.mtu);
@@ -94,6 +100,13 @@ Server::~Server() {
 }
 
 void Server::WorkerLoop(Worker& w) {
+  if (w.cpu >= 0) {
+    // PACKET_FANOUT_CPU hands this socket the frames received on `cpu`.
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(w.cpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+  }
   size_t frame_size = options_.iface.mtu + kEthernetHeaderSize + 64;
   std::vector<std::vector<uint8_t>> rx(kBatch, std::vector<uint8_t>(frame_size));
   std::vector<std::span<uint8_t>> rx_spans(rx.begin(), rx.end());

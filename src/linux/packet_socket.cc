@@ -80,9 +80,12 @@ PacketSocket::PacketSocket(const InterfaceInfo& iface, const PacketSocketOptions
     }
   }
   if (options.fanout_group >= 0) {
-    // Load-balanced: AoE requests are independent, so any worker may answer
-    // any frame, and a flow hash would send all non-IP frames to one worker.
-    int arg = (options.fanout_group & 0xffff) | (PACKET_FANOUT_LB << 16);
+    // A flow hash would send all non-IP frames to one socket. By CPU, a
+    // frame goes to the socket of the CPU that received it, so a worker
+    // pinned there wakes without a cross-CPU IPI; round-robin spreads frames
+    // from one receive queue but wakes a different thread per frame.
+    int mode = options.fanout_by_cpu ? PACKET_FANOUT_CPU : PACKET_FANOUT_LB;
+    int arg = (options.fanout_group & 0xffff) | (mode << 16);
     if (setsockopt(fd_.get(), SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) != 0) {
       Fail("PACKET_FANOUT on " + iface.name);
     }

@@ -29,11 +29,12 @@ struct InterfaceInfo {
 InterfaceInfo LookupInterface(const std::string& name);
 
 struct PacketSocketOptions {
-  uint16_t ethertype = 0;    // frames received; 0 = send-only socket
-  int fanout_group = -1;     // >= 0: join this PACKET_FANOUT (load-balanced) group
-  int receive_buffer = 0;    // bytes; 0 = kernel default
-  bool promiscuous = false;  // also receive frames for other MACs
-  size_t batch = 32;         // frames per recvmmsg/sendmmsg
+  uint16_t ethertype = 0;     // frames received; 0 = send-only socket
+  int fanout_group = -1;      // >= 0: join this PACKET_FANOUT group
+  bool fanout_by_cpu = true;  // PACKET_FANOUT_CPU (else round-robin PACKET_FANOUT_LB)
+  int receive_buffer = 0;     // bytes; 0 = kernel default
+  bool promiscuous = false;   // also receive frames for other MACs
+  size_t batch = 32;          // frames per recvmmsg/sendmmsg
 };
 
 class PacketSocket {
