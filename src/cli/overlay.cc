@@ -44,8 +44,11 @@ std::string Bytes(double b) {
 class Progress {
  public:
   explicit Progress(const char* verb) : verb_(verb), enabled_(::isatty(STDERR_FILENO)) {}
-  ~Progress() {
+  ~Progress() { Done(); }
+  // Ends the status line, so that what is printed next starts on its own.
+  void Done() {
     if (drawn_) std::fputs("\n", stderr);
+    drawn_ = false;
   }
   ProgressFn Fn() {
     if (!enabled_) return nullptr;
@@ -122,6 +125,7 @@ int RunBackup(BackupArgs& args) {
   auto start = std::chrono::steady_clock::now();
   auto sink = OpenSink(args.dest, Transport(args.token_file));
   BackupStats s = Backup(options, *sink);
+  progress.Done();
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   FILE* out = args.dest == "-" ? stderr : stdout;
   if (args.json) {
@@ -180,6 +184,7 @@ int RunRestore(RestoreArgs& args) {
   Progress progress(args.dry_run ? "compare" : "restore");
   options.progress = progress.Fn();
   RestoreStats s = Apply(fd.get(), v, options);
+  progress.Done();
   if (args.remount && !args.dry_run) Remount(*upper.mount);
   if (args.json) {
     nlohmann::json changes = nlohmann::json::array();
