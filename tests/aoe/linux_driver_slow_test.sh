@@ -4,14 +4,20 @@
 # bridge loads aoe.ko, waits for /dev/etherd/e0.1 served by the AoE target
 # under test on that bridge, reads it end to end and checks its sha256 (given
 # on the kernel command line) and size. The guest prints the verdict on its
-# serial console and powers off. Two boots: MTU 1500 (two sectors per frame)
-# and MTU 9000 (jumbo frames: the driver uses as many sectors per frame as the
-# target's Query Config response allows).
+# serial console and powers off. Three boots: MTU 1500 (two sectors per
+# frame); MTU 9000 (jumbo frames: the driver uses as many sectors per frame as
+# the target's Query Config response allows); and (isoboot only) a guest that
+# loads aoe.ko while its NIC is still down, so the driver's Query Config at
+# load is lost, and never asks for another: only the target's periodic
+# unsolicited announcements can make the disk appear before the driver's own
+# rediscovery 60 s later (the guest waits 40 s on its clock). vblade
+# announces only once, at start, and fails that boot; it is skipped for it.
 #   AOE_TEST_TARGET=isoboot (default: `$ISOBOOT_BIN aoe export 0 1 BR FILE`)
 #   AOE_TEST_TARGET=vblade  (Debian's vblade, the reference the guest side was built against)
 #   AOE_TEST_KEEP=1         keep the temporary directory (console.log, target.log)
 # Needs root (netns, tap), qemu-system-x86, linux-image-amd64, busybox-static
-# (scripts/deps.sh qemu test). Bounded: each boot gets 140 s under TCG.
+# (scripts/deps.sh qemu test). Bounded: each boot gets 90 s under TCG (they
+# take 10-20 s on a loaded 2-core machine).
 set -euo pipefail
 src=${ISOBOOT_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 # shellcheck source=../qemu/lib.sh
@@ -19,7 +25,7 @@ source "$src/tests/qemu/lib.sh"
 
 target=${AOE_TEST_TARGET:-isoboot}
 size_mib=16
-boot_timeout=140
+boot_timeout=90
 
 mkdir -p "${ISOBOOT_TEST_TMP:-/tmp}"
 tmp=$(mktemp -d "${ISOBOOT_TEST_TMP:-/tmp}/aoe-linux-driver.XXXXXX")
@@ -60,21 +66,28 @@ case $target in
   *) echo "unknown AOE_TEST_TARGET=$target (isoboot or vblade)" >&2; exit 2 ;;
 esac
 
-# One guest boot on a fresh namespace with MTU; exits the test on failure.
-boot_and_read() {  # MTU
-  local mtu=$1
-  console=$tmp/console-$mtu.log
-  qemu_netns_setup "$ns" "$br" "$tap" "$mtu"
+start_target() {
   ip netns exec "$ns" "${target_cmd[@]}" >"$tmp/target.log" 2>&1 &
   target_pid=$!
   sleep 0.5
   kill -0 "$target_pid" 2>/dev/null || { echo "FAIL: target ${target_cmd[*]} exited at start" >&2; exit 1; }
+}
+
+# One guest boot on a fresh namespace with MTU; exits the test on failure.
+# With NIC_LATE=nic-late the guest loads aoe.ko before its NIC is up and
+# never pokes /dev/etherd/discover.
+boot_and_read() {  # MTU [NIC_LATE]
+  local mtu=$1 late=${2:-}
+  console=$tmp/console-$mtu$late.log
+  qemu_netns_setup "$ns" "$br" "$tap" "$mtu"
+  start_target
 
   local append="console=ttyS0 panic=-1 loglevel=6 mitigations=off"
-  append+=" aoe_test.dev=e0.1 aoe_test.sha256=$sha aoe_test.size=$size aoe_test.wait=90 aoe_test.mtu=$mtu"
+  append+=" aoe_test.dev=e0.1 aoe_test.sha256=$sha aoe_test.size=$size aoe_test.mtu=$mtu"
+  if [[ -n $late ]]; then append+=" aoe_test.nic_late=1 aoe_test.poke=0 aoe_test.wait=40"; else append+=" aoe_test.wait=60"; fi
   local args=()
   qemu_direct_boot_args args "$kernel" "$initrd" "$append" "$tap" 52:54:00:a0:e0:01
-  echo "== MTU $mtu: booting $kernel under ${QEMU_ACCEL:-tcg} against $target, ${size_mib} MiB export"
+  echo "== MTU $mtu${late:+, NIC up after aoe.ko}: booting $kernel under ${QEMU_ACCEL:-tcg} against $target, ${size_mib} MiB export"
   local start=$SECONDS status=0
   qemu_start "$ns" "$console" "${args[@]}"
   qemu_wait_marker "$console" 'AOE-TEST: (PASS|FAIL)' "$boot_timeout" || status=$?
@@ -105,4 +118,9 @@ boot_and_read() {  # MTU
 
 boot_and_read 1500
 boot_and_read 9000
-echo "PASS: Linux aoe driver read ${size_mib} MiB from $target with the right sha256 at MTU 1500 and 9000"
+if [[ $target == vblade ]]; then
+  echo "PASS: Linux aoe driver read ${size_mib} MiB from vblade with the right sha256 at MTU 1500 and 9000"
+  exit 0
+fi
+boot_and_read 1500 nic-late
+echo "PASS: Linux aoe driver read ${size_mib} MiB from $target with the right sha256 at MTU 1500 and 9000, and found it without asking after a late link-up"

@@ -6,15 +6,18 @@
 # powers off. Parameters come from the kernel command line:
 #   aoe_test.dev=e0.1 aoe_test.sha256=HEX aoe_test.size=BYTES aoe_test.wait=SECONDS
 #   aoe_test.mtu=BYTES (eth0's MTU; 1500 unless given)
+#   aoe_test.poke=0 (never ask the driver for a discovery: only the driver's
+#     own Query Config at load, and the target's announcements, find it)
+#   aoe_test.nic_late=1 (load aoe.ko before bringing eth0 up)
 # Module files and their load order come from /etc/modules.order (written by
-# qemu_build_initramfs); aoe.ko is loaded last, once the NIC is up, so its
-# first broadcast Query Config goes out on a live link.
+# qemu_build_initramfs); aoe.ko is loaded last, once the NIC is up (unless
+# nic_late=1), so its first broadcast Query Config goes out on a live link.
 export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 
-dev=e0.1 want_sha='' want_size='' wait=90 mtu=1500
+dev=e0.1 want_sha='' want_size='' wait=90 mtu=1500 poke=1 nic_late=0
 for arg in $(cat /proc/cmdline); do
   case $arg in
     aoe_test.dev=*) dev=${arg#*=} ;;
@@ -22,6 +25,8 @@ for arg in $(cat /proc/cmdline); do
     aoe_test.size=*) want_size=${arg#*=} ;;
     aoe_test.wait=*) wait=${arg#*=} ;;
     aoe_test.mtu=*) mtu=${arg#*=} ;;
+    aoe_test.poke=*) poke=${arg#*=} ;;
+    aoe_test.nic_late=*) nic_late=${arg#*=} ;;
   esac
 done
 
@@ -48,6 +53,13 @@ while [ ! -e /sys/class/net/eth0 ]; do
   [ $i -gt 100 ] && finish "FAIL no eth0"
   sleep 0.1
 done
+load_aoe() {
+  insmod /lib/modules/aoe.ko aoe_iflist=eth0 || finish "FAIL insmod aoe.ko"
+  echo "aoe-init: aoe.ko loaded at $(up) s"
+}
+# With nic_late=1 the driver loads while eth0 is still down, so its one
+# Query Config at load is lost (as in an initrd whose NIC comes up late).
+[ "$nic_late" = 1 ] && load_aoe
 ip link set lo up
 ip link set eth0 mtu "$mtu" up || finish "FAIL ip link set eth0 mtu $mtu up"
 i=0
@@ -57,12 +69,11 @@ while [ "$(cat /sys/class/net/eth0/carrier 2>/dev/null)" != 1 ]; do
   sleep 0.1
 done
 echo "aoe-init: eth0 up ($(cat /sys/class/net/eth0/address), mtu $(cat /sys/class/net/eth0/mtu)) at $(up) s"
-
-insmod /lib/modules/aoe.ko aoe_iflist=eth0 || finish "FAIL insmod aoe.ko"
+[ "$nic_late" = 1 ] || load_aoe
 
 # Wait for the block device with a non-zero size (set after the target's
-# ATA IDENTIFY reply); ask for a new discovery every 2 s meanwhile, since
-# the driver otherwise re-discovers only every 60 s.
+# ATA IDENTIFY reply); ask for a new discovery every 2 s meanwhile (unless
+# poke=0), since the driver otherwise re-discovers only every 60 s.
 node=/dev/etherd/$dev
 sysdir=/sys/block/etherd!$dev
 deadline=$(($(cut -d. -f1 /proc/uptime) + wait))
@@ -73,7 +84,7 @@ while :; do
   fi
   [ "$(cut -d. -f1 /proc/uptime)" -ge $deadline ] && finish "FAIL $node did not appear within ${wait}s"
   n=$((n + 1))
-  [ $((n % 20)) = 0 ] && [ -c /dev/etherd/discover ] && echo >/dev/etherd/discover
+  [ "$poke" = 1 ] && [ $((n % 20)) = 0 ] && [ -c /dev/etherd/discover ] && echo >/dev/etherd/discover
   sleep 0.1
 done
 t_found=$(up)

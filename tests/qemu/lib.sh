@@ -188,31 +188,40 @@ qemu_start() {  # NS LOG ARGS...
 }
 
 # Waits until a line of LOG matches the extended regex MARKER, QEMU_PID exits
-# or TIMEOUT seconds pass. Returns 0 when the marker was seen (then gives the
-# guest up to 10 s to power off by itself before stopping it), 1 when QEMU
-# exited without it, 2 on timeout (QEMU then stopped).
-qemu_wait_marker() {  # LOG MARKER TIMEOUT
+# or TIMEOUT seconds pass, leaving QEMU running. Returns 0 when the marker
+# was seen, 1 when QEMU exited without it, 2 on timeout. For progress lines
+# the host reacts to while the guest keeps going.
+qemu_wait_line() {  # LOG MARKER TIMEOUT
   local log=$1 marker=$2 timeout=$3
-  local deadline=$((SECONDS + timeout)) i
+  local deadline=$((SECONDS + timeout))
   while ((SECONDS < deadline)); do
-    if grep -qaE "$marker" "$log" 2>/dev/null; then
-      for ((i = 0; i < 100; i++)); do
-        kill -0 "$QEMU_PID" 2>/dev/null || break
-        sleep 0.1
-      done
-      qemu_stop_pid "$QEMU_PID"
-      return 0
-    fi
+    grep -qaE "$marker" "$log" 2>/dev/null && return 0
     if ! kill -0 "$QEMU_PID" 2>/dev/null; then
       wait "$QEMU_PID" 2>/dev/null || true
       grep -qaE "$marker" "$log" 2>/dev/null && return 0
       return 1
     fi
-    sleep 0.5
+    sleep 0.2
   done
-  qemu_log "no line matching '$marker' within ${timeout}s; stopping QEMU (pid $QEMU_PID)"
-  qemu_stop_pid "$QEMU_PID"
+  qemu_log "no line matching '$marker' within ${timeout}s"
   return 2
+}
+
+# Like qemu_wait_line, for the guest's final verdict: once the marker is seen
+# the guest gets up to 10 s to power off by itself, and QEMU is stopped in any
+# case (also on timeout) before returning.
+qemu_wait_marker() {  # LOG MARKER TIMEOUT
+  local status=0 i
+  qemu_wait_line "$@" || status=$?
+  if ((status == 0)); then
+    for ((i = 0; i < 100; i++)); do
+      kill -0 "$QEMU_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+  fi
+  ((status == 2)) && qemu_log "stopping QEMU (pid $QEMU_PID)"
+  qemu_stop_pid "$QEMU_PID"
+  return $status
 }
 
 # The common QEMU arguments for a small guest with one virtio NIC on TAP with
