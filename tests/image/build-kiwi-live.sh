@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Builds (or reuses) a real KIWI live ISO from Debian's packages alone and
+# prints its path. Usage: tests/image/build-kiwi-live.sh OUT_DIR (run as root).
+#
+#   OUT_DIR/chroot-<pkgkey>/   debootstrap'ed bookworm with linux-image-amd64,
+#                              dracut and KIWI's kiwi-dracut-live (kept, so a
+#                              later builder change does not redo debootstrap)
+#   OUT_DIR/<key>/live.iso     the ISO; <key> hashes this directory's scripts
+#                              and the candidate versions of the packages, so
+#                              a second run with the same inputs is instant.
+#
+# The ISO has KIWI's layout: boot/x86_64/loader/{linux,initrd} and
+# LiveOS/squashfs.img holding LiveOS/rootfs.img (ext4), which is exactly what
+# 90kiwi-live's kiwi-live-lib.sh mounts (rd.live.dir=LiveOS and
+# rd.live.squashimg=squashfs.img are its defaults). The initrd is made by
+# dracut in the chroot: systemd-based (kiwi-live's generator writes
+# sysroot.mount), bash as /bin/sh (kiwi-live's scripts are bash-only; dash
+# breaks them), network-legacy (dhclient) pinned so the network module does not
+# pull in networkd/dbus, and exactly the kernel drivers it needs (--drivers:
+# aoe, virtio-net, e1000, squashfs, loop, iso9660, overlay, ext4; without it a
+# no-hostonly initrd carries every module of the kernel, 44 MB and 4.5 min).
+# The root is tiny: busybox-static, /sbin/init printing ISOBOOT-LIVE-OK plus
+# facts proving it runs from the AoE-backed image, then powering off.
+#
+# Environment: KIWI_MIRROR (default: the first bookworm deb.debian.org-style
+# URI in /etc/apt/sources.list*), KIWI_VOLID (default ISOBOOT_KIWI).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+log() { echo "build-kiwi-live: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+(($# == 1)) || die "usage: $0 OUT_DIR"
+[[ $(id -u) == 0 ]] || die "needs root (debootstrap, chroot, mounts): run with sudo"
+for tool in debootstrap xorriso mksquashfs mkfs.ext4 chroot flock; do
+  command -v "$tool" >/dev/null || die "$tool missing: scripts/deps.sh kiwi"
+done
+mkdir -p "$1"
+out_dir=$(cd "$1" && pwd)
+
+volid=${KIWI_VOLID:-ISOBOOT_KIWI}
+suite=bookworm
+# What the chroot gets. --no-install-recommends keeps it small; fdisk and
+# udev are needed by kiwi-live's install() (fdisk, partprobe...) and dracut's
+# systemd modules; zstd compresses the initrd.
+packages=(linux-image-amd64 systemd udev dracut dracut-core dracut-network kiwi-dracut-live
+  isc-dhcp-client iproute2 procps bash busybox-static kmod fdisk zstd)
+
+# The mirror debootstrap uses: the one apt is configured with (only Debian
+# repositories are reachable here).
+mirror=${KIWI_MIRROR:-}
+if [[ -z $mirror ]]; then
+  mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources \
+    2>/dev/null | grep -oE 'https?://[^ ]*/debian/?( |$)' | grep -v security | head -n1 | tr -d ' ' || true)
+  mirror=${mirror:-http://deb.debian.org/debian}
+fi
+
+# Cache keys: the candidate versions apt sees (same mirror as debootstrap) and
+# the builder scripts.
+versions=$(apt-cache policy "${packages[@]}" 2>/dev/null | awk '/^[^ ]/{p=$1} /Candidate:/{print p, $2}')
+[[ $(wc -l <<<"$versions") -ge ${#packages[@]} ]] || die "apt-cache policy does not know all of ${packages[*]} (apt-get update?)"
+grep -q '(none)' <<<"$versions" && die "packages without a candidate: $(grep '(none)' <<<"$versions" | tr '\n' ' ')"
+pkg_key=$( { echo "$suite $mirror"; echo "$versions"; sed -n '/^# BEGIN chroot/,/^# END chroot/p' "$0"; } | sha256sum | cut -c1-16)
+key=$( { echo "$pkg_key $volid"; cat "$here/build-kiwi-live.sh" "$here/live-init.sh"; } | sha256sum | cut -c1-16)
+iso=$out_dir/$key/live.iso
+if [[ -s $iso ]]; then
+  echo "$iso"
+  exit 0
+fi
+
+# One build at a time per OUT_DIR; a waiting run then finds the ISO ready.
+exec 9>"$out_dir/.lock"
+flock 9
+if [[ -s $iso ]]; then
+  echo "$iso"
+  exit 0
+fi
+
+work=$(mktemp -d "$out_dir/work.XXXXXX")
+mounted=()
+cleanup() {
+  local m
+  for m in "${mounted[@]}"; do umount -l "$m" 2>/dev/null || true; done
+  # Never delete through a mount point that is still there.
+  if ! grep -q " $work/" /proc/mounts; then rm -rf "$work"; fi
+}
+trap cleanup EXIT
+buildlog=$out_dir/build-$key.log
+: >"$buildlog"
+run() {  # STEP-NAME CMD...: runs CMD with output in the build log
+  local name=$1
+  shift
+  log "$name"
+  if ! "$@" >>"$buildlog" 2>&1; then
+    tail -n 40 "$buildlog" >&2
+    die "$name failed (full log: $buildlog)"
+  fi
+}
+
+# BEGIN chroot (this section is part of the chroot's cache key)
+chroot_dir=$out_dir/chroot-$pkg_key
+if [[ ! -e $chroot_dir/.complete ]]; then
+  start=$SECONDS
+  rm -rf "$chroot_dir"
+  tmp_root=$work/chroot
+  run "debootstrap $suite from $mirror" debootstrap --variant=minbase "$suite" "$tmp_root" "$mirror"
+  mount -t proc proc "$tmp_root/proc" && mounted+=("$tmp_root/proc")
+  mount -t sysfs sysfs "$tmp_root/sys" && mounted+=("$tmp_root/sys")
+  # No initrd at kernel install: dracut runs once, below, with our options.
+  echo 'do_initrd = no' >"$tmp_root/etc/kernel-img.conf"
+  run "apt-get install ${packages[*]}" chroot "$tmp_root" env DEBIAN_FRONTEND=noninteractive INITRD=No \
+    apt-get install -y -q --no-install-recommends "${packages[@]}"
+  chroot "$tmp_root" apt-get clean
+  umount "$tmp_root/sys" "$tmp_root/proc"
+  mounted=()
+  touch "$tmp_root/.complete"
+  mv "$tmp_root" "$chroot_dir"
+  log "chroot ready in $((SECONDS - start)) s"
+fi
+# END chroot
+
+kver=$(cd "$chroot_dir/lib/modules" && ls | sort -V | tail -n1)
+[[ -n $kver && -e $chroot_dir/boot/vmlinuz-$kver ]] || die "no kernel in $chroot_dir"
+
+# The initrd, by dracut in the chroot with KIWI's kiwi-live module.
+start=$SECONDS
+mount -t proc proc "$chroot_dir/proc" && mounted+=("$chroot_dir/proc")
+mount -t sysfs sysfs "$chroot_dir/sys" && mounted+=("$chroot_dir/sys")
+run "dracut (kernel $kver)" chroot "$chroot_dir" dracut --force --no-hostonly --no-hostonly-cmdline \
+  --modules "bash systemd systemd-initrd dracut-systemd kernel-modules udev-rules base fs-lib rootfs-block dm network network-legacy kiwi-live" \
+  --omit "dash plymouth" \
+  --drivers "aoe virtio_net virtio_pci e1000 squashfs loop iso9660 overlay ext4" \
+  --compress zstd \
+  /tmp/initrd "$kver"
+umount "$chroot_dir/sys" "$chroot_dir/proc"
+mounted=()
+log "initrd built in $((SECONDS - start)) s ($(du -h "$chroot_dir/tmp/initrd" | cut -f1))"
+
+# The live root: busybox-static and an init proving where it runs from.
+root=$work/root
+mkdir -p "$root"/{bin,sbin,dev,proc,sys,run,tmp,etc,mnt}
+cp "$chroot_dir/bin/busybox" "$root/bin/busybox"
+for applet in $(chroot "$chroot_dir" /bin/busybox --list); do
+  [[ $applet == busybox ]] || ln -sf busybox "$root/bin/$applet"
+done
+proof="kiwi-root-image $key"
+echo "$proof" >"$root/etc/isoboot-proof"
+cat >"$root/etc/os-release" <<'EOF'
+NAME="isoboot KIWI test root"
+ID=isoboot-kiwi-test
+PRETTY_NAME="isoboot KIWI live test root (busybox)"
+EOF
+install -m 0755 "$here/live-init.sh" "$root/sbin/init"
+mkdir -p "$work/container/LiveOS" "$work/iso/LiveOS" "$work/iso/boot/x86_64/loader"
+run "rootfs.img (ext4)" mkfs.ext4 -q -F -L ROOT -E root_owner=0:0 -d "$root" "$work/container/LiveOS/rootfs.img" 16M
+run "squashfs.img" mksquashfs "$work/container" "$work/iso/LiveOS/squashfs.img" -noappend -all-root -comp xz -no-progress
+cp "$chroot_dir/boot/vmlinuz-$kver" "$work/iso/boot/x86_64/loader/linux"
+mv "$chroot_dir/tmp/initrd" "$work/iso/boot/x86_64/loader/initrd"
+chmod 0644 "$work/iso/boot/x86_64/loader/"*
+run "xorriso (volume id $volid)" xorriso -as mkisofs -quiet -R -J -V "$volid" -o "$work/live.iso" "$work/iso"
+mkdir -p "$out_dir/$key"
+mv "$work/live.iso" "$iso.tmp"
+mv "$iso.tmp" "$iso"
+log "done: $iso ($(du -h "$iso" | cut -f1)), kernel $kver, proof '$proof'"
+echo "$iso"

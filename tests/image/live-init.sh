@@ -1,0 +1,22 @@
+#!/bin/sh
+# /sbin/init of the KIWI live test root (busybox sh). systemd's switch-root
+# starts it with output on /dev/null, so it reopens the console first, then
+# prints ISOBOOT-LIVE-OK and the facts proving it runs from the AoE-backed
+# image (a file only in the root image, the kernel command line, the mounted
+# /dev/etherd device), and powers off.
+export PATH=/bin:/sbin
+mount -t proc proc /proc 2>/dev/null
+mount -t sysfs sysfs /sys 2>/dev/null
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+exec >/dev/console 2>&1 </dev/console
+echo "ISOBOOT-LIVE-OK"
+echo "ISOBOOT-LIVE-PROOF: $(cat /etc/isoboot-proof)"
+echo "ISOBOOT-LIVE-CMDLINE: $(cat /proc/cmdline)"
+echo "ISOBOOT-LIVE-ETHERD: $(grep /dev/etherd/ /proc/self/mountinfo | head -n1)"
+echo "ISOBOOT-LIVE-ROOT: $(grep ' / / ' /proc/self/mountinfo | head -n1)"
+echo "ISOBOOT-LIVE-UPTIME: $(cut -d' ' -f1 /proc/uptime)"
+echo "ISOBOOT-LIVE-END"
+sync
+poweroff -f
+echo o >/proc/sysrq-trigger
+sleep 10
