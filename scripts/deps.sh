@@ -8,7 +8,7 @@ declare -A groups=(
   [test]="xorriso squashfs-tools iproute2 vblade aoetools tcpdump procps python3 curl libarchive-tools attr acl openssl ipmitool tftp-hpa atftp isc-dhcp-client dnsmasq busybox-static zstd"
   [fuzz]="clang libclang-rt-14-dev"
   [bench]="time bc hyperfine nginx-light wrk"
-  [qemu]="qemu-system-x86 busybox-static linux-image-amd64 cpio ipxe-qemu ovmf"
+  [qemu]="qemu-system-x86 busybox-static linux-image-amd64 kmod xz-utils cpio ipxe-qemu ovmf"
   [kiwi]="debootstrap xorriso squashfs-tools e2fsprogs busybox-static qemu-system-x86 vblade dnsmasq iproute2"
 )
 
