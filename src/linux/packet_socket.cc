@@ -98,16 +98,21 @@ size_t PacketSocket::Receive(std::span<const std::span<uint8_t>> bufs, std::span
                              int timeout_ms) {
   size_t n = std::min({bufs.size(), lens.size(), batch_});
   if (n == 0) return 0;
-  pollfd p{fd_.get(), POLLIN, 0};
-  int ready = poll(&p, 1, timeout_ms);
-  if (ready <= 0) return 0;
+  // One system call per batch: block until the first frame (or the
+  // timeout, via SO_RCVTIMEO), then take whatever else is already queued.
+  timeout_ms = std::max(timeout_ms, 1);  // 0 would mean "forever" to SO_RCVTIMEO
+  if (timeout_ms != timeout_ms_) {
+    timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    timeout_ms_ = timeout_ms;
+  }
   for (size_t i = 0; i < n; ++i) {
     iovs_[i] = {bufs[i].data(), bufs[i].size()};
     msgs_[i] = {};
     msgs_[i].msg_hdr.msg_iov = &iovs_[i];
     msgs_[i].msg_hdr.msg_iovlen = 1;
   }
-  int got = recvmmsg(fd_.get(), msgs_.data(), static_cast<unsigned>(n), MSG_DONTWAIT, nullptr);
+  int got = recvmmsg(fd_.get(), msgs_.data(), static_cast<unsigned>(n), MSG_WAITFORONE, nullptr);
   if (got <= 0) return 0;
   for (int i = 0; i < got; ++i) {
     lens[static_cast<size_t>(i)] = std::min<size_t>(msgs_[static_cast<size_t>(i)].msg_len,

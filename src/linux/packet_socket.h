@@ -66,6 +66,7 @@ class PacketSocket {
   UniqueFd fd_;
   size_t batch_;
   int receive_buffer_ = 0;
+  int timeout_ms_ = -1;  // SO_RCVTIMEO currently set
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iovs_;
 };

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# AoE target benchmark: the same page-cached file exported by Debian's vblade
+# and by `isoboot aoe export`, one at a time, on one veth pair in a private
+# network namespace, read by `isoboot aoe bench` (the same initiator for
+# both). MTU 1500 and 9000; 1 client with window 1 and 8, 8 clients with
+# window 8. Also a ceiling run: bench/aoe_ceiling, a responder that answers
+# from memory with the least possible work, showing how close a target can
+# get to this machine's packet path. Prints MiB/s, requests/s, retransmits
+# and server CPU time per request (utime+stime from /proc/PID/stat), then the
+# ratios isoboot/vblade. Runs as root, ~2 minutes. Not part of CI.
+#
+# usage: bench/aoe_bench.sh [BUILD_DIR]   (default: build/release)
+#   env: AOE_BENCH_MIB (file size, default 512), AOE_BENCH_SECONDS (per run, default 4)
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$src/build/release}
+bin=${ISOBOOT_BIN:-$build/src/cli/isoboot}
+ceiling=${AOE_CEILING:-$build/bench/aoe_ceiling}
+mib=${AOE_BENCH_MIB:-512}
+secs=${AOE_BENCH_SECONDS:-4}
+[[ -x $bin && -x $ceiling ]] || { echo "build isoboot and aoe_ceiling in $build first" >&2; exit 2; }
+command -v vblade >/dev/null || { echo "needs vblade (scripts/deps.sh test)" >&2; exit 2; }
+
+ns="isoboot-aoebench-$$"
+dir=$(mktemp -d)
+pid=
+cleanup() {
+  [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  ip netns del "$ns" 2>/dev/null || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+ip netns add "$ns"
+ip -n "$ns" link add name aoet type veth peer name aoei
+ip -n "$ns" link set aoet up
+ip -n "$ns" link set aoei up
+head -c $((mib * 1024 * 1024)) /dev/urandom >"$dir/image"
+cat "$dir/image" >/dev/null  # page-cached for every server alike
+sectors=$((mib * 2048))
+hz=$(getconf CLK_TCK)
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+start_server() {  # name
+  case $1 in
+    vblade) ip netns exec "$ns" vblade -r 0 1 aoet "$dir/image" >/dev/null 2>&1 & ;;
+    isoboot) ip netns exec "$ns" "$bin" --log-level warn aoe export 0 1 aoet "$dir/image" \
+      --announce 0 & ;;
+    ceiling) ip netns exec "$ns" "$ceiling" aoet "$sectors" & ;;
+  esac
+  pid=$!
+  for _ in $(seq 50); do
+    ip netns exec "$ns" "$bin" aoe discover -i aoei --wait 200 2>/dev/null | grep -q '^e0.1' &&
+      return 0
+  done
+  echo "$1 did not answer" >&2
+  exit 1
+}
+
+stop_server() {
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+  pid=
+}
+
+results="$dir/results"
+for mtu in 1500 9000; do
+  ip -n "$ns" link set aoet mtu "$mtu"
+  ip -n "$ns" link set aoei mtu "$mtu"
+  for server in vblade isoboot ceiling; do
+    start_server "$server"
+    for cw in "1 1" "1 8" "8 8"; do
+      read -r clients window <<<"$cw"
+      before=$(cpu_ticks "$pid")
+      out=$(ip netns exec "$ns" "$bin" aoe bench e0.1 -i aoei --clients "$clients" \
+        --window "$window" --seconds "$secs")
+      after=$(cpu_ticks "$pid")
+      eval "$(tr ' ' '\n' <<<"$out" | grep -E '^(mib_s|frames_s|retransmits|requests)=')"
+      cpu_us=$(awk -v t=$((after - before)) -v hz="$hz" -v r="$requests" \
+        'BEGIN { printf "%.2f", r ? t / hz * 1e6 / r : 0 }')
+      echo "$mtu $clients $window $server $mib_s $frames_s $retransmits $cpu_us" >>"$results"
+    done
+    stop_server
+  done
+done
+
+echo "AoE bench: ${mib} MiB page-cached file, ${secs} s per run, $(nproc) CPUs, veth in a netns"
+printf '%-5s %-7s %-6s %-8s %9s %11s %8s %10s\n' MTU clients window server MiB/s requests/s retrans "CPU us/req"
+while read -r mtu c w server mibs fps rt cpu; do
+  printf '%-5s %-7s %-6s %-8s %9s %11s %8s %10s\n' "$mtu" "$c" "$w" "$server" "$mibs" "$fps" "$rt" "$cpu"
+done <"$results"
+echo
+echo "ratios isoboot/vblade (throughput: higher is better; CPU per request: lower is better)"
+printf '%-5s %-7s %-6s %10s %10s %16s\n' MTU clients window MiB/s CPU/req "ceiling/vblade"
+awk '
+  { key = $1 " " $2 " " $3; mib[key, $4] = $5; cpu[key, $4] = $8; keys[key] = 1; order[NR] = key }
+  END {
+    for (i = 1; i <= NR; ++i) {
+      k = order[i]; if (seen[k]++) continue
+      split(k, f, " ")
+      printf "%-5s %-7s %-6s %10.2f %10.2f %16.2f\n", f[1], f[2], f[3],
+        mib[k, "isoboot"] / mib[k, "vblade"],
+        (cpu[k, "vblade"] > 0 ? cpu[k, "isoboot"] / cpu[k, "vblade"] : 0),
+        mib[k, "ceiling"] / mib[k, "vblade"]
+    }
+  }' "$results"
