@@ -1,0 +1,221 @@
+#include "bmc/client.h"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <thread>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+namespace isoboot::bmc {
+namespace {
+
+using nlohmann::json;
+
+std::string Link(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_object()) return "";
+  return it->value("@odata.id", "");
+}
+
+std::vector<std::string> Members(const json& collection) {
+  std::vector<std::string> out;
+  auto it = collection.find("Members");
+  if (it == collection.end() || !it->is_array()) return out;
+  for (const auto& m : *it) {
+    if (m.is_object() && m.contains("@odata.id")) out.push_back(m["@odata.id"].get<std::string>());
+  }
+  return out;
+}
+
+std::string Upper(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return s;
+}
+
+bool IsCdSlot(const json& slot) {
+  if (auto t = slot.find("MediaTypes"); t != slot.end() && t->is_array() && !t->empty()) {
+    for (const auto& m : *t) {
+      if (m == "CD" || m == "DVD") return true;
+    }
+    return false;
+  }
+  // AMI's CD1 lists no MediaTypes: fall back to the name.
+  return Upper(slot.value("Id", "")).find("CD") != std::string::npos ||
+         Upper(slot.value("Name", "")).find("CD") != std::string::npos;
+}
+
+}  // namespace
+
+BmcClient::BmcClient(const std::string& host, Credentials credentials, ClientOptions options,
+                     Logger log, ProgressFn progress)
+    : rf_(host, std::move(credentials), options.http, log),
+      options_(std::move(options)),
+      log_(std::move(log)),
+      progress_(std::move(progress)),
+      host_(host) {}
+
+void BmcClient::Progress(const std::string& state) {
+  log_->debug("{}: {}", host_, state);
+  if (progress_) progress_(state);
+}
+
+void BmcClient::Fail(Failure f, const std::string& what, const Reply& r) {
+  throw BmcError(f, fmt::format("{}: {}: {}", host_, what, DescribeError(r.status, r.body)));
+}
+
+void BmcClient::Sleep() {
+  auto end =
+      std::chrono::steady_clock::now() + std::chrono::duration<double>(options_.poll_interval_s);
+  while (std::chrono::steady_clock::now() < end) {
+    if (g_cancel) throw BmcError(Failure::kInternal, "interrupted");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+void BmcClient::Discover() {
+  if (discovered_) return;
+  Progress("connecting");
+  const json& root = rf_.Connect();
+  profile_ = DetectVendor(root);
+  std::string systems = Link(root, "Systems");
+  if (systems.empty())
+    throw BmcError(Failure::kConnect, host_ + ": the service root has no Systems");
+  auto members = Members(rf_.GetJson(systems));
+  if (members.empty()) throw BmcError(Failure::kConnect, host_ + ": the BMC lists no system");
+  if (members.size() > 1) {
+    log_->warn("{}: {} systems; using the first, {}", host_, members.size(), members[0]);
+  }
+  system_path_ = members[0];
+  json system = rf_.GetJson(system_path_);
+  system_media_ = Link(system, "VirtualMedia");
+  if (auto links = system.find("Links"); links != system.end() && links->is_object()) {
+    if (auto by = links->find("ManagedBy"); by != links->end() && by->is_array()) {
+      for (const auto& m : *by) {
+        if (m.is_object() && m.contains("@odata.id")) manager_paths_.push_back(m["@odata.id"]);
+      }
+    }
+  }
+  if (manager_paths_.empty() && !Link(root, "Managers").empty()) {
+    manager_paths_ = Members(rf_.GetJson(Link(root, "Managers")));
+  }
+  discovered_ = true;
+  log_->debug("{}: {} system {}", host_, profile_.name, system_path_);
+}
+
+BmcClient::Slot BmcClient::ReadSlot(const std::string& path) {
+  Reply r = rf_.Get(path);
+  if (!r.ok() || !r.body.is_object()) Fail(Failure::kConnect, "GET " + path, r);
+  return Slot{path, r.body, r.etag, r.allow};
+}
+
+BmcClient::Slot BmcClient::FindCdSlot() {
+  Discover();
+  if (!slot_path_.empty()) return ReadSlot(slot_path_);
+  // The System's collection is the current schema location; the Managers'
+  // one is older (iLO, AMI, Supermicro, iDRAC 9) but still the common case.
+  std::vector<std::string> collections;
+  if (!system_media_.empty()) collections.push_back(system_media_);
+  for (const auto& m : manager_paths_) {
+    if (auto c = Link(rf_.GetJson(m), "VirtualMedia"); !c.empty()) collections.push_back(c);
+  }
+  if (collections.empty()) {
+    throw BmcError(Failure::kNoVirtualMedia,
+                   fmt::format("{}: this {} BMC offers no virtual media (no VirtualMedia under {} "
+                               "or its managers); enable it (service, license) or boot another way",
+                               host_, profile_.name, system_path_));
+  }
+  size_t slots = 0;
+  for (const auto& c : collections) {
+    Reply r = rf_.Get(c);
+    if (!r.ok()) continue;
+    for (const auto& m : Members(r.body)) {
+      ++slots;
+      Slot s = ReadSlot(m);
+      if (IsCdSlot(s.body)) {
+        slot_path_ = s.path;
+        return s;
+      }
+    }
+  }
+  throw BmcError(Failure::kNoVirtualMedia,
+                 fmt::format("{}: no CD/DVD virtual media slot among {} slot(s) in {}{}", host_,
+                             slots, fmt::join(collections, ", "),
+                             slots == 0 ? " (remote media may be disabled on the BMC)" : ""));
+}
+
+MediaState BmcClient::ReadMedia(const Slot& slot) {
+  MediaState m;
+  m.slot = slot.path;
+  const json& b = slot.body;
+  if (auto i = b.find("Image"); i != b.end() && i->is_string()) m.image = i->get<std::string>();
+  if (m.image == "None") m.image.clear();  // AMI's empty value
+  m.inserted = b.value("Inserted", false);
+  m.connected_via = b.value("ConnectedVia", "");
+  if (auto o = b.find("Oem");
+      o != b.end() && o->is_object() && o->contains("Ami") && (*o)["Ami"].is_object()) {
+    m.redirection = (*o)["Ami"].value("RedirectionStatus", "");
+  }
+  return m;
+}
+
+SystemStatus BmcClient::Status() {
+  Discover();
+  SystemStatus st;
+  json system = rf_.GetJson(system_path_);
+  st.vendor = profile_.name;
+  st.system = system_path_;
+  st.power_state = system.value("PowerState", "");
+  if (auto b = system.find("Boot"); b != system.end() && b->is_object()) {
+    st.boot_target = b->value("BootSourceOverrideTarget", "");
+    st.boot_enabled = b->value("BootSourceOverrideEnabled", "");
+  }
+  try {
+    st.media = ReadMedia(FindCdSlot());
+    st.has_media = true;
+  } catch (const BmcError& e) {
+    if (e.failure() != Failure::kNoVirtualMedia) throw;
+    st.media_problem = e.what();
+  }
+  return st;
+}
+
+Reply BmcClient::WaitTask(Reply r, Failure failure, const std::string& what) {
+  if (r.status != 202) return r;
+  std::string monitor = r.location;
+  if (monitor.empty() && r.body.is_object()) monitor = r.body.value("@odata.id", "");
+  if (monitor.empty()) return r;  // accepted, nothing to follow
+  Progress("waiting for task " + monitor);
+  for (int i = 0; i < options_.task_polls; ++i) {
+    Sleep();
+    Reply t = rf_.Get(monitor);
+    if (t.status == 202) continue;
+    if (!t.ok()) Fail(failure, what + " (task " + monitor + ")", t);
+    if (!t.body.is_object() || !t.body.contains("TaskState")) return t;
+    std::string state = t.body.value("TaskState", "");
+    if (state == "Completed") {
+      if (t.body.value("TaskStatus", "OK") == "Critical") {
+        Fail(failure, what + " (task " + monitor + " failed)", Reply{500, t.body, "", "", ""});
+      }
+      return t;
+    }
+    if (state == "Exception" || state == "Killed" || state == "Cancelled") {
+      json msgs = {{"@Message.ExtendedInfo", t.body.value("Messages", json::array())}};
+      Fail(failure, fmt::format("{} (task {} ended {})", what, monitor, state),
+           Reply{500, msgs, "", "", ""});
+    }
+  }
+  throw BmcError(Failure::kTask, fmt::format("{}: {}: task {} did not finish after {} polls", host_,
+                                             what, monitor, options_.task_polls));
+}
+
+void BmcClient::Boot(const std::string& url) {
+  Insert(url);
+  BootOnce();
+  Reset();
+  Progress("booting");
+}
+
+}  // namespace isoboot::bmc

@@ -1,0 +1,111 @@
+#pragma once
+// The virtual-media boot flow over Redfish: find the system and its CD slot,
+// eject / insert / verify the mount, one-time boot override, reset and watch
+// the power state. Every step is driven by links, targets and allowable
+// values read from the BMC; vendor differences come from VendorProfile only.
+// Every loop is bounded; failures throw BmcError with a Failure class; the
+// session is deleted on every path (Redfish's destructor). One thread per
+// BmcClient; run several clients in parallel for several BMCs.
+
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "base/logging.h"
+#include "bmc/errors.h"
+#include "bmc/redfish.h"
+#include "bmc/vendor.h"
+
+namespace isoboot::bmc {
+
+struct ClientOptions {
+  HttpOptions http;
+  double poll_interval_s = 3;
+  int verify_polls = 20;  // mount check: 20 x 3 s
+  int eject_polls = 10;
+  int power_polls = 40;   // power state: 40 x 3 s
+  int task_polls = 200;   // task monitors: 200 x 3 s
+  int post_retries = 10;  // iLO "during POST" refusals of the boot PATCH
+  std::string boot_mode;  // "", "UEFI" or "Legacy"; "" keeps the current one
+};
+
+struct MediaState {
+  std::string slot;  // the slot's URI
+  std::string image;
+  bool inserted = false;
+  std::string connected_via;
+  std::string redirection;  // AMI Oem.Ami.RedirectionStatus
+};
+
+struct SystemStatus {
+  std::string vendor;
+  std::string system;
+  std::string power_state;
+  std::string boot_target;
+  std::string boot_enabled;
+  bool has_media = false;
+  std::string media_problem;  // why has_media is false
+  MediaState media;
+};
+
+// Called with a short state ("inserting", "waiting for mount", ...).
+using ProgressFn = std::function<void(const std::string& state)>;
+
+class BmcClient {
+ public:
+  BmcClient(const std::string& host, Credentials credentials, ClientOptions options, Logger log,
+            ProgressFn progress = {});
+
+  SystemStatus Status();
+  void Eject();
+  // Ejects whatever else is inserted, inserts `url`, and waits for the mount.
+  void Insert(const std::string& url);
+  void BootOnce();
+  // Resets with a type the system allows and waits for PowerState On.
+  void Reset();
+  // Insert + BootOnce + Reset.
+  void Boot(const std::string& url);
+
+  const VendorProfile& profile() const { return profile_; }
+
+ private:
+  struct Slot {
+    std::string path;
+    nlohmann::json body;
+    std::string etag;
+    std::string allow;
+  };
+
+  void Discover();
+  Slot FindCdSlot();
+  Slot ReadSlot(const std::string& path);
+  static MediaState ReadMedia(const Slot& slot);
+  void EjectSlot(const Slot& slot);
+  void InsertSlot(const Slot& slot, const std::string& url);
+  void VerifyMounted(const std::string& path, const std::string& url);
+  bool BootViaDellScp();
+  bool BootViaHpeFlag();
+  void BootStandard(bool other_route_done);
+  void WatchPower(const std::string& want);
+  // Follows a 202 task monitor to its end; returns the final reply. Throws
+  // BmcError(failure) when the task fails or does not finish in time.
+  Reply WaitTask(Reply reply, Failure failure, const std::string& what);
+  void Sleep();
+  void Progress(const std::string& state);
+  [[noreturn]] void Fail(Failure f, const std::string& what, const Reply& r);
+
+  Redfish rf_;
+  ClientOptions options_;
+  Logger log_;
+  ProgressFn progress_;
+  std::string host_;
+  VendorProfile profile_;
+  bool discovered_ = false;
+  std::string system_path_;
+  std::vector<std::string> manager_paths_;
+  std::string system_media_;  // the System's VirtualMedia link, if any
+  std::string slot_path_;     // the CD slot, once found
+};
+
+}  // namespace isoboot::bmc

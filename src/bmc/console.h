@@ -1,0 +1,26 @@
+#pragma once
+// The serial console of a BMC's host via IPMI Serial-over-LAN: runs
+// `ipmitool -I lanplus -H HOST -U USER -E -C 17 sol activate` (after a
+// `sol deactivate` that clears a stale session), with the password passed
+// in the IPMI_PASSWORD environment variable, never in argv; falls back to
+// cipher suite 3 for old BMCs. Blocks until the console ends.
+
+#include <string>
+
+namespace isoboot::bmc {
+
+struct SolOptions {
+  std::string host;  // IPMI address: the BMC host without scheme or port
+  std::string user;
+  std::string password;
+  std::string ipmitool = "ipmitool";  // looked up in PATH
+};
+
+// Returns ipmitool's exit status of the last `sol activate`. Throws
+// BmcError(kConsole) when ipmitool cannot be started.
+int RunSolConsole(const SolOptions& options);
+
+// "https://h:443/x" -> "h", "[::1]:8443" -> "::1", "h:623" -> "h".
+std::string HostOnly(const std::string& bmc);
+
+}  // namespace isoboot::bmc

@@ -1,0 +1,187 @@
+// One-time boot override (standard, iLO's BootOnNextServerReset, iDRAC's
+// ImportSystemConfiguration) and the reset with power-state watch.
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "bmc/client.h"
+
+namespace isoboot::bmc {
+namespace {
+
+using nlohmann::json;
+
+// iDRAC's "boot once from the virtual CD" (the standard override would pick
+// a physical optical drive). No whitespace inside the XML: iDRAC is strict.
+constexpr const char* kDellBootOnceVcd =
+    "<SystemConfiguration><Component FQDD=\"iDRAC.Embedded.1\">"
+    "<Attribute Name=\"ServerBoot.1#BootOnce\">Enabled</Attribute>"
+    "<Attribute Name=\"ServerBoot.1#FirstBootDevice\">VCD-DVD</Attribute>"
+    "</Component></SystemConfiguration>";
+
+std::vector<std::string> Strings(const json& j) {
+  std::vector<std::string> out;
+  if (!j.is_array()) return out;
+  for (const auto& v : j) {
+    if (v.is_string()) out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+bool Contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+}  // namespace
+
+void BmcClient::BootOnce() {
+  Discover();
+  Progress("setting one-time boot");
+  if (profile_.boot_via_dell_scp && BootViaDellScp()) return;
+  bool oem_done = profile_.boot_on_next_server_reset && BootViaHpeFlag();
+  BootStandard(oem_done);
+}
+
+bool BmcClient::BootViaDellScp() {
+  for (const auto& m : manager_paths_) {
+    json manager = rf_.GetJson(m);
+    json oem = manager.value("Actions", json::object()).value("Oem", json::object());
+    for (auto it = oem.begin(); it != oem.end(); ++it) {
+      const std::string& key = it.key();
+      if (key.find("#OemManager.ImportSystemConfiguration") == std::string::npos ||
+          key.find("Preview") != std::string::npos || !it->is_object()) {
+        continue;
+      }
+      json body = {{"ShareParameters", {{"Target", "ALL"}}}, {"ImportBuffer", kDellBootOnceVcd}};
+      Reply r = rf_.Post(it->value("target", ""), body);
+      r = WaitTask(r, Failure::kBootOverride, "one-time boot to the virtual CD");
+      if (!r.ok()) Fail(Failure::kBootOverride, "one-time boot to the virtual CD", r);
+      return true;
+    }
+  }
+  return false;
+}
+
+bool BmcClient::BootViaHpeFlag() {
+  Slot s = FindCdSlot();
+  json oem = s.body.value("Oem", json::object());
+  if (!oem.is_object() || !oem.contains(profile_.hp_oem) ||
+      !oem[profile_.hp_oem].contains("BootOnNextServerReset")) {
+    return false;
+  }
+  json body = {{"Oem", {{profile_.hp_oem, {{"BootOnNextServerReset", true}}}}}};
+  Reply r = WaitTask(rf_.Patch(s.path, body, s.etag), Failure::kBootOverride, "boot once");
+  if (!r.ok()) {
+    log_->warn("{}: BootOnNextServerReset refused ({})", host_, DescribeError(r.status, r.body));
+    return false;
+  }
+  return true;
+}
+
+void BmcClient::BootStandard(bool other_route_done) {
+  bool retried_412 = false;
+  Reply r;
+  for (int attempt = 0; attempt <= options_.post_retries; ++attempt) {
+    Reply sys = rf_.Get(system_path_);
+    if (!sys.ok()) Fail(Failure::kBootOverride, "GET " + system_path_, sys);
+    json boot = sys.body.value("Boot", json::object());
+    auto allowed = Strings(boot.value("BootSourceOverrideTarget@Redfish.AllowableValues", json()));
+    std::string target = profile_.preferred_cd_target;
+    if (!allowed.empty() && !Contains(allowed, target)) target = "Cd";
+    if (!allowed.empty() && !Contains(allowed, target)) {
+      throw BmcError(
+          Failure::kBootOverride,
+          fmt::format("{}: the system does not allow a boot override to Cd (allowed: {})", host_,
+                      fmt::join(allowed, ", ")));
+    }
+    json want = {{"BootSourceOverrideTarget", target}, {"BootSourceOverrideEnabled", "Once"}};
+    std::string mode = options_.boot_mode;
+    if (mode.empty() && profile_.boot_full_triple) {
+      mode = boot.value("BootSourceOverrideMode", "UEFI");
+    }
+    if (!mode.empty()) want["BootSourceOverrideMode"] = mode;
+    r = rf_.Patch(system_path_, json{{"Boot", want}}, sys.etag);
+    if (r.ok()) {
+      WaitTask(r, Failure::kBootOverride, "boot override");
+      return;
+    }
+    if (r.status == 412 && !retried_412) {
+      retried_412 = true;  // stale ETag: GET again and retry once
+      continue;
+    }
+    if (profile_.retry_boot_during_post && HasMessageId(r.body, "UnableToModifyDuringSystemPOST")) {
+      if (other_route_done) break;  // BootOnNextServerReset already covers it
+      Progress("system is in POST, retrying the boot override");
+      Sleep();
+      continue;
+    }
+    break;
+  }
+  if (other_route_done) {
+    log_->info("{}: standard boot override refused ({}); BootOnNextServerReset is set", host_,
+               DescribeError(r.status, r.body));
+    return;
+  }
+  Fail(Failure::kBootOverride, "one-time boot override to the CD refused", r);
+}
+
+void BmcClient::Reset() {
+  Discover();
+  json sys = rf_.GetJson(system_path_);
+  std::string power = sys.value("PowerState", "");
+  json action = sys.value("Actions", json::object()).value("#ComputerSystem.Reset", json());
+  if (!action.is_object() || !action.contains("target")) {
+    throw BmcError(Failure::kPower, host_ + ": the system has no ComputerSystem.Reset action");
+  }
+  auto allowed = Strings(action.value("ResetType@Redfish.AllowableValues", json()));
+  if (allowed.empty() && action.contains("@Redfish.ActionInfo")) {
+    Reply info = rf_.Get(action["@Redfish.ActionInfo"].get<std::string>());
+    if (info.ok() && info.body.contains("Parameters") && info.body["Parameters"].is_array()) {
+      for (const auto& p : info.body["Parameters"]) {
+        if (p.value("Name", "") == "ResetType")
+          allowed = Strings(p.value("AllowableValues", json()));
+      }
+    }
+  }
+  std::vector<std::string> prefs =
+      power == "Off" ? std::vector<std::string>{"On", "ForceOn", "PowerCycle"}
+                     : std::vector<std::string>{"ForceRestart", "GracefulRestart", "PowerCycle"};
+  std::string type;
+  for (const auto& p : prefs) {
+    if (allowed.empty() || Contains(allowed, p)) {
+      type = p;
+      break;
+    }
+  }
+  if (type.empty()) {
+    throw BmcError(Failure::kPower, fmt::format("{}: no usable ResetType (power {}, allowed: {})",
+                                                host_, power, fmt::join(allowed, ", ")));
+  }
+  Progress(fmt::format("reset ({}, power was {})", type, power.empty() ? "?" : power));
+  Reply r = rf_.Post(action["target"].get<std::string>(), json{{"ResetType", type}});
+  r = WaitTask(r, Failure::kPower, "reset");
+  if (!r.ok()) Fail(Failure::kPower, "reset " + type + " refused", r);
+  WatchPower("On");
+}
+
+void BmcClient::WatchPower(const std::string& want) {
+  std::string state;
+  for (int i = 0; i < options_.power_polls; ++i) {
+    Reply r = rf_.Get(system_path_);
+    if (r.ok()) state = r.body.value("PowerState", "");
+    if (state == want) {
+      Progress("power " + want);
+      return;
+    }
+    Progress("waiting for power " + want + " (now " + (state.empty() ? "?" : state) + ")");
+    Sleep();
+  }
+  throw BmcError(Failure::kPower,
+                 fmt::format("{}: the system did not reach power {} after {} "
+                             "checks (PowerState stays {})",
+                             host_, want, options_.power_polls, state.empty() ? "unknown" : state));
+}
+
+}  // namespace isoboot::bmc

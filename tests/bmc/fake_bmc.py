@@ -1,0 +1,457 @@
+#!/usr/bin/env python3
+"""A stateful fake Redfish BMC for isoboot's tests (stdlib only).
+
+Serves a mockup tree from /work/shared/redfish-mockups-style folders over
+HTTPS on 127.0.0.1 and behaves like the vendor it imitates: sessions with a
+limit, Basic auth, InsertMedia/EjectMedia/Reset actions that change state,
+PATCH with ETags (412 without If-Match where the vendor needs it), 202 task
+monitors, the vendor error bodies (sushy samples), and failure modes: a BMC
+that accepts the insert but never mounts, one that never powers on, a slow
+one. On insert it really fetches the image URL with Range requests, as a BMC
+does. Every request is appended to --log as one JSON line.
+"""
+import argparse, base64, copy, http.server, json, os, ssl, threading, urllib.request, uuid
+
+P = argparse.ArgumentParser()
+P.add_argument("--mockups", required=True)
+P.add_argument("--profile", required=True,
+               choices=["ilo5", "ilo5-early", "ami", "dmtf", "idrac", "supermicro", "openbmc"])
+P.add_argument("--cert", required=True)
+P.add_argument("--key", required=True)
+P.add_argument("--port-file", required=True)
+P.add_argument("--log", required=True)
+P.add_argument("--user", default="admin")
+P.add_argument("--password", required=True)
+P.add_argument("--session-limit", type=int, default=4)
+P.add_argument("--never-mount", action="store_true")
+P.add_argument("--never-power-on", action="store_true")
+P.add_argument("--slow-mount", type=int, default=0, help="slot GETs before Inserted turns true")
+P.add_argument("--task-202", action="store_true", help="answer actions with 202 + task monitor")
+P.add_argument("--task-polls", type=int, default=2)
+P.add_argument("--post-busy", type=int, default=0, help="refuse Boot PATCH N times (iLO POST)")
+P.add_argument("--power", choices=["On", "Off"])
+P.add_argument("--preinserted", default="")
+P.add_argument("--requires", default=None, help="comma list of InsertMedia fields to demand")
+P.add_argument("--http-only-nfs", action="store_true", help="refuse HTTP TransferProtocolType")
+A = P.parse_args()
+SAMPLES = os.path.join(A.mockups, "sushy-samples")
+R = "/redfish/v1"
+lock = threading.RLock()
+tree, meta = {}, {}  # path -> resource; path -> {"etag": int, "allow": str}
+
+
+def norm(p):
+    p = p.split("?")[0]
+    return p[:-1] if len(p) > 1 and p.endswith("/") else p
+
+
+def load(folder):
+    base = os.path.join(A.mockups, folder)
+    for d, _, files in os.walk(base):
+        if "index.json" in files:
+            rel = os.path.relpath(d, base)
+            path = R if rel == "." else R + "/" + rel
+            with open(os.path.join(d, "index.json")) as f:
+                tree[norm(path)] = json.load(f)
+
+
+def sample(name):
+    with open(os.path.join(SAMPLES, name)) as f:
+        return json.load(f)
+
+
+def err(code, message_id, message, related=None):
+    m = {"MessageId": message_id, "Message": message, "Severity": "Critical"}
+    if related:
+        m["RelatedProperties"] = ["#/" + related]
+    return {"error": {"code": message_id, "message": message, "@Message.ExtendedInfo": [m]}}
+
+
+def collection(path, members):
+    tree[path] = {"@odata.id": path, "Members": [{"@odata.id": m} for m in members],
+                  "Members@odata.count": len(members), "Name": "collection"}
+
+
+def std_actions(slot):
+    return {"#VirtualMedia.InsertMedia": {"target": slot + "/Actions/VirtualMedia.InsertMedia"},
+            "#VirtualMedia.EjectMedia": {"target": slot + "/Actions/VirtualMedia.EjectMedia"}}
+
+
+# ---- per-vendor setup ---------------------------------------------------------------
+prof = A.profile
+cfg = {"requires": [], "if_match": set(), "lower_headers": False, "eject_empty_error": False,
+       "reject_inserted": False, "sessions": R + "/SessionService/Sessions"}
+if prof in ("ilo5", "ilo5-early"):
+    load("hpe-ilo5-dl325")
+    cfg.update(lower_headers=True, eject_empty_error=True)
+    if prof == "ilo5-early":
+        load("hpe-ilo5-early-fw-vmedia")
+        meta[R + "/Managers/1/VirtualMedia/2"] = {"allow": "GET, HEAD"}
+    system, slot = R + "/Systems/1", R + "/Managers/1/VirtualMedia/2"
+elif prof == "ami":
+    load("ami-megarac-gigabyte")
+    cfg.update(requires=["TransferProtocolType"], if_match={R + "/Systems/Self"})
+    system, slot = R + "/Systems/Self", R + "/Managers/Self/VirtualMedia/CD1"
+    tree[slot]["Oem"] = {"Ami": {"RedirectionStatus": "Redirection Stopped"}}
+elif prof in ("dmtf", "supermicro"):
+    load("dmtf-public-rackmount1")
+    system, slot = R + "/Systems/437XR1138R2", R + "/Systems/437XR1138R2/VirtualMedia/CD1"
+    meta[slot] = {"allow": "GET, PATCH"}
+    if prof == "supermicro":
+        tree[R]["Vendor"] = "Supermicro"
+        tree[R]["Oem"] = {"Supermicro": {}}
+        tree[slot]["Actions"] = std_actions(slot)
+        meta[slot] = {"allow": "GET"}
+        b = tree[system]["Boot"]
+        b["BootSourceOverrideTarget@Redfish.AllowableValues"].append("UsbCd")
+        b["BootSourceOverrideEnabled"] = "Disabled"
+        cfg.update(requires=["TransferMethod"], reject_inserted=True)
+elif prof == "idrac":
+    load("idrac9-r640-partial")
+    system = R + "/Systems/System.Embedded.1"
+    collection(R + "/Systems", [system])
+    vm = R + "/Managers/iDRAC.Embedded.1/VirtualMedia"
+    collection(vm, [vm + "/RemovableDisk", vm + "/CD"])
+    for name, types in (("RemovableDisk", ["USBStick"]), ("CD", ["CD", "DVD"])):
+        tree[vm + "/" + name] = {"@odata.id": vm + "/" + name, "Id": name, "Name": "Virtual " + name,
+                                 "MediaTypes": types, "Image": None, "Inserted": False,
+                                 "ConnectedVia": "NotConnected", "WriteProtected": True,
+                                 "Actions": std_actions(vm + "/" + name)}
+    slot = vm + "/CD"
+    cfg["sessions"] = tree[R]["Links"]["Sessions"]["@odata.id"]
+elif prof == "openbmc":
+    load("openbmc-stock")
+    system, slot = R + "/Systems/system", None
+    tree.setdefault(R + "/Systems/system/ResetActionInfo", {
+        "@odata.id": R + "/Systems/system/ResetActionInfo",
+        "Parameters": [{"Name": "ResetType", "AllowableValues": ["On", "ForceOff", "ForceRestart",
+                                                                 "GracefulRestart", "PowerCycle"]}]})
+if A.requires is not None:
+    cfg["requires"] = [x for x in A.requires.split(",") if x]
+if A.power:
+    tree[system]["PowerState"] = A.power
+if slot and A.preinserted:
+    tree[slot].update(Image=A.preinserted, Inserted=True, ConnectedVia="URI")
+collection(cfg["sessions"], [])
+
+# action target -> (owner path, action name)
+targets = {}
+for path, res in list(tree.items()):
+    acts = dict(res.get("Actions", {}) or {})
+    acts.update((res.get("Actions", {}) or {}).get("Oem", {}) or {})
+    for o in (res.get("Oem") or {}).values():
+        if isinstance(o, dict):
+            acts.update(o.get("Actions", {}) or {})
+    for name, a in acts.items():
+        if isinstance(a, dict) and "target" in a:
+            targets[norm(a["target"])] = (path, name)
+
+sessions = {}  # token -> session path
+state = {"mount_countdown": 0, "post_busy": A.post_busy, "tasks": {}}
+
+
+def etag(path):
+    m = meta.setdefault(path, {})
+    return 'W/"%08X"' % (m.get("etag", 0x1000) + (hash(path) & 0xFFFF))
+
+
+def bump(path):
+    m = meta.setdefault(path, {})
+    m["etag"] = m.get("etag", 0x1000) + 1
+
+
+def fetch_image(url):
+    """Reads the ISO's first sectors and its volume descriptor, as a BMC would."""
+    got = 0
+    for rng in ("bytes=0-2047", "bytes=32768-34815"):
+        req = urllib.request.Request(url, headers={"Range": rng, "User-Agent": "fake-bmc"})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            got += len(r.read())
+    return got > 0
+
+
+def mount(url, body):
+    s = tree[slot]
+    s.update(Image=url, ImageName=url.rsplit("/", 1)[-1])
+    ok = False
+    if not A.never_mount:
+        try:
+            ok = fetch_image(url)
+        except Exception:
+            ok = False
+    if ok and A.slow_mount:
+        state["mount_countdown"] = A.slow_mount
+        ok = False
+        state["pending"] = True
+    s.update(Inserted=ok, ConnectedVia="URI" if ok else "NotConnected")
+    if prof == "ami" and ok:
+        s["Oem"]["Ami"]["RedirectionStatus"] = "Redirection Started With Media Boost"
+    bump(slot)
+
+
+def eject():
+    s = tree[slot]
+    s.update(Image=None if prof != "ami" else "None", Inserted=False, ConnectedVia="NotConnected")
+    if prof == "ami":
+        s["Oem"]["Ami"]["RedirectionStatus"] = "Redirection Stopped"
+    bump(slot)
+
+
+def allowed_resets(owner):
+    a = tree[owner]["Actions"]["#ComputerSystem.Reset"]
+    if "ResetType@Redfish.AllowableValues" in a:
+        return a["ResetType@Redfish.AllowableValues"]
+    info = tree.get(norm(a.get("@Redfish.ActionInfo", "")), {})
+    for p in info.get("Parameters", []):
+        if p.get("Name") == "ResetType":
+            return p["AllowableValues"]
+    return []
+
+
+def do_action(owner, name, body):
+    """Returns (status, body) and changes state."""
+    if name.endswith("InsertMedia") or name.endswith("InsertVirtualMedia"):
+        if "Image" not in body:
+            return 400, err(400, "Base.1.12.ActionParameterMissing", "Image is required", "Image")
+        if cfg["reject_inserted"] and ("Inserted" in body or "WriteProtected" in body):
+            bad = "Inserted" if "Inserted" in body else "WriteProtected"
+            return 400, err(400, "Base.1.12.PropertyUnknown",
+                            "The property %s is not in the list of valid properties" % bad, bad)
+        if name.endswith("InsertMedia"):
+            for field in cfg["requires"]:
+                if field not in body:
+                    return 400, {"TransferProtocolType": sample("transfer_proto_required_error.json"),
+                                 "TransferMethod": sample("transfer_method_required_error.json"),
+                                 "UserName": sample("credentials_required_error.json")}[field]
+            if A.http_only_nfs and body.get("TransferProtocolType") in ("HTTP", "HTTPS"):
+                return 400, err(400, "Base.1.12.ActionParameterValueNotInList",
+                                "The value HTTP for TransferProtocolType is not in the list of "
+                                "acceptable values", "TransferProtocolType")
+        mount(body["Image"], body)
+        return 204, None
+    if name.endswith("EjectMedia") or name.endswith("EjectVirtualMedia"):
+        if not tree[slot].get("Inserted") and cfg["eject_empty_error"]:
+            return 400, {"error": {"code": "iLO.0.10.ExtendedInfo",
+                                   "message": "See @Message.ExtendedInfo for more information.",
+                                   "@Message.ExtendedInfo": [
+                                       {"MessageId": "iLO.2.14.UnableToEjectMedia"}]}}
+        eject()
+        return 204, None
+    if name == "#ComputerSystem.Reset":
+        t = body.get("ResetType")
+        if t not in allowed_resets(owner):
+            return 400, err(400, "Base.1.12.ActionParameterValueNotInList",
+                            "The value %s for ResetType is not allowed" % t, "ResetType")
+        sysres = tree[owner]
+        if t in ("On", "ForceOn", "PowerCycle") and not A.never_power_on:
+            sysres["PowerState"] = "On"
+        if t in ("ForceOff", "GracefulShutdown"):
+            sysres["PowerState"] = "Off"
+        if sysres.get("Boot", {}).get("BootSourceOverrideEnabled") == "Once" and \
+                sysres["PowerState"] == "On":
+            state["booted_from"] = sysres["Boot"]["BootSourceOverrideTarget"]
+        bump(owner)
+        return 204, None
+    if name.endswith("ImportSystemConfiguration"):
+        if "VCD-DVD" not in body.get("ImportBuffer", "") or "ShareParameters" not in body:
+            return 400, err(400, "Base.1.12.PropertyMissing", "bad import", "ImportBuffer")
+        return start_task(lambda: None, dell=True)
+    return 404, err(404, "Base.1.12.ResourceMissingAtURI", "no such action")
+
+
+def start_task(apply, dell=False):
+    tid = "JID_%d" % (len(state["tasks"]) + 257309938313)
+    path = R + "/TaskService/Tasks/" + tid if dell else R + "/TaskService/TaskMonitors/" + tid
+    state["tasks"][path] = {"polls": A.task_polls, "apply": apply, "dell": dell}
+    return 202, {"Location": path}
+
+
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def reply(self, status, body=None, headers=None):
+        data = b"" if body is None else json.dumps(body).encode()
+        self.send_response(status)
+        hdrs = dict(headers or {})
+        if data:
+            hdrs["Content-Type"] = "application/json"
+        hdrs["Content-Length"] = str(len(data))
+        hdrs["OData-Version"] = "4.0"
+        for k, v in hdrs.items():
+            self.send_header(k.lower() if cfg["lower_headers"] else k, v)
+        self.end_headers()
+        self.wfile.write(data)
+        with open(A.log, "a") as f:
+            f.write(json.dumps({"method": self.command, "path": self.path,
+                                "headers": dict(self.headers.items()), "body": self.raw,
+                                "status": status, "reply_headers": hdrs}) + "\n")
+
+    def authed(self):
+        tok = self.headers.get("X-Auth-Token")
+        if tok and tok in sessions:
+            return True
+        auth = self.headers.get("Authorization", "")
+        if auth.startswith("Basic "):
+            u, _, p = base64.b64decode(auth[6:]).decode().partition(":")
+            return u == A.user and p == A.password
+        return False
+
+    def handle_any(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        self.raw = self.rfile.read(n).decode() if n else ""
+        path = norm(self.path)
+        with lock:
+            try:
+                self.route(path)
+            except Exception as e:  # a bug in the fake: make it visible
+                self.reply(500, err(500, "Base.1.12.InternalError", "fake bmc: %r" % e))
+            dump_state()
+
+    do_GET = do_POST = do_PATCH = do_DELETE = handle_any
+
+    def route(self, path):
+        m = self.command
+        if m == "GET" and path in (R, "/redfish"):
+            return self.reply(200, tree[R])
+        if m == "POST" and path == cfg["sessions"]:
+            try:
+                b = json.loads(self.raw)
+            except ValueError:
+                return self.reply(400, err(400, "Base.1.12.MalformedJSON", "bad json"))
+            if b.get("UserName") != A.user or b.get("Password") != A.password:
+                return self.reply(401, sample("session_error.json") if False else
+                                  err(401, "Base.1.12.NoValidSession", "Invalid username or password"))
+            if len(sessions) >= A.session_limit:
+                return self.reply(503, err(503, "Base.1.12.SessionLimitExceeded",
+                                           "The session establishment failed due to the number of "
+                                           "simultaneous sessions exceeding the limit"))
+            tok = uuid.uuid4().hex
+            sp = cfg["sessions"] + "/" + tok[:8]
+            sessions[tok] = sp
+            tree[sp] = {"@odata.id": sp, "Id": tok[:8], "UserName": A.user}
+            collection(cfg["sessions"], list(sessions.values()))
+            return self.reply(201, tree[sp], {"X-Auth-Token": tok, "Location": sp})
+        if not self.authed():
+            return self.reply(401, err(401, "Base.1.12.NoValidSession", "No valid session"))
+        if m == "DELETE":
+            for tok, sp in list(sessions.items()):
+                if sp == path:
+                    del sessions[tok]
+                    del tree[sp]
+                    collection(cfg["sessions"], list(sessions.values()))
+                    return self.reply(204)
+            return self.reply(404, err(404, "Base.1.12.ResourceMissingAtURI", "not found"))
+        if path in state["tasks"]:
+            t = state["tasks"][path]
+            if t["polls"] > 0:
+                t["polls"] -= 1
+                body = {"TaskState": "Running", "PercentComplete": 50} if t["dell"] else None
+                return self.reply(202, body, {"Location": path})
+            t["apply"]()
+            if t["dell"]:
+                state["dell_boot_once"] = "VCD-DVD"
+                return self.reply(200, {"@odata.id": path, "TaskState": "Completed",
+                                        "TaskStatus": "OK", "Messages": []})
+            return self.reply(204)
+        if m == "GET":
+            if path not in tree:
+                return self.reply(404, err(404, "Base.1.12.ResourceMissingAtURI", "not found"))
+            if path == slot and state.get("pending"):
+                state["mount_countdown"] -= 1
+                if state["mount_countdown"] <= 0:
+                    state["pending"] = False
+                    tree[slot].update(Inserted=True, ConnectedVia="URI")
+                    if prof == "ami":
+                        tree[slot]["Oem"]["Ami"]["RedirectionStatus"] = "Redirection Started"
+            res = copy.deepcopy(tree[path])
+            res["@odata.etag"] = etag(path)
+            hdrs = {"ETag": etag(path)}
+            if path in meta and "allow" in meta[path]:
+                hdrs["Allow"] = meta[path]["allow"]
+            return self.reply(200, res, hdrs)
+        try:
+            body = json.loads(self.raw) if self.raw else None
+        except ValueError:
+            return self.reply(400, err(400, "Base.1.12.MalformedJSON", "bad json"))
+        if m == "POST":
+            if path not in targets:
+                return self.reply(404, err(404, "Base.1.12.ResourceMissingAtURI", "no such action"))
+            if body is None:
+                return self.reply(415, err(415, "Base.1.12.UnsupportedMediaType", "JSON body needed"))
+            owner, name = targets[path]
+            if A.task_202 and "ImportSystemConfiguration" not in name:
+                snap = copy.deepcopy(tree[slot]) if slot else None
+                st, b = do_action(owner, name, body)
+                if st >= 300:
+                    return self.reply(st, b)
+                # the change shows only once the task is done
+                after = copy.deepcopy(tree[slot]) if slot else None
+                if slot:
+                    tree[slot] = snap
+                code, loc = start_task(lambda: tree.__setitem__(slot, after) if slot else None)
+                return self.reply(code, None, loc)
+            st, b = do_action(owner, name, body)
+            if st == 202:
+                return self.reply(202, None, b)
+            return self.reply(st, b)
+        if m == "PATCH":
+            if path not in tree or body is None:
+                return self.reply(404 if path not in tree else 400,
+                                  err(400, "Base.1.12.MalformedJSON", "bad request"))
+            allow = meta.get(path, {}).get("allow")
+            if allow and "PATCH" not in allow:
+                return self.reply(405, err(405, "Base.1.12.OperationNotAllowed", "PATCH not allowed"))
+            im = self.headers.get("If-Match")
+            if path in cfg["if_match"] and im != etag(path):
+                return self.reply(412, err(412, "Base.1.12.PreconditionFailed",
+                                           "The ETag supplied did not match the ETag required"))
+            if "Boot" in body:
+                if state["post_busy"] > 0:
+                    state["post_busy"] -= 1
+                    return self.reply(400, {"error": {"code": "iLO.0.10.ExtendedInfo", "@Message.ExtendedInfo": [
+                        {"MessageId": "iLO.2.15.UnableToModifyDuringSystemPOST"}]}})
+                allowed = tree[path]["Boot"].get("BootSourceOverrideTarget@Redfish.AllowableValues", [])
+                tgt = body["Boot"].get("BootSourceOverrideTarget")
+                if tgt and tgt not in allowed:
+                    return self.reply(400, err(400, "Base.1.12.PropertyValueNotInList",
+                                               "bad target %s" % tgt, "Boot/BootSourceOverrideTarget"))
+                tree[path]["Boot"].update(body["Boot"])
+            elif path == slot and "Image" in body:
+                if cfg["reject_inserted"] and ("Inserted" in body or "WriteProtected" in body):
+                    return self.reply(400, err(400, "Base.1.12.PropertyUnknown", "Inserted unknown", "Inserted"))
+                if body["Image"]:
+                    mount(body["Image"], body)
+                else:
+                    eject()
+            elif path == slot and "Oem" in body:
+                for k, v in body["Oem"].items():
+                    tree[path].setdefault("Oem", {}).setdefault(k, {}).update(v)
+            else:
+                return self.reply(400, err(400, "Base.1.12.PropertyNotWritable", "not writable"))
+            bump(path)
+            return self.reply(204)
+        return self.reply(405, err(405, "Base.1.12.OperationNotAllowed", "method not allowed"))
+
+
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(A.cert, A.key)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+with open(A.port_file + ".tmp", "w") as f:
+    f.write(str(srv.server_address[1]))
+os.rename(A.port_file + ".tmp", A.port_file)
+
+
+def dump_state(*_):
+    with open(A.log + ".state.tmp", "w") as f:
+        json.dump({"open_sessions": list(sessions.values()), "slot": tree.get(slot) if slot else None,
+                   "system": tree[system], "dell_boot_once": state.get("dell_boot_once"),
+                   "booted_from": state.get("booted_from")}, f)
+    os.rename(A.log + ".state.tmp", A.log + ".state")
+
+
+dump_state()
+srv.serve_forever()
