@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <system_error>
@@ -77,13 +78,15 @@ Server::Server(Target& target, ServerOptions options, Logger logger)
   so.batch = kBatch;
   // Fanout by CPU maps CPU c to socket c % n: exact with one worker per CPU.
   so.fanout_by_cpu = n == std::thread::hardware_concurrency();
-  size_t buffers = 0;
+  // All frames of one client may land on one socket (fanout by CPU), so
+  // advertise what the smallest socket buffer holds, not the sum.
+  size_t buffers = SIZE_MAX;
   for (unsigned i = 0; i < n; ++i) {
     auto w = std::make_unique<Worker>();
     w->cpu = so.fanout_by_cpu ? static_cast<int>(i) : -1;
     w->socket = std::make_unique<sys::PacketSocket>(options_.iface, so);
-    buffers +=
-        static_cast<size_t>(w->socket->receive_buffer()) / ChargePerFrame(options_.iface.mtu);
+    buffers = std::min(buffers, static_cast<size_t>(w->socket->receive_buffer()) /
+                                    ChargePerFrame(options_.iface.mtu));
     workers_.push_back(std::move(w));
   }
   sys::PacketSocketOptions send_only;

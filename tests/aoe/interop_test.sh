@@ -85,4 +85,22 @@ done
 grep -q "^e3.7 $((3 * 1024 * 1024 + 1536)) bytes" <<<"$disc" || fail "discover vblade: $disc"
 in_ns "$ISOBOOT_BIN" aoe read e3.7 -i aoei -o "$dir/from-vblade" 2>/dev/null
 [[ $(sha256sum <"$dir/from-vblade" | cut -d' ' -f1) == "$want" ]] || fail "isoboot read vblade"
+kill "${pids[0]}"
+wait "${pids[0]}" 2>/dev/null || true
+pids=()
+
+# --- jumbo frames: 17 sectors per frame at MTU 9000, two exports ------------
+ip -n "$ns" link set aoet mtu 9000
+ip -n "$ns" link set aoei mtu 9000
+cp "$dir/image" "$dir/image2"
+ip netns exec "$ns" "$ISOBOOT_BIN" aoe export --interface aoet --export 5.1="$dir/image" \
+  --export 5.2="$dir/image2" 2>"$dir/export2.log" &
+pids+=($!)
+wait_for in_ns aoeping -s 1 5 2 aoei || fail "jumbo export did not come up"
+disc=$(in_ns "$ISOBOOT_BIN" aoe discover -i aoei --wait 500)
+grep -q "^e5.1 .*sectors/frame=17" <<<"$disc" || fail "jumbo discover: $disc"
+grep -q "^e5.2 " <<<"$disc" || fail "second export missing: $disc"
+in_ns "$ISOBOOT_BIN" aoe read e5.2 -i aoei -o "$dir/jumbo" 2>/dev/null
+[[ $(sha256sum <"$dir/jumbo" | cut -d' ' -f1) == "$want" ]] || fail "jumbo read"
+in_ns aoeping -I -s 3 5 1 aoei | grep -q "model: isoboot AoE target" || fail "aoeping at MTU 9000"
 echo "PASS"
