@@ -1,0 +1,479 @@
+#include "http/server.h"
+
+#include <errno.h>
+#include <sys/sendfile.h>
+
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "http/date.h"
+#include "http/response.h"
+
+namespace isoboot::http {
+
+namespace net = boost::asio;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using boost::system::error_code;
+
+class ServerCore {
+ public:
+  ServerCore(Server::TreeProvider tree, ServerOptions options, Logger logger,
+             Server::RequestHook hook)
+      : tree(std::move(tree)),
+        options(std::move(options)),
+        log(std::move(logger)),
+        hook(std::move(hook)),
+        boundary_salt(std::random_device{}()),
+        acceptor(ioc),
+        retry_timer(ioc) {}
+
+  void Listen();
+  void Accept();
+
+  void AddBytes(const std::string& ip, uint64_t n) {
+    std::lock_guard lock(mu);
+    counters[ip].body_bytes += n;
+  }
+  void AddConnection(const std::string& ip, int delta) {
+    std::lock_guard lock(mu);
+    counters[ip].connections += delta;
+  }
+  void Finished(const RequestRecord& record) {
+    {
+      std::lock_guard lock(mu);
+      counters[record.client].requests++;
+    }
+    log->debug("{} {} {} -> {} ({} of {} bytes, {:.3f} s)", record.client, record.method,
+               record.path, record.status, record.bytes, record.content_length, record.seconds);
+    if (hook) hook(record);
+  }
+  std::string NextBoundary() {
+    return fmt::format("isoboot-{:08x}{:016x}", boundary_salt, boundary_seq.fetch_add(1));
+  }
+
+  // Declared before ioc: connections destroyed with the io_context still
+  // update the counters.
+  const Server::TreeProvider tree;
+  const ServerOptions options;
+  const Logger log;
+  const Server::RequestHook hook;
+  mutable std::mutex mu;
+  std::map<std::string, ClientCounters, std::less<>> counters;
+  std::atomic<size_t> connections{0};
+  std::atomic<uint64_t> boundary_seq{0};
+  const uint32_t boundary_salt;
+  net::io_context ioc;
+  tcp::acceptor acceptor;
+  net::steady_timer retry_timer;
+};
+
+namespace {
+
+std::string_view Sv(boost::beast::string_view s) {
+  return {s.data(), s.size()};
+}
+
+// One client connection: read a request head, plan, send, repeat while
+// keep-alive. All handlers run on the connection's strand.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(ServerCore& core, tcp::socket socket, std::string ip)
+      : core_(core),
+        socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
+        buffer_(std::max<size_t>(2 * core.options.header_limit, 16 * 1024)),
+        ip_(std::move(ip)) {
+    core_.AddConnection(ip_, 1);
+  }
+  ~Connection() {
+    if (in_response_) Report(false);
+    core_.AddConnection(ip_, -1);
+    core_.connections--;
+  }
+
+  void Start() {
+    error_code ec;
+    socket_.set_option(tcp::no_delay(true), ec);
+    socket_.native_non_blocking(true, ec);  // sendfile below must never block the loop
+    ReadRequest();
+  }
+
+ private:
+  // The timer fires at deadline_; moving the deadline later is just a store,
+  // so progress while sending costs no timer operations.
+  void SetDeadline(Clock::duration d) {
+    deadline_ = Clock::now() + d;
+    if (timer_waiting_ && timer_.expiry() <= deadline_) return;
+    timer_.expires_at(deadline_);
+    timer_waiting_ = true;
+    timer_.async_wait([self = shared_from_this()](error_code ec) { self->OnTimer(ec); });
+  }
+  void OnTimer(error_code ec) {
+    if (ec == net::error::operation_aborted || closed_) return;
+    timer_waiting_ = false;
+    if (Clock::now() < deadline_) return SetDeadline(deadline_ - Clock::now());
+    timed_out_ = true;
+    core_.log->debug("{}: timed out, closing", ip_);
+    Close();
+  }
+
+  void ReadRequest() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(core_.options.header_limit));
+    SetDeadline(core_.options.request_timeout);
+    // Only the head is read: GET and HEAD have no body, and a request that
+    // comes with one is answered and the connection closed (see OnRead).
+    bhttp::async_read_header(
+        socket_, buffer_, *parser_,
+        [self = shared_from_this()](error_code ec, size_t) { self->OnRead(ec); });
+  }
+
+  void OnRead(error_code ec) {
+    if (ec) {
+      static const auto& http_category =
+          bhttp::make_error_code(bhttp::error::bad_method).category();
+      if (timed_out_ || closed_ || ec == bhttp::error::end_of_stream ||
+          ec == bhttp::error::partial_message || ec.category() != http_category) {
+        return Close();
+      }
+      method_ = "-";
+      if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
+        return Respond(ErrorResponse(431, "request header fields too large"));
+      }
+      return Respond(ErrorResponse(400, fmt::format("bad request: {}", ec.message())));
+    }
+    const auto& req = parser_->get();
+    RequestHead head;
+    method_ = std::string(Sv(req.method_string()));
+    head.method = method_;
+    head.target = Sv(req.target());
+    head.version = req.version();
+    head.has_host = req.count(bhttp::field::host) == 1;
+    // Range and If-Range are singletons; several of them are ignored.
+    if (req.count(bhttp::field::range) == 1) head.range = Sv(req[bhttp::field::range]);
+    if (req.count(bhttp::field::if_range) == 1) head.if_range = Sv(req[bhttp::field::if_range]);
+    std::shared_ptr<const vfs::Tree> tree = core_.tree ? core_.tree() : nullptr;
+    ResponsePlan plan = PlanResponse(head, tree.get(), core_.NextBoundary());
+    // A body we would have to read and discard: answer, then close.
+    if (!parser_->is_done()) plan.close = true;
+    keep_alive_ = req.keep_alive() && !plan.close;
+    http10_ = req.version() < 11;
+    Respond(std::move(plan));
+  }
+
+  void Respond(ResponsePlan plan) {
+    plan_ = std::move(plan);
+    if (plan_.close) keep_alive_ = false;
+    in_response_ = true;
+    started_ = Clock::now();
+    sent_ = 0;
+    piece_ = 0;
+    piece_done_ = 0;
+    out_ = fmt::format("HTTP/1.1 {} {}\r\nServer: isoboot\r\nDate: {}\r\n", plan_.status,
+                       Sv(bhttp::obsolete_reason(static_cast<bhttp::status>(plan_.status))),
+                       FormatHttpDate(std::time(nullptr)));
+    for (const auto& [name, value] : plan_.fields)
+      fmt::format_to(std::back_inserter(out_), "{}: {}\r\n", name, value);
+    fmt::format_to(std::back_inserter(out_), "Content-Length: {}\r\n", plan_.content_length);
+    if (!keep_alive_) {
+      out_ += "Connection: close\r\n";
+    } else if (http10_) {
+      out_ += "Connection: keep-alive\r\n";
+    }
+    out_ += "\r\n";
+    SetDeadline(core_.options.send_timeout);
+    WriteText(0);
+  }
+
+  // Writes out_ plus the text pieces that follow; `body_in_out` bytes of
+  // out_ already are body.
+  void WriteText(uint64_t body_in_out) {
+    while (piece_ < plan_.body.size() && !plan_.body[piece_].from_source) {
+      out_ += plan_.body[piece_].text;
+      body_in_out += plan_.body[piece_].text.size();
+      ++piece_;
+    }
+    net::async_write(socket_, net::buffer(out_),
+                     [self = shared_from_this(), body_in_out](error_code ec, size_t) {
+                       if (ec) return self->Abort(ec);
+                       self->Progress(body_in_out);
+                       self->out_.clear();
+                       self->Continue();
+                     });
+  }
+
+  void Progress(uint64_t n) {
+    if (n == 0) return;
+    sent_ += n;
+    core_.AddBytes(ip_, n);
+    deadline_ = Clock::now() + core_.options.send_timeout;
+  }
+
+  void Continue() {
+    if (piece_ == plan_.body.size()) return Finish();
+    if (!plan_.body[piece_].from_source) return WriteText(0);
+    SendSource();
+  }
+
+  void SendSource() {
+    const BodyPiece& p = plan_.body[piece_];
+    uint64_t budget = kTurnBytes;
+    while (piece_done_ < p.length) {
+      const uint64_t pos = p.offset + piece_done_;
+      const uint64_t want = p.length - piece_done_;
+      std::optional<vfs::FileSpan> span = buffered_ ? std::nullopt : plan_.source->Contiguous(pos);
+      if (!span) return SendBuffered(pos, want);
+      auto off = static_cast<off_t>(span->file_offset);
+      size_t n = static_cast<size_t>(std::min({want, span->length, kTurnBytes}));
+      ssize_t r = ::sendfile(socket_.native_handle(), span->fd, &off, n);
+      if (r > 0) {
+        piece_done_ += static_cast<uint64_t>(r);
+        Progress(static_cast<uint64_t>(r));
+        if (budget <= static_cast<uint64_t>(r)) return Yield();
+        budget -= static_cast<uint64_t>(r);
+        continue;
+      }
+      if (r == 0) {
+        core_.log->warn("{}: {} ends before its extents do; closing", ip_, plan_.path);
+        return Close();
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        socket_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](error_code ec) {
+          if (ec) return self->Abort(ec);
+          self->SendSource();
+        });
+        return;
+      }
+      if (errno == EINVAL || errno == ENOSYS) {
+        buffered_ = true;  // a file the kernel cannot sendfile from
+        continue;
+      }
+      return Abort(error_code(errno, boost::system::system_category()));
+    }
+    ++piece_;
+    piece_done_ = 0;
+    Continue();
+  }
+
+  // Lets other connections on this thread run between large sends.
+  void Yield() {
+    net::post(socket_.get_executor(), [self = shared_from_this()] { self->SendSource(); });
+  }
+
+  // Generated text (or a file sendfile refuses): read a chunk, write it.
+  void SendBuffered(uint64_t pos, uint64_t want) {
+    chunk_.resize(static_cast<size_t>(std::min<uint64_t>(want, kChunkBytes)));
+    auto got = plan_.source->Read(pos, chunk_);
+    if (!got || *got == 0) {
+      core_.log->warn("{}: reading {} failed: {}", ip_, plan_.path,
+                      got ? "unexpected end" : got.error().message);
+      return Close();
+    }
+    net::async_write(socket_, net::buffer(chunk_.data(), *got),
+                     [self = shared_from_this()](error_code ec, size_t n) {
+                       if (ec) return self->Abort(ec);
+                       self->piece_done_ += n;
+                       self->Progress(n);
+                       self->SendSource();
+                     });
+  }
+
+  void Report(bool complete) {
+    in_response_ = false;
+    RequestRecord r;
+    r.client = ip_;
+    r.method = method_;
+    r.path = plan_.path;
+    r.status = plan_.status;
+    r.content_length = plan_.content_length;
+    r.bytes = sent_;
+    r.seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+    r.complete = complete;
+    core_.Finished(r);
+  }
+
+  void Finish() {
+    Report(true);
+    plan_ = {};
+    if (keep_alive_) return ReadRequest();
+    Linger();
+  }
+
+  void Abort(error_code ec) {
+    if (!timed_out_ && !closed_)
+      core_.log->debug("{}: {} aborted: {}", ip_, plan_.path, ec.message());
+    Close();
+  }
+
+  // Half-closes and drains what the client still sends, so that a response
+  // to a request we did not fully read is not destroyed by a TCP reset.
+  void Linger() {
+    error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    SetDeadline(std::min<Clock::duration>(core_.options.request_timeout, std::chrono::seconds(2)));
+    chunk_.resize(kDrainBytes);
+    Drain(0);
+  }
+  void Drain(uint64_t drained) {
+    socket_.async_read_some(net::buffer(chunk_),
+                            [self = shared_from_this(), drained](error_code ec, size_t n) {
+                              if (ec || drained + n > kMaxDrain) return self->Close();
+                              self->Drain(drained + n);
+                            });
+  }
+
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    error_code ec;
+    timer_.cancel();
+    socket_.close(ec);
+  }
+
+  static constexpr uint64_t kTurnBytes = 8 << 20;
+  static constexpr uint64_t kChunkBytes = 64 << 10;
+  static constexpr size_t kDrainBytes = 16 << 10;
+  static constexpr uint64_t kMaxDrain = 1 << 20;
+
+  ServerCore& core_;
+  tcp::socket socket_;
+  net::steady_timer timer_;
+  Clock::time_point deadline_;
+  bool timer_waiting_ = false;
+  bool timed_out_ = false;
+  bool closed_ = false;
+  boost::beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::empty_body>> parser_;
+  const std::string ip_;
+
+  // The response in progress.
+  ResponsePlan plan_;
+  std::string method_;
+  bool keep_alive_ = false;
+  bool http10_ = false;
+  bool in_response_ = false;
+  bool buffered_ = false;
+  Clock::time_point started_;
+  std::string out_;
+  std::vector<uint8_t> chunk_;
+  size_t piece_ = 0;
+  uint64_t piece_done_ = 0;
+  uint64_t sent_ = 0;
+};
+
+}  // namespace
+
+void ServerCore::Listen() {
+  // sendfile has no MSG_NOSIGNAL: a client that resets mid-transfer would
+  // otherwise kill the process with SIGPIPE instead of failing with EPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
+  error_code ec;
+  auto address = net::ip::make_address(options.address, ec);
+  if (ec) throw std::runtime_error(fmt::format("http: bad listen address '{}'", options.address));
+  tcp::endpoint endpoint(address, options.port);
+  auto fail = [&](const char* what) {
+    std::string hint = ec == net::error::access_denied && options.port < 1024
+                           ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+                           : "";
+    throw std::system_error(
+        ec.value(), std::system_category(),
+        fmt::format("http: cannot {} {}:{}{}", what, options.address, options.port, hint));
+  };
+  acceptor.open(endpoint.protocol(), ec);
+  if (ec) fail("open a socket for");
+  acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  acceptor.bind(endpoint, ec);
+  if (ec) fail("bind");
+  acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) fail("listen on");
+}
+
+void ServerCore::Accept() {
+  acceptor.async_accept(net::make_strand(ioc), [this](error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted) return;
+    if (ec) {
+      // Typically EMFILE: back off instead of spinning on a full fd table.
+      log->warn("http: accept failed: {}", ec.message());
+      retry_timer.expires_after(std::chrono::milliseconds(100));
+      retry_timer.async_wait([this](error_code e) {
+        if (!e) Accept();
+      });
+      return;
+    }
+    error_code peer_ec;
+    auto peer = socket.remote_endpoint(peer_ec);
+    if (peer_ec) return Accept();
+    if (connections.load() >= options.max_connections) {
+      log->warn("http: {} connections open; refusing {}", connections.load(),
+                peer.address().to_string());
+      socket.close(peer_ec);
+      return Accept();
+    }
+    connections++;
+    std::make_shared<Connection>(*this, std::move(socket), peer.address().to_string())->Start();
+    Accept();
+  });
+}
+
+Server::Server(TreeProvider tree, ServerOptions options, Logger logger, RequestHook on_request)
+    : core_(std::make_unique<ServerCore>(std::move(tree), std::move(options), std::move(logger),
+                                         std::move(on_request))) {
+  core_->Listen();
+  core_->Accept();
+}
+
+Server::~Server() = default;
+
+uint16_t Server::port() const {
+  return core_->acceptor.local_endpoint().port();
+}
+
+void Server::Run() {
+  std::vector<std::thread> extra;
+  for (unsigned i = 1; i < core_->options.threads; ++i) {
+    extra.emplace_back([this] { core_->ioc.run(); });
+  }
+  core_->log->info("http: serving on {}:{}", core_->options.address, port());
+  core_->ioc.run();
+  for (auto& t : extra)
+    t.join();
+}
+
+void Server::Stop() {
+  core_->ioc.stop();
+}
+
+std::map<std::string, ClientCounters> Server::Counters() const {
+  std::lock_guard lock(core_->mu);
+  return {core_->counters.begin(), core_->counters.end()};
+}
+
+ClientCounters Server::CountersFor(std::string_view ip) const {
+  std::lock_guard lock(core_->mu);
+  auto it = core_->counters.find(ip);
+  return it == core_->counters.end() ? ClientCounters{} : it->second;
+}
+
+}  // namespace isoboot::http

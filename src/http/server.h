@@ -1,0 +1,92 @@
+#pragma once
+// HTTP/1.1 server for the vfs tree: GET and HEAD, byte ranges (single and
+// multipart/byteranges), If-Range, ETag/Last-Modified, keep-alive, and file
+// bytes sent zero-copy with sendfile from the image's extents. Built for
+// many slow clients (BMCs pulling an ISO, iPXE fetching kernel and initrd):
+// one Asio event loop, optionally run by a few threads; every connection is
+// bounded in header size and in time (slowloris clients are dropped).
+// Boost.Beast/Asio stay inside server.cc (compile time, pimpl).
+//
+// Threading: construct, then call Run() on one thread; it blocks until
+// Stop(), which (like Counters()) may be called from any thread. Destroy the
+// Server only after Run() has returned. The tree provider and the request
+// hook are called on the server's threads, concurrently when threads > 1.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "base/logging.h"
+#include "vfs/vfs.h"
+
+namespace isoboot::http {
+
+struct ServerOptions {
+  std::string address = "0.0.0.0";
+  uint16_t port = 80;  // 0: the kernel picks one (see Server::port())
+  unsigned threads = 1;
+  // Request line plus header fields; larger heads get 431 and a close.
+  size_t header_limit = 8 * 1024;
+  // A request head must arrive completely within this time after the
+  // previous response (or the connect); it also bounds idle keep-alive.
+  std::chrono::milliseconds request_timeout{30'000};
+  // A client that accepts no body bytes for this long is dropped.
+  std::chrono::milliseconds send_timeout{60'000};
+  // Connections over this are closed right after accept.
+  size_t max_connections = 4096;
+};
+
+// Per client IP address, since the server started.
+struct ClientCounters {
+  uint64_t body_bytes = 0;   // response body bytes sent, counted as they go
+  uint64_t requests = 0;     // responses finished or aborted
+  uint32_t connections = 0;  // open right now
+};
+
+// One finished (or aborted) response, for access logs and boot milestones.
+struct RequestRecord {
+  std::string client;  // IP address of the peer
+  std::string method;  // "-" when the request head did not parse
+  std::string path;    // decoded path, without the query
+  unsigned status = 0;
+  uint64_t content_length = 0;
+  uint64_t bytes = 0;     // body bytes actually sent
+  double seconds = 0;     // from the complete request head to the last byte
+  bool complete = false;  // all content_length body bytes were sent
+};
+
+class ServerCore;
+
+class Server {
+ public:
+  using TreeProvider = std::function<std::shared_ptr<const vfs::Tree>()>;
+  using RequestHook = std::function<void(const RequestRecord&)>;
+
+  // Binds and listens at once (so port() is known before Run()). `tree` is
+  // asked for the current tree on every request, so a rebuilt image can be
+  // swapped in; responses in flight keep the Sources they started with.
+  // Throws std::system_error when the address cannot be bound.
+  Server(TreeProvider tree, ServerOptions options, Logger logger, RequestHook on_request = nullptr);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // The bound port (the chosen one when options.port was 0).
+  uint16_t port() const;
+
+  void Run();
+  void Stop();
+
+  // A snapshot of the per-client counters, keyed by IP address.
+  std::map<std::string, ClientCounters> Counters() const;
+  ClientCounters CountersFor(std::string_view ip) const;
+
+ private:
+  std::unique_ptr<ServerCore> core_;
+};
+
+}  // namespace isoboot::http
