@@ -181,15 +181,15 @@ mv "$tmp/dhclient.out" "$tmp/site"
 site_ip=$(get site ip)
 [[ $site_ip == 10.77.0.1[56][0-9] ]] || fail "address $site_ip is not from dnsmasq's range"
 expect_eq "$(get site server)" 10.77.0.2 "server that leased the address"
-for _ in $(seq 100); do
-  (($(grep -c "DHCP-Message.*Offer" "$tmp/offers.txt") >= 2)) && break
-  sleep 0.1
-done
 # tcpdump prints one block per packet; cut it into one line per packet.
-tr '\n' ' ' <"$tmp/offers.txt" | sed 's/\([0-9][0-9]:[0-9][0-9]:[0-9][0-9]\.[0-9]* IP \)/\n\1/g' >"$tmp/packets.txt"
-grep "Offer" "$tmp/packets.txt" | grep -q "10.77.0.2.67 >.*Your-IP 10.77.0.1[56]" ||
-  fail "no address offer from dnsmasq seen by the client"
-grep "Offer" "$tmp/packets.txt" | grep "10.77.0.1.67 >" | grep -v "Your-IP" |
-  grep -q 'file "pxelinux.0".*PXEClient' || fail "no ProxyDHCP offer (no address, pxelinux.0) seen by the client"
+offers() {
+  tr '\n' ' ' <"$tmp/offers.txt" | sed 's/\([0-9][0-9]:[0-9][0-9]:[0-9][0-9]\.[0-9]* IP \)/\n\1/g' |
+    grep "DHCP-Message (53), length 1: Offer" || true
+}
+site_offer() { offers | grep "10.77.0.2.67 >.*Your-IP 10.77.0.1[56]" >/dev/null; }
+proxy_offer() { offers | grep "10.77.0.1.67 >" | grep -v "Your-IP" | grep 'file "pxelinux.0".*PXEClient' >/dev/null; }
+for _ in $(seq 100); do site_offer && proxy_offer && break; sleep 0.1; done
+site_offer || fail "no address offer from dnsmasq seen by the client"
+proxy_offer || fail "no ProxyDHCP offer (no address, pxelinux.0) seen by the client"
 stop_server
 echo "PASS"

@@ -1,0 +1,125 @@
+#include "dhcp/server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+namespace isoboot::dhcp {
+namespace {
+
+// Loopback only: the PXE port answers unicast to the request's source, so it
+// needs no interface or broadcast. Broadcast answers on port 67 are covered
+// by clients_test.sh inside network namespaces.
+class DhcpServerTest : public ::testing::Test {
+ protected:
+  uint16_t FreePort() {
+    UniqueFd fd(::socket(AF_INET, SOCK_DGRAM, 0));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len);
+    return ntohs(a.sin_port);
+  }
+
+  void Send(int fd, uint16_t port, const std::vector<uint8_t>& bytes) {
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(
+        ::sendto(fd, bytes.data(), bytes.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to),
+        static_cast<ssize_t>(bytes.size()));
+  }
+
+  // Waits (bounded) for one datagram.
+  std::optional<Message> Receive(int fd) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 10000) != 1) return std::nullopt;
+    std::vector<uint8_t> buf(2048);
+    ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+    if (n <= 0) return std::nullopt;
+    auto m = Parse(std::span<const uint8_t>(buf.data(), static_cast<size_t>(n)));
+    if (!m) return std::nullopt;
+    return *m;
+  }
+};
+
+TEST_F(DhcpServerTest, PxePortAnswersDropsGarbageAndStops) {
+  ServerConfig config;
+  config.protocol.server_ip = 0x7f000001;
+  config.server_port = FreePort();
+  config.proxy_port = FreePort();
+  std::vector<ClientEvent> events;
+  config.on_client = [&](const MacAddress& mac, Ip4 ip, bool pxe) {
+    events.push_back(ClientEvent{mac, ip, pxe});
+  };
+  Server server(config, NullLogger());
+  std::thread loop([&] { server.Run(); });
+
+  UniqueFd client(::socket(AF_INET, SOCK_DGRAM, 0));
+  Send(client.get(), config.proxy_port, {1, 2, 3});
+  Message req;
+  req.xid = 77;
+  req.chaddr = {2, 0, 0, 0, 0, 9};
+  req.ciaddr = 0x7f000001;
+  req.SetU8(opt::kMessageType, static_cast<uint8_t>(MessageType::kRequest));
+  req.SetString(opt::kVendorClass, "PXEClient:Arch:00007:UNDI:003016");
+  std::vector<uint8_t> wire;
+  Append(req, wire);
+  Send(client.get(), config.proxy_port, wire);
+
+  auto reply = Receive(client.get());
+  server.Stop();
+  loop.join();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->xid, 77u);
+  EXPECT_EQ(reply->Type(), MessageType::kAck);
+  EXPECT_EQ(reply->file, "ipxe.efi");
+  ServerStats s = server.stats();
+  EXPECT_EQ(s.received, 2u);
+  EXPECT_EQ(s.dropped_bad, 1u);
+  EXPECT_EQ(s.answered, 1u);
+  ASSERT_EQ(events.size(), 1u);  // read after join: written on the Run() thread
+  EXPECT_TRUE(events[0].is_pxe);
+  EXPECT_EQ(events[0].mac, req.Mac());
+}
+
+TEST_F(DhcpServerTest, SetupErrorsSayWhatIsWrong) {
+  ServerConfig config;
+  config.server_port = FreePort();
+  config.proxy_port = 0;
+  EXPECT_THROW(Server(config, NullLogger()), std::runtime_error);  // no server IP
+  config.protocol.server_ip = 0x7f000001;
+  config.protocol.mode = Mode::kFull;
+  EXPECT_THROW(Server(config, NullLogger()), std::runtime_error);  // no range
+  config.protocol.mode = Mode::kProxy;
+  config.interface = "isoboot-no-such-if";
+  try {
+    Server s(config, NullLogger());
+    ADD_FAILURE() << "bound to a missing interface";
+  } catch (const std::system_error& e) {
+    EXPECT_NE(std::string(e.what()).find("isoboot-no-such-if"), std::string::npos) << e.what();
+  }
+  config.interface.clear();
+  std::string leases = ::testing::TempDir() + "dhcp_bad_leases";
+  std::ofstream(leases) << "not a lease\n";
+  config.lease_file = leases;
+  try {
+    Server s(config, NullLogger());
+    ADD_FAILURE() << "accepted a corrupt lease file";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("lease line 1"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace isoboot::dhcp
