@@ -109,7 +109,8 @@ void BmcClient::InsertSlot(const Slot& s, const std::string& url) {
       if (last.ok()) return;
       if (last.status == 404 || last.status == 405 || last.status == 501) break;
       const json& e = last.body;
-      if (HasMessageId(e, ".PropertyValueNotInList") && body.contains("TransferProtocolType")) {
+      if ((HasMessageId(e, "ValueNotInList") || HasMessageId(e, ".ActionParameterNotSupported")) &&
+          body.contains("TransferProtocolType")) {
         throw BmcError(Failure::kInsert,
                        fmt::format("{}: the BMC does not mount {} images ({}); it may only mount "
                                    "NFS/CIFS shares",

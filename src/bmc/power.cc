@@ -112,7 +112,6 @@ void BmcClient::BootStandard(bool other_route_done) {
       continue;
     }
     if (profile_.retry_boot_during_post && HasMessageId(r.body, "UnableToModifyDuringSystemPOST")) {
-      if (other_route_done) break;  // BootOnNextServerReset already covers it
       Progress("system is in POST, retrying the boot override");
       Sleep();
       continue;
@@ -120,6 +119,7 @@ void BmcClient::BootStandard(bool other_route_done) {
     break;
   }
   if (other_route_done) {
+    // BootOnNextServerReset (which iLO accepts during POST) already covers it.
     log_->info("{}: standard boot override refused ({}); BootOnNextServerReset is set", host_,
                DescribeError(r.status, r.body));
     return;

@@ -1,0 +1,396 @@
+#!/usr/bin/env python3
+"""Drives `isoboot bmc ...` against tests/bmc/fake_bmc.py, one fake per case.
+
+Checks per vendor tree the exact mutating requests and their payloads, the
+error shown to the user and the exit code, that every session created was
+deleted, and that the password never shows up in the process arguments, a
+URL, a header, a log line or output. The fake BMC really downloads the ISO
+(Range requests) from Python's http.server.
+"""
+import base64, json, os, shutil, signal, stat, subprocess, sys, tempfile, time, unittest
+
+BIN = os.environ["ISOBOOT_BIN"]
+SRC = os.environ["ISOBOOT_SOURCE_DIR"]
+MOCKUPS = os.environ.get("ISOBOOT_MOCKUPS", "/work/shared/redfish-mockups")
+if not os.path.isdir(MOCKUPS):
+    MOCKUPS = os.path.join(SRC, "tests/data/redfish-mockups")
+FAKE = os.path.join(SRC, "tests/bmc/fake_bmc.py")
+PASSWORD = "Pw-%d-never-show-me" % os.getpid()
+TMP = tempfile.mkdtemp(prefix="bmc.%d." % os.getpid(),
+                       dir=os.environ.get("ISOBOOT_TEST_TMP") or None)
+R = "/redfish/v1"
+procs = []
+
+
+def setUpModule():
+    global CERT, KEY, IMG_URL
+    CERT, KEY = os.path.join(TMP, "cert.pem"), os.path.join(TMP, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", KEY,
+                    "-out", CERT, "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    img = os.path.join(TMP, "img")
+    os.makedirs(img)
+    with open(os.path.join(img, "live.iso"), "wb") as f:
+        f.write(os.urandom(64 * 1024))
+    port_file = os.path.join(TMP, "img.port")
+    # http.server with port 0 prints the port it got; read it from its output.
+    p = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "-b", "127.0.0.1", "0",
+                          "-d", img], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    procs.append(p)
+    line = p.stdout.readline()  # "Serving HTTP on 127.0.0.1 port N (...)"
+    IMG_URL = "http://127.0.0.1:%s/live.iso" % line.split(" port ")[1].split()[0]
+
+
+def tearDownModule():
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    shutil.rmtree(TMP, ignore_errors=True)
+
+
+class Fake:
+    n = 0
+
+    def __init__(self, profile, *flags):
+        Fake.n += 1
+        self.dir = os.path.join(TMP, "fake%d-%s" % (Fake.n, profile))
+        os.makedirs(self.dir)
+        self.log = os.path.join(self.dir, "log")
+        port_file = os.path.join(self.dir, "port")
+        self.p = subprocess.Popen([sys.executable, FAKE, "--mockups", MOCKUPS, "--profile", profile,
+                                   "--cert", CERT, "--key", KEY, "--port-file", port_file,
+                                   "--log", self.log, "--password", PASSWORD] + list(flags))
+        procs.append(self.p)
+        for _ in range(300):
+            if os.path.exists(port_file):
+                break
+            assert self.p.poll() is None, "fake BMC died"
+            time.sleep(0.05)
+        with open(port_file) as f:
+            self.host = "127.0.0.1:" + f.read()
+
+    def stop(self):
+        self.p.terminate()
+        self.p.wait()
+
+    def requests(self):
+        if not os.path.exists(self.log):
+            return []
+        with open(self.log) as f:
+            return [json.loads(l) for l in f]
+
+    def mutations(self):
+        out = []
+        for r in self.requests():
+            if r["method"] != "GET":
+                body = json.loads(r["body"]) if r["body"] else None
+                out.append((r["method"], r["path"], body, r["status"]))
+        return out
+
+    def state(self):
+        with open(self.log + ".state") as f:
+            return json.load(f)
+
+
+def run(fake_or_host, action, *extra, env_extra=None, password_env=True, timeout=120):
+    host = fake_or_host.host if isinstance(fake_or_host, Fake) else fake_or_host
+    args = [BIN, "--log-level", "trace", "bmc", action, "--user", "admin",
+            "--poll-interval", "0.02", "--mount-timeout", "1", "--power-timeout", "1"]
+    if host:
+        args += ["--bmc", host]
+    if "--insecure" not in extra and "--no-ca" not in extra:
+        args += ["--ca", CERT]
+    args += [a for a in extra if a != "--no-ca"]
+    env = dict(os.environ)
+    if password_env:
+        env["BMC_PW"] = PASSWORD
+        args += ["--password-env", "BMC_PW"]
+    env.update(env_extra or {})
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                         stdin=subprocess.DEVNULL, start_new_session=True)
+    cmdline = b""
+    for _ in range(200):  # bounded: until exec has replaced the child
+        try:
+            with open("/proc/%d/cmdline" % p.pid, "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            break
+        if BIN.encode() in cmdline:
+            break
+        time.sleep(0.005)
+    out, err = p.communicate(timeout=timeout)
+    return p.returncode, out, err, cmdline
+
+
+class Base(unittest.TestCase):
+    def check_hygiene(self, fake, res):
+        rc, out, err, cmdline = res
+        self.assertIn(b"bmc", cmdline)
+        self.assertNotIn(PASSWORD.encode(), cmdline)
+        self.assertNotIn(PASSWORD, out)
+        self.assertNotIn(PASSWORD, err)
+        created, deleted = [], []
+        for r in fake.requests():
+            self.assertNotIn(PASSWORD, r["path"])
+            for k, v in r["headers"].items():
+                self.assertNotIn(PASSWORD, v, k)
+            if PASSWORD in r["body"]:
+                self.assertEqual(r["method"], "POST")
+                self.assertTrue(r["path"].endswith("Sessions"), r["path"])
+            if r["method"] == "POST" and r["path"].endswith("Sessions") and r["status"] == 201:
+                created.append(r["reply_headers"]["Location"])
+            if r["method"] == "DELETE" and r["status"] == 204:
+                deleted.append(r["path"])
+        self.assertEqual(sorted(created), sorted(deleted))
+        self.assertEqual(fake.state()["open_sessions"], [])
+
+    def go(self, fake, action, *extra, expect=0, **kw):
+        res = run(fake, action, *extra, **kw)
+        self.assertEqual(res[0], expect, res[2])
+        self.check_hygiene(fake, res)
+        return res
+
+    def boot(self, profile, *flags, expect=0, extra=()):
+        fake = Fake(profile, *flags)
+        res = self.go(fake, "boot", "--iso", IMG_URL, *extra, expect=expect)
+        fake.stop()
+        return fake, res
+
+
+def S(fake):  # mutations without the session login/logout
+    return [(m, p, b) for m, p, b, _ in fake.mutations()
+            if not (p.endswith("Sessions") or "/Sessions/" in p)]
+
+
+ILO_SLOT = R + "/Managers/1/VirtualMedia/2"
+AMI_SLOT = R + "/Managers/Self/VirtualMedia/CD1"
+DMTF_SYS = R + "/Systems/437XR1138R2"
+
+
+class Vendors(Base):
+    def test_ilo5_boot(self):
+        fake, _ = self.boot("ilo5")
+        self.assertEqual(S(fake), [
+            ("POST", ILO_SLOT + "/Actions/VirtualMedia.InsertMedia", {"Image": IMG_URL}),
+            ("PATCH", ILO_SLOT, {"Oem": {"Hpe": {"BootOnNextServerReset": True}}}),
+            ("PATCH", R + "/Systems/1",
+             {"Boot": {"BootSourceOverrideTarget": "Cd", "BootSourceOverrideEnabled": "Once"}}),
+            ("POST", R + "/Systems/1/Actions/ComputerSystem.Reset", {"ResetType": "ForceRestart"}),
+        ])
+        st = fake.state()
+        self.assertTrue(st["slot"]["Inserted"])
+        self.assertEqual(st["slot"]["Image"], IMG_URL)
+        self.assertEqual(st["booted_from"], "Cd")
+
+    def test_ilo5_retries_boot_patch_during_post(self):
+        fake, _ = self.boot("ilo5", "--post-busy", "2")
+        patches = [r for r in fake.mutations() if r[0] == "PATCH" and r[1] == R + "/Systems/1"]
+        self.assertEqual([r[3] for r in patches], [400, 400, 204])
+
+    def test_ilo5_ejects_other_media_first(self):
+        fake, _ = self.boot("ilo5", "--preinserted", "http://10.0.0.9/old.iso")
+        self.assertEqual(S(fake)[:2], [
+            ("POST", ILO_SLOT + "/Actions/VirtualMedia.EjectMedia", {}),
+            ("POST", ILO_SLOT + "/Actions/VirtualMedia.InsertMedia", {"Image": IMG_URL})])
+
+    def test_ilo5_eject_when_empty_is_tolerated(self):
+        fake = Fake("ilo5")
+        self.go(fake, "eject")
+        self.assertEqual([(m, p, s) for m, p, _, s in fake.mutations() if "Eject" in p],
+                         [("POST", ILO_SLOT + "/Actions/VirtualMedia.EjectMedia", 400)])
+
+    def test_ilo5_early_firmware_uses_oem_action(self):
+        fake, _ = self.boot("ilo5-early")
+        self.assertEqual(S(fake)[0], (
+            "POST", ILO_SLOT + "/Actions/Oem/Hpe/HpeiLOVirtualMedia.InsertVirtualMedia/",
+            {"Image": IMG_URL}))
+
+    def test_ilo5_task_monitor(self):
+        fake, _ = self.boot("ilo5", "--task-202")
+        reqs = fake.requests()
+        monitors = [r for r in reqs if "/TaskMonitors/" in r["path"]]
+        self.assertEqual([r["status"] for r in monitors][:3], [202, 202, 204])
+        self.assertTrue(fake.state()["slot"]["Inserted"])
+
+    def test_ami_boot(self):
+        fake, _ = self.boot("ami")
+        m = S(fake)
+        self.assertEqual(m[0], ("POST", AMI_SLOT + "/Actions/VirtualMedia.InsertMedia",
+                                {"Image": IMG_URL}))
+        self.assertEqual(m[1], ("POST", AMI_SLOT + "/Actions/VirtualMedia.InsertMedia",
+                                {"Image": IMG_URL, "TransferProtocolType": "HTTP"}))
+        self.assertEqual(m[2], ("PATCH", R + "/Systems/Self", {"Boot": {
+            "BootSourceOverrideTarget": "Cd", "BootSourceOverrideEnabled": "Once",
+            "BootSourceOverrideMode": "Legacy"}}))
+        self.assertEqual(m[3], ("POST", R + "/Systems/Self/Actions/ComputerSystem.Reset",
+                                {"ResetType": "ForceRestart"}))
+        self.assertEqual(len(m), 4)
+        reqs = fake.requests()
+        i = [n for n, r in enumerate(reqs) if r["method"] == "PATCH"][0]
+        patch = reqs[i]
+        get = [r for r in reqs[:i] if r["method"] == "GET" and r["path"] == R + "/Systems/Self"][-1]
+        self.assertEqual(patch["headers"].get("If-Match"), get["reply_headers"]["ETag"])
+        self.assertEqual(patch["status"], 204)
+        self.assertIn("Started", fake.state()["slot"]["Oem"]["Ami"]["RedirectionStatus"])
+
+    def test_ami_powered_off_gets_on(self):
+        fake, _ = self.boot("ami", "--power", "Off")
+        self.assertEqual(S(fake)[-1][2], {"ResetType": "On"})
+        self.assertEqual(fake.state()["system"]["PowerState"], "On")
+
+    def test_ami_slow_mount(self):
+        fake, _ = self.boot("ami", "--slow-mount", "8")
+        slot_gets = [r for r in fake.requests() if r["method"] == "GET" and r["path"] == AMI_SLOT]
+        self.assertGreaterEqual(len(slot_gets), 9)
+
+    def test_ami_refuses_http(self):
+        fake, res = self.boot("ami", "--http-only-nfs", expect=6)
+        self.assertIn("does not mount HTTP images", res[2])
+
+    def test_dmtf_patch_insert(self):
+        # The DMTF tree's CD1 holds freeOS.1.1.iso (ConnectedVia Applet): eject it first.
+        fake, _ = self.boot("dmtf")
+        self.assertEqual(S(fake), [
+            ("PATCH", DMTF_SYS + "/VirtualMedia/CD1", {"Image": None, "Inserted": False}),
+            ("PATCH", DMTF_SYS + "/VirtualMedia/CD1",
+             {"Image": IMG_URL, "Inserted": True, "WriteProtected": True}),
+            ("PATCH", DMTF_SYS,
+             {"Boot": {"BootSourceOverrideTarget": "Cd", "BootSourceOverrideEnabled": "Once"}}),
+            ("POST", DMTF_SYS + "/Actions/ComputerSystem.Reset", {"ResetType": "ForceRestart"}),
+        ])
+
+    def test_supermicro_transfer_method_and_usbcd(self):
+        fake, _ = self.boot("supermicro")
+        m = S(fake)
+        self.assertEqual([(p.rsplit("/", 1)[-1], b) for _, p, b in m[:3]],
+                         [("VirtualMedia.EjectMedia", {}),
+                          ("VirtualMedia.InsertMedia", {"Image": IMG_URL}),
+                          ("VirtualMedia.InsertMedia",
+                           {"Image": IMG_URL, "TransferMethod": "Stream"})])
+        self.assertEqual(m[3][2], {"Boot": {"BootSourceOverrideTarget": "UsbCd",
+                                            "BootSourceOverrideEnabled": "Once"}})
+
+    def test_credentials_required(self):
+        fake, _ = self.boot("supermicro", "--requires", "UserName")
+        self.assertEqual(S(fake)[2][2],
+                         {"Image": IMG_URL, "UserName": "none", "Password": "none"})
+
+    def test_idrac_oem_boot_with_task(self):
+        fake, _ = self.boot("idrac")
+        m = S(fake)
+        vm = R + "/Managers/iDRAC.Embedded.1/VirtualMedia/CD"
+        self.assertEqual(m[0], ("POST", vm + "/Actions/VirtualMedia.InsertMedia", {"Image": IMG_URL}))
+        self.assertEqual(m[1][1], R + "/Managers/iDRAC.Embedded.1/Actions/Oem/"
+                                      "EID_674_Manager.ImportSystemConfiguration")
+        self.assertIn("ServerBoot.1#FirstBootDevice\">VCD-DVD", m[1][2]["ImportBuffer"])
+        self.assertEqual(m[2][2], {"ResetType": "ForceRestart"})
+        self.assertEqual(len(m), 3)  # no standard Boot PATCH on iDRAC
+        self.assertEqual(fake.state()["dell_boot_once"], "VCD-DVD")
+
+    def test_openbmc_without_virtual_media(self):
+        fake, res = self.boot("openbmc", expect=5)
+        self.assertIn("offers no virtual media", res[2])
+        self.assertEqual(S(fake), [])
+
+
+class Failures(Base):
+    def test_never_mounts(self):
+        fake, res = self.boot("ilo5", "--never-mount", expect=7)
+        self.assertIn("did not mount it", res[2])
+        self.assertIn("Inserted=false", res[2])
+        self.assertFalse(any("Reset" in p for _, p, _ in S(fake)))
+
+    def test_never_powers_on(self):
+        fake, res = self.boot("dmtf", "--power", "Off", "--never-power-on", expect=9)
+        self.assertIn("did not reach power On", res[2])
+        self.assertEqual(S(fake)[-1][2], {"ResetType": "On"})
+
+    def test_wrong_password(self):
+        fake = Fake("ilo5")
+        res = self.go(fake, "status", env_extra={"BMC_PW": "wrong"}, expect=4)
+        self.assertIn("login as admin refused", res[2])
+
+    def test_session_limit_falls_back_to_basic(self):
+        fake = Fake("ilo5", "--session-limit", "0")
+        self.go(fake, "insert", "--iso", IMG_URL)
+        later = [r for r in fake.requests() if r["method"] != "GET" or r["path"] != R + "/"][1:]
+        self.assertTrue(all(r["headers"].get("Authorization", "").startswith("Basic ")
+                            for r in later))
+
+    def test_tls_verified_by_default(self):
+        fake = Fake("ilo5")
+        res = self.go(fake, "status", "--no-ca", expect=3)
+        self.assertIn("--insecure", res[2])
+        res = self.go(fake, "status", "--insecure")
+        self.assertIn("not checked", res[2])
+
+    def test_no_password_no_tty(self):
+        fake = Fake("ilo5")
+        res = self.go(fake, "status", password_env=False, expect=2)
+        self.assertIn("--password-env", res[2])
+
+    def test_password_file(self):
+        fake = Fake("dmtf")
+        pw = os.path.join(fake.dir, "pw")
+        with open(pw, "w") as f:
+            f.write(PASSWORD + "\n")
+        res = self.go(fake, "status", "--json", "--password-file", pw, password_env=False)
+        j = json.loads(res[1])
+        self.assertTrue(j["ok"])
+        self.assertEqual(j["status"]["power_state"], "On")
+        self.assertEqual(j["status"]["media"]["slot"], DMTF_SYS + "/VirtualMedia/CD1")
+
+
+class Fleet(Base):
+    def test_bmc_file_in_parallel(self):
+        fakes = [Fake("ilo5"), Fake("ami"), Fake("openbmc")]
+        hosts = os.path.join(TMP, "hosts.txt")
+        with open(hosts, "w") as f:
+            f.write("# fleet\n" + "\n".join(x.host for x in fakes) + "\n")
+        res = run("", "boot", "--iso", IMG_URL, "--bmc-file", hosts, "--json")
+        self.assertEqual(res[0], 12, res[2])
+        results = json.loads(res[1])
+        self.assertEqual([r["exit_code"] for r in results], [0, 0, 5])
+        for x in fakes:
+            self.check_hygiene(x, res)
+            self.assertIn(x.host + ": ", res[2])  # a progress line per host
+
+
+class Console(Base):
+    def fake_ipmitool(self, fail_c17):
+        d = tempfile.mkdtemp(dir=TMP)
+        rec = os.path.join(d, "calls")
+        with open(os.path.join(d, "ipmitool"), "w") as f:
+            f.write("#!/bin/sh\n"
+                    "echo \"$* pw=$([ \"$IPMI_PASSWORD\" = \"$EXPECT_PW\" ] && echo ok)\" >> %s\n"
+                    "case \"$*\" in *'-C 17 sol activate'*) exit %d;; esac\nexit 0\n"
+                    % (rec, 1 if fail_c17 else 0))
+        os.chmod(os.path.join(d, "ipmitool"), 0o755)
+        return d, rec
+
+    def test_boot_then_console(self):
+        d, rec = self.fake_ipmitool(False)
+        fake = Fake("dmtf")
+        self.go(fake, "boot", "--iso", IMG_URL, "--console",
+                env_extra={"PATH": d + ":" + os.environ["PATH"], "EXPECT_PW": PASSWORD})
+        with open(rec) as f:
+            calls = f.read().splitlines()
+        self.assertEqual(calls, [
+            "-I lanplus -H 127.0.0.1 -U admin -E -C 17 sol deactivate pw=ok",
+            "-I lanplus -H 127.0.0.1 -U admin -E -C 17 sol activate pw=ok"])
+
+    def test_console_falls_back_to_cipher_3(self):
+        d, rec = self.fake_ipmitool(True)
+        res = run("127.0.0.1:1", "console",
+                  env_extra={"PATH": d + ":" + os.environ["PATH"], "EXPECT_PW": PASSWORD})
+        self.assertEqual(res[0], 0, res[2])
+        self.assertNotIn(PASSWORD.encode(), res[3])
+        with open(rec) as f:
+            calls = [c.split(" sol ")[0][-4:] + " " + c.split(" sol ")[1] for c in f.read().splitlines()]
+        self.assertEqual(calls, ["C 17 deactivate pw=ok", "C 17 activate pw=ok",
+                                 "-C 3 deactivate pw=ok", "-C 3 activate pw=ok"])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
