@@ -181,6 +181,13 @@ void Transfer::OnPacket(const Packet& packet, TimePoint now) {
   Arm(now);
 }
 
+void Transfer::Abandon(std::string why) {
+  out_count_ = 0;
+  if (finished()) return;
+  outcome_ = Outcome::kAborted;
+  detail_ = std::move(why);
+}
+
 void Transfer::OnTimer(TimePoint now) {
   out_count_ = 0;
   if (finished() || now < deadline_) return;

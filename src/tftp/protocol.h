@@ -61,6 +61,8 @@ class Transfer {
 
   // A packet from the client's TID. Replaces output().
   void OnPacket(const Packet& packet, TimePoint now);
+  // The server lost the client (e.g. ICMP port unreachable): ends as kAborted.
+  void Abandon(std::string why);
   // Call when now >= deadline(); earlier calls do nothing. Replaces output().
   void OnTimer(TimePoint now);
 

@@ -202,15 +202,10 @@ void Server::Impl::Receive(const std::shared_ptr<Session>& s) {
   s->socket.async_receive(asio::buffer(s->rx), [this, s](std::error_code ec, size_t n) {
     if (ec == asio::error::operation_aborted || !s->socket.is_open()) return;
     if (ec) {
-      if (ec == asio::error::connection_refused) {
-        // ICMP port unreachable: the client is gone.
-        s->transfer->OnPacket(ErrorPacket{ErrorCode::kNotDefined, "client port unreachable"},
-                              Clock::now());
-        Finish(s);
-        return;
-      }
-      ++bad_packets;
-      Receive(s);
+      // Typically ECONNREFUSED (ICMP port unreachable: the client is gone).
+      // Re-arming on an error that persists would spin, so any error ends it.
+      s->transfer->Abandon("receive failed: " + ec.message());
+      Finish(s);
       return;
     }
     auto packet = Parse(std::span<const uint8_t>(s->rx.data(), n));
