@@ -7,12 +7,13 @@
 # live root's init prints ISOBOOT-LIVE-OK with proof that it runs from
 # /dev/etherd/e0.1. Prints seconds from QEMU start to the marker.
 # Usage (root): tests/image/kiwi_vblade_smoke.sh [CACHE_DIR]
-# Environment: KIWI_SMOKE_TIMEOUT (default 360 s), QEMU_MEM (default 512).
+# Environment: KIWI_SMOKE_TIMEOUT (default 360 s), QEMU_MEM (default 512),
+# KIWI_SMOKE_CONSOLE (a file to keep the guest's console log in).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src=$(cd "$here/../.." && pwd)
-# shellcheck source=../qemu/lib.sh
+# shellcheck source=tests/qemu/lib.sh
 source "$src/tests/qemu/lib.sh"
 
 [[ $(id -u) == 0 ]] || { echo "kiwi_vblade_smoke: needs root (netns, tap)" >&2; exit 1; }
@@ -38,6 +39,7 @@ cleanup() {
   qemu_stop_pid "$vblade_pid"
   qemu_stop_pid "$dnsmasq_pid"
   qemu_netns_teardown "$ns"
+  if [[ -n ${KIWI_SMOKE_CONSOLE:-} ]]; then cp "$tmp/console.log" "$KIWI_SMOKE_CONSOLE" 2>/dev/null || true; fi
   rm -rf "$tmp"
 }
 trap cleanup EXIT
