@@ -16,7 +16,7 @@
 namespace isoboot::dhcp {
 
 struct ServerConfig {
-  ProtocolConfig protocol;
+  ProtocolConfig protocol;  // with Mode::kOff, do not construct a Server at all
   // Interface the sockets are bound to (SO_BINDTODEVICE), so broadcasts go
   // out of the boot network. Empty: all interfaces (tests, single-NIC hosts).
   std::string interface;
@@ -47,6 +47,8 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
+  // Serves until Stop(). Throws std::system_error only if poll() itself
+  // fails; bad packets and send errors are counted or logged, never thrown.
   void Run();
   void Stop();
   ServerStats stats() const;
