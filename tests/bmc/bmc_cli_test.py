@@ -11,9 +11,8 @@ import base64, json, os, shutil, signal, stat, subprocess, sys, tempfile, time, 
 
 BIN = os.environ["ISOBOOT_BIN"]
 SRC = os.environ["ISOBOOT_SOURCE_DIR"]
-MOCKUPS = os.environ.get("ISOBOOT_MOCKUPS", "/work/shared/redfish-mockups")
-if not os.path.isdir(MOCKUPS):
-    MOCKUPS = os.path.join(SRC, "tests/data/redfish-mockups")
+# Real vendor JSON trees (see redfish-mockups/README.md for sources and licenses).
+MOCKUPS = os.path.join(SRC, "tests/bmc/redfish-mockups")
 FAKE = os.path.join(SRC, "tests/bmc/fake_bmc.py")
 PASSWORD = "Pw-%d-never-show-me" % os.getpid()
 TMP = tempfile.mkdtemp(prefix="bmc.%d." % os.getpid(),
