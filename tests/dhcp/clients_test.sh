@@ -23,9 +23,10 @@ C=isoboot-dhcpc-$$ # client
 D=isoboot-dhcpd-$$ # site DHCP server (dnsmasq)
 pids=()
 server_pid=""
+dhclient_pid=""
 cleanup() {
   local rc=$?
-  for p in "${pids[@]}" $server_pid; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}" $server_pid $dhclient_pid; do kill "$p" 2>/dev/null || true; done
   for ns in "$S" "$C" "$D"; do ip netns del "$ns" 2>/dev/null || true; done
   if ((rc != 0)); then
     for f in "$tmp"/*.log; do echo "--- $f"; tail -n 30 "$f"; done
@@ -97,8 +98,8 @@ dhclient_run() {
   rm -f "$tmp/dhclient.out"
   ip netns exec "$C" dhclient -d -1 -v -cf "$1" -sf "$tmp/dhclient.sh" -lf "$tmp/dhclient.leases" \
     -pf "$tmp/dhclient.pid" eth0 >>"$tmp/dhclient.log" 2>&1 &
-  local pid=$!
-  pids+=("$pid")
+  dhclient_pid=$!
+  local pid=$dhclient_pid
   for _ in $(seq 600); do
     [[ -f $tmp/dhclient.out ]] && break
     kill -0 "$pid" 2>/dev/null || break
@@ -107,6 +108,7 @@ dhclient_run() {
   done
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
+  dhclient_pid="" # waited for: never kill a PID that may be reused
   rm -f "$tmp/dhclient.leases"
 }
 # dhclient NAME: one lease attempt without any PXE option, result in $tmp/NAME.
