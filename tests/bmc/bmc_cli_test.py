@@ -233,6 +233,12 @@ class Vendors(Base):
         self.assertEqual(patch["status"], 204)
         self.assertIn("Started", fake.state()["slot"]["Oem"]["Ami"]["RedirectionStatus"])
 
+    def test_ami_stale_etag_412_then_retry(self):
+        fake, _ = self.boot("ami", "--stale-etag")
+        patches = [r for r in fake.requests() if r["method"] == "PATCH"]
+        self.assertEqual([r["status"] for r in patches], [412, 204])
+        self.assertNotEqual(patches[0]["headers"]["If-Match"], patches[1]["headers"]["If-Match"])
+
     def test_ami_powered_off_gets_on(self):
         fake, _ = self.boot("ami", "--power", "Off")
         self.assertEqual(S(fake)[-1][2], {"ResetType": "On"})

@@ -32,6 +32,7 @@ P.add_argument("--post-busy", type=int, default=0, help="refuse Boot PATCH N tim
 P.add_argument("--power", choices=["On", "Off"])
 P.add_argument("--preinserted", default="")
 P.add_argument("--requires", default=None, help="comma list of InsertMedia fields to demand")
+P.add_argument("--stale-etag", action="store_true", help="the ETag changes before the 1st PATCH")
 P.add_argument("--http-only-nfs", action="store_true", help="refuse HTTP TransferProtocolType")
 A = P.parse_args()
 SAMPLES = os.path.join(A.mockups, "sushy-samples")
@@ -405,6 +406,9 @@ class H(http.server.BaseHTTPRequestHandler):
             if allow and "PATCH" not in allow:
                 return self.reply(405, err(405, "Base.1.12.OperationNotAllowed", "PATCH not allowed"))
             im = self.headers.get("If-Match")
+            if A.stale_etag and path in cfg["if_match"] and not state.get("staled"):
+                state["staled"] = True  # someone else changed the resource meanwhile
+                bump(path)
             if path in cfg["if_match"] and im != etag(path):
                 return self.reply(412, err(412, "Base.1.12.PreconditionFailed",
                                            "The ETag supplied did not match the ETag required"))
