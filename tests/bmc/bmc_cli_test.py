@@ -362,6 +362,49 @@ class Fleet(Base):
             self.assertIn(x.host + ": ", res[2])  # a progress line per host
 
 
+class EndToEnd(Base):
+    def test_boot_from_isoboot_serve(self):
+        """The fake BMC pulls the ISO from `isoboot serve --http-only` with Ranges."""
+        iso = os.path.join(TMP, "e2e.iso")
+        subprocess.run([os.path.join(SRC, "scripts/make-layout-iso.sh"), "kiwi", iso], check=True,
+                       capture_output=True)
+        err_path = os.path.join(TMP, "serve.err")
+        with open(err_path, "w") as err:
+            serve = subprocess.Popen([BIN, "serve", iso, "--http-only", "--http-address",
+                                      "127.0.0.1", "--http-port", "0"],
+                                     stdout=subprocess.DEVNULL, stderr=err)
+        procs.append(serve)
+        url = None
+        for _ in range(200):
+            with open(err_path) as f:
+                text = f.read()
+            if "the image is at " in text:
+                url = text.split("the image is at ")[1].split()[0]
+                break
+            self.assertIsNone(serve.poll(), text)
+            time.sleep(0.05)
+        self.assertIsNotNone(url)
+        fake = Fake("ilo5")
+        self.go(fake, "boot", "--iso", url)
+        fake.stop()
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=30)
+        with open(iso, "rb") as f:
+            data = f.read()
+        fetched = fake.state()["fetched"]
+        self.assertEqual([(x["range"], x["status"], x["bytes"]) for x in fetched],
+                         [("bytes=0-2047", 206, 2048), ("bytes=32768-34815", 206, 2048)])
+        import hashlib
+        self.assertEqual([x["sha256"] for x in fetched],
+                         [hashlib.sha256(data[0:2048]).hexdigest(),
+                          hashlib.sha256(data[32768:34816]).hexdigest()])
+        # isoboot's HTTP log counts exactly the bytes the BMC received.
+        with open(err_path) as f:
+            served = [l for l in f if "GET /live.iso 206" in l]
+        self.assertEqual(len(served), 2, served)
+        self.assertTrue(all(": 2048 of 2048 bytes" in l for l in served), served)
+
+
 class Console(Base):
     def fake_ipmitool(self, fail_c17):
         d = tempfile.mkdtemp(dir=TMP)

@@ -10,7 +10,7 @@ that accepts the insert but never mounts, one that never powers on, a slow
 one. On insert it really fetches the image URL with Range requests, as a BMC
 does. Every request is appended to --log as one JSON line.
 """
-import argparse, base64, copy, http.server, json, os, ssl, threading, urllib.request, uuid
+import argparse, base64, hashlib, copy, http.server, json, os, ssl, threading, urllib.request, uuid
 
 P = argparse.ArgumentParser()
 P.add_argument("--mockups", required=True)
@@ -167,7 +167,11 @@ def fetch_image(url):
     for rng in ("bytes=0-2047", "bytes=32768-34815"):
         req = urllib.request.Request(url, headers={"Range": rng, "User-Agent": "fake-bmc"})
         with urllib.request.urlopen(req, timeout=5) as r:
-            got += len(r.read())
+            data = r.read()
+            got += len(data)
+            state.setdefault("fetched", []).append(
+                {"range": rng, "status": r.status, "bytes": len(data),
+                 "sha256": hashlib.sha256(data).hexdigest()})
     return got > 0
 
 
@@ -453,7 +457,7 @@ def dump_state(*_):
     with open(A.log + ".state.tmp", "w") as f:
         json.dump({"open_sessions": list(sessions.values()), "slot": tree.get(slot) if slot else None,
                    "system": tree[system], "dell_boot_once": state.get("dell_boot_once"),
-                   "booted_from": state.get("booted_from")}, f)
+                   "booted_from": state.get("booted_from"), "fetched": state.get("fetched", [])}, f)
     os.rename(A.log + ".state.tmp", A.log + ".state")
 
 
