@@ -10,14 +10,16 @@
 # ratios isoboot/vblade. Runs as root, ~2 minutes. Not part of CI.
 #
 # usage: bench/aoe_bench.sh [BUILD_DIR]   (default: build/release)
-#   env: AOE_BENCH_MIB (file size, default 512), AOE_BENCH_SECONDS (per run, default 4)
+#   env: AOE_BENCH_MIB (file size, default 512), AOE_BENCH_SECONDS (per run, default 3),
+#        AOE_BENCH_REPEAT (runs per cell, best kept, default 2: a shared machine is noisy)
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$src/build/release}
 bin=${ISOBOOT_BIN:-$build/src/cli/isoboot}
 ceiling=${AOE_CEILING:-$build/bench/aoe_ceiling}
 mib=${AOE_BENCH_MIB:-512}
-secs=${AOE_BENCH_SECONDS:-4}
+secs=${AOE_BENCH_SECONDS:-3}
+repeat=${AOE_BENCH_REPEAT:-2}
 [[ -x $bin && -x $ceiling ]] || { echo "build isoboot and aoe_ceiling in $build first" >&2; exit 2; }
 command -v vblade >/dev/null || { echo "needs vblade (scripts/deps.sh test)" >&2; exit 2; }
 
@@ -72,20 +74,28 @@ for mtu in 1500 9000; do
     start_server "$server"
     for cw in "1 1" "1 8" "8 8"; do
       read -r clients window <<<"$cw"
-      before=$(cpu_ticks "$pid")
-      out=$(ip netns exec "$ns" "$bin" aoe bench e0.1 -i aoei --clients "$clients" \
-        --window "$window" --seconds "$secs")
-      after=$(cpu_ticks "$pid")
-      eval "$(tr ' ' '\n' <<<"$out" | grep -E '^(mib_s|frames_s|retransmits|requests)=')"
-      cpu_us=$(awk -v t=$((after - before)) -v hz="$hz" -v r="$requests" \
-        'BEGIN { printf "%.2f", r ? t / hz * 1e6 / r : 0 }')
-      echo "$mtu $clients $window $server $mib_s $frames_s $retransmits $cpu_us" >>"$results"
+      best=
+      for _ in $(seq "$repeat"); do
+        before=$(cpu_ticks "$pid")
+        out=$(ip netns exec "$ns" "$bin" aoe bench e0.1 -i aoei --clients "$clients" \
+          --window "$window" --seconds "$secs")
+        after=$(cpu_ticks "$pid")
+        eval "$(tr ' ' '\n' <<<"$out" | grep -E '^(mib_s|frames_s|retransmits|requests)=')"
+        cpu_us=$(awk -v t=$((after - before)) -v hz="$hz" -v r="$requests" \
+          'BEGIN { printf "%.2f", r ? t / hz * 1e6 / r : 0 }')
+        line="$mtu $clients $window $server $mib_s $frames_s $retransmits $cpu_us"
+        if [[ -z $best ]] || awk -v a="$frames_s" -v b="$(cut -d' ' -f6 <<<"$best")" \
+          'BEGIN { exit !(a > b) }'; then
+          best=$line
+        fi
+      done
+      echo "$best" >>"$results"
     done
     stop_server
   done
 done
 
-echo "AoE bench: ${mib} MiB page-cached file, ${secs} s per run, $(nproc) CPUs, veth in a netns"
+echo "AoE bench: ${mib} MiB page-cached file, best of $repeat runs of ${secs} s, $(nproc) CPUs, veth in a netns"
 printf '%-5s %-7s %-6s %-8s %9s %11s %8s %10s\n' MTU clients window server MiB/s requests/s retrans "CPU us/req"
 while read -r mtu c w server mibs fps rt cpu; do
   printf '%-5s %-7s %-6s %-8s %9s %11s %8s %10s\n' "$mtu" "$c" "$w" "$server" "$mibs" "$fps" "$rt" "$cpu"

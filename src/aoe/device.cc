@@ -1,6 +1,7 @@
 #include "aoe/device.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -47,6 +48,27 @@ bool FileDevice::Write(uint64_t offset, std::span<const uint8_t> in) {
 
 bool FileDevice::Flush() {
   return fdatasync(fd_.get()) == 0;
+}
+
+std::unique_ptr<MappedDevice> MappedDevice::Open(const std::string& path) {
+  UniqueFd fd = OpenOrThrow(path, O_RDONLY | O_CLOEXEC);
+  off_t end = lseek(fd.get(), 0, SEEK_END);
+  if (end < 0) throw std::system_error(errno, std::generic_category(), path);
+  if (end == 0) return std::unique_ptr<MappedDevice>(new MappedDevice(nullptr, 0));
+  void* p = mmap(nullptr, static_cast<size_t>(end), PROT_READ, MAP_SHARED, fd.get(), 0);
+  if (p == MAP_FAILED) throw std::system_error(errno, std::generic_category(), "mmap " + path);
+  return std::unique_ptr<MappedDevice>(
+      new MappedDevice(static_cast<const uint8_t*>(p), static_cast<uint64_t>(end)));
+}
+
+MappedDevice::~MappedDevice() {
+  if (data_) munmap(const_cast<uint8_t*>(data_), size_);
+}
+
+bool MappedDevice::Read(uint64_t offset, std::span<uint8_t> out) {
+  if (offset > size_ || out.size() > size_ - offset) return false;
+  std::memcpy(out.data(), data_ + offset, out.size());
+  return true;
 }
 
 bool MemoryDevice::Read(uint64_t offset, std::span<uint8_t> out) {

@@ -39,6 +39,7 @@ struct ExportArgs {
   unsigned workers = 0;
   bool writable = false;
   bool sync = false;
+  bool pread = false;
 };
 
 template <typename T>
@@ -110,7 +111,13 @@ int RunExport(const ExportArgs& a) {
     o.writable = a.writable;
     o.config_string = a.config_string;
     o.allow_macs = allow;
-    target.AddExport(o, aoe::FileDevice::Open(s.file, a.writable, a.sync));
+    std::unique_ptr<aoe::BlockDevice> device;
+    if (a.writable || a.pread) {
+      device = aoe::FileDevice::Open(s.file, a.writable, a.sync);
+    } else {
+      device = aoe::MappedDevice::Open(s.file);
+    }
+    target.AddExport(o, std::move(device));
   }
   aoe::ServerOptions so;
   so.iface = iface;
@@ -144,6 +151,8 @@ void AddAoeCommand(CLI::App& app, Run& run) {
   e->add_option("--export", ex->exports, "SHELF.SLOT=FILE (repeatable)")->allow_extra_args(false);
   e->add_flag("--writable", ex->writable, "accept writes (default: read-only, writes abort)");
   e->add_flag("--sync", ex->sync, "acknowledge writes only once on stable storage (O_DSYNC)");
+  e->add_flag("--pread", ex->pread,
+              "read with pread instead of mmap (safe if the file may shrink while served)");
   e->add_option("--allow-mac", ex->allow_macs, "only answer this initiator MAC (repeatable)")
       ->allow_extra_args(false);
   e->add_option("--config-string", ex->config_string, "initial AoE config string");
