@@ -86,13 +86,21 @@ std::string FileSha(const std::string& path) {
   return Hex(sha.Final());
 }
 
+// Verify checked every path; this only guards against the file changing
+// between the two passes (sources other than files are private memfds).
+std::string Checked(const char* path) {
+  auto p = SafeRelativePath(path ? path : "");
+  if (!p) throw std::runtime_error("the archive changed after it was verified");
+  return *p;
+}
+
 // Dry run: what would restoring `e` at `rel` change?
 bool Differs(struct archive_entry* e, const std::string& rel, const std::string& sha) {
   struct stat st {};
   if (::lstat(rel.c_str(), &st) != 0) return true;
   if (const char* h = archive_entry_hardlink(e)) {
     struct stat target {};
-    return ::lstat(SafeRelativePath(h)->c_str(), &target) != 0 || target.st_ino != st.st_ino ||
+    return ::lstat(Checked(h).c_str(), &target) != 0 || target.st_ino != st.st_ino ||
            target.st_dev != st.st_dev;
   }
   if ((st.st_mode & S_IFMT) != archive_entry_filetype(e)) return true;
@@ -179,7 +187,7 @@ RestoreStats Apply(int fd, const Verified& verified, const RestoreOptions& optio
   struct archive_entry* e;
   int r;
   while ((r = archive_read_next_header(a.get(), &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
-    std::string rel = *SafeRelativePath(archive_entry_pathname(e));  // Verify checked it
+    std::string rel = Checked(archive_entry_pathname(e));
     if (rel == kManifestName) break;
     ++stats.entries;
     if (options.dry_run) {
@@ -200,7 +208,7 @@ RestoreStats Apply(int fd, const Verified& verified, const RestoreOptions& optio
     }
     archive_entry_copy_pathname(e, rel.c_str());
     if (const char* h = archive_entry_hardlink(e))
-      archive_entry_copy_hardlink(e, SafeRelativePath(h)->c_str());
+      archive_entry_copy_hardlink(e, Checked(h).c_str());
     if (archive_write_header(disk.get(), e) < ARCHIVE_WARN) {
       throw std::runtime_error(fmt::format("{}: {}", rel, archive_error_string(disk.get())));
     }

@@ -18,7 +18,7 @@ tmp=$(mktemp -d "${ISOBOOT_TEST_TMP:-/tmp}/overlay-safety.XXXXXX")
 server_pid=""
 cleanup() {
   local rc=$?
-  [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  if [[ -n $server_pid ]]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
   umount -l "$tmp/small" 2>/dev/null || true
   rm -rf "$tmp"
   exit $rc
