@@ -167,5 +167,14 @@ run "xorriso (volume id $volid)" xorriso -as mkisofs -quiet -R -J -V "$volid" -o
 mkdir -p "$out_dir/$key"
 mv "$work/live.iso" "$iso.tmp"
 mv "$iso.tmp" "$iso"
+# Older builds (other keys) are stale: drop them so OUT_DIR stays ~1 chroot +
+# 1 ISO. Only names this script creates are touched.
+for old in "$out_dir"/[0-9a-f]*[0-9a-f] "$out_dir"/build-*.log "$out_dir"/chroot-*; do
+  case ${old##*/} in
+    "$key" | "build-$key.log" | "chroot-$pkg_key") ;;
+    [0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f] | build-*.log | chroot-*)
+      grep -q " $old/" /proc/mounts || rm -rf "$old" ;;
+  esac
+done
 log "done: $iso ($(du -h "$iso" | cut -f1)), kernel $kver, proof '$proof'"
 echo "$iso"

@@ -8,7 +8,9 @@
 # /dev/etherd/e0.1. Prints seconds from QEMU start to the marker.
 # Usage (root): tests/image/kiwi_vblade_smoke.sh [CACHE_DIR]
 # Environment: KIWI_SMOKE_TIMEOUT (default 360 s), QEMU_MEM (default 512),
-# KIWI_SMOKE_CONSOLE (a file to keep the guest's console log in).
+# KIWI_SMOKE_CONSOLE (a file to keep the guest's console log in),
+# KIWI_SMOKE_IP=static (no DHCP server: a static ip= on the kernel command
+# line, which kiwi-live keeps instead of adding ip=dhcp).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -51,18 +53,23 @@ xorriso -osirrox on -indev "$iso" \
 qemu_netns_setup "$ns" "$br" "$tap"
 ip -n "$ns" addr add 10.77.0.1/24 dev "$br"
 
-# DHCP only (--port=0: no DNS), for dhclient in the initrd (ip=dhcp, set by
-# kiwi-live's parse hook when rd.kiwi.live.pxe is given).
-ip netns exec "$ns" dnsmasq --keep-in-foreground --conf-file=/dev/null --port=0 \
-  --interface="$br" --bind-interfaces --dhcp-range=10.77.0.50,10.77.0.99,255.255.255.0,1h \
-  --dhcp-leasefile="$tmp/leases" --pid-file="$tmp/dnsmasq.pid" --log-dhcp --log-facility=- \
-  >"$tmp/dnsmasq.log" 2>&1 &
-dnsmasq_pid=$!
+append="rd.kiwi.live.pxe root=live:AOEINTERFACE=e0.1 console=ttyS0 rd.shell=0 rd.emergency=poweroff"
+if [[ ${KIWI_SMOKE_IP:-dhcp} == static ]]; then
+  # ens2: systemd's name for the virtio NIC in PCI slot 2 (-nodefaults).
+  append+=" ip=10.77.0.10::10.77.0.1:255.255.255.0::ens2:none"
+else
+  # DHCP only (--port=0: no DNS), for dhclient in the initrd (ip=dhcp, set by
+  # kiwi-live's parse hook when rd.kiwi.live.pxe is given).
+  ip netns exec "$ns" dnsmasq --keep-in-foreground --conf-file=/dev/null --port=0 \
+    --interface="$br" --bind-interfaces --dhcp-range=10.77.0.50,10.77.0.99,255.255.255.0,1h \
+    --dhcp-leasefile="$tmp/leases" --pid-file="$tmp/dnsmasq.pid" --log-dhcp --log-facility=- \
+    >"$tmp/dnsmasq.log" 2>&1 &
+  dnsmasq_pid=$!
+fi
 # The whole ISO is the AoE device (not an isohybrid partition).
 ip netns exec "$ns" vblade 0 1 "$br" "$iso" >"$tmp/vblade.log" 2>&1 &
 vblade_pid=$!
 
-append="rd.kiwi.live.pxe root=live:AOEINTERFACE=e0.1 console=ttyS0 rd.shell=0 rd.emergency=poweroff"
 args=()
 qemu_direct_boot_args args "$tmp/linux" "$tmp/initrd" "$append" "$tap" 52:54:00:4b:49:57
 start=$(date +%s.%N)
@@ -88,7 +95,7 @@ fail() {
   echo "--- console (last 60 lines)" >&2
   tail -n 60 <<<"$log" >&2
   echo "--- dnsmasq" >&2
-  tail -n 20 "$tmp/dnsmasq.log" >&2
+  tail -n 20 "$tmp/dnsmasq.log" >&2 2>/dev/null || true
   exit 1
 }
 ((rc == 0)) || fail "no ISOBOOT-LIVE-OK (qemu_wait_marker returned $rc)"
@@ -102,5 +109,5 @@ grep -qx "ISOBOOT-LIVE-PROOF: kiwi-root-image $key" <<<"$log" || fail "the root 
 grep -q '^ISOBOOT-LIVE-CMDLINE: .*root=live:AOEINTERFACE=e0.1' <<<"$log" || fail "unexpected kernel command line"
 grep -q '^ISOBOOT-LIVE-ETHERD: .* /dev/etherd/e0.1 ' <<<"$log" || fail "/dev/etherd/e0.1 is not mounted in the live system"
 grep '^ISOBOOT-LIVE-' <<<"$log"
-printf 'kiwi_vblade_smoke: PASS: ISOBOOT-LIVE-OK %.1f s after QEMU start (vblade + dnsmasq, TCG, %s MiB)\n' \
-  "$(echo "$end - $start" | bc)" "$QEMU_MEM"
+printf 'kiwi_vblade_smoke: PASS: ISOBOOT-LIVE-OK %.1f s after QEMU start (vblade, ip %s, TCG, %s MiB)\n' \
+  "$(echo "$end - $start" | bc)" "${KIWI_SMOKE_IP:-dhcp}" "$QEMU_MEM"
