@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
-scripts/build.sh fuzz >/dev/null
+scripts/build.sh fuzz fuzzers >/dev/null
 export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp
 status=0
 for bin in build/fuzz/fuzz/*_fuzz; do
