@@ -64,7 +64,7 @@ std::string ContentTypeFor(std::string_view name, const vfs::Source& source) {
 }
 
 std::string EtagFor(const vfs::Source& source) {
-  return "\"" + source.Etag() + "\"";
+  return fmt::format("\"{}\"", source.Etag());
 }
 
 ResponsePlan ErrorResponse(unsigned status, std::string_view message, bool head_only, bool close) {
@@ -91,7 +91,7 @@ ResponsePlan PlanResponse(const RequestHead& req, const vfs::Tree* tree,
     return plan;
   }
   auto path = DecodeTarget(req.target);
-  if (!path) return ErrorResponse(400, "bad request: " + path.error().message, head);
+  if (!path) return ErrorResponse(400, fmt::format("bad request: {}", path.error().message), head);
   vfs::SourcePtr source = tree ? tree->Lookup(*path) : nullptr;
   if (!source || path->find('\0') != std::string::npos) {
     ResponsePlan plan = ErrorResponse(404, "not found", head, false);
