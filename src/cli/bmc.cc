@@ -3,11 +3,14 @@
 // The password comes from an environment variable, a file or a no-echo
 // prompt, never from argv; it is never logged or put in a URL.
 
+#include <netdb.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -25,6 +28,8 @@
 #include "bmc/client.h"
 #include "bmc/console.h"
 #include "cli/command.h"
+#include "http/server.h"
+#include "vfs/vfs.h"
 
 namespace isoboot::cli {
 namespace {
@@ -51,14 +56,35 @@ struct BmcArgs {
   double power_timeout = 120;
   double request_timeout = 30;
   int parallel = 16;
+  std::string serve_image;  // --serve: serve this file over HTTP in-process
+  std::string http_address = "0.0.0.0";
+  uint16_t http_port = 8080;
+  std::string url_host;
 };
 
-// Hook for the bytes each BMC has pulled from isoboot's own HTTP server.
-// src/http does not exist yet; when it does, `isoboot bmc boot` run next to
-// `isoboot serve` sets this to a lookup of the per-client byte counters (by
-// the BMC's address). Until then progress shows states only.
+// Bytes each BMC has pulled from isoboot's HTTP server, by BMC host. Set
+// when `--serve IMAGE` runs the server in this process (the counters are
+// per client address: the BMC is assumed to download from the address it
+// is managed at). Empty otherwise: progress then shows states only.
 using ServedBytesFn = std::function<std::optional<uint64_t>(const std::string& host)>;
 ServedBytesFn g_served_bytes;
+
+// The BMC's address as the HTTP server sees its peers (numeric).
+std::string ResolveHost(const std::string& bmc) {
+  std::string host = bmc::HostOnly(bmc);
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0 || !res) return host;
+  char buf[NI_MAXHOST] = {};
+  getnameinfo(res->ai_addr, res->ai_addrlen, buf, sizeof buf, nullptr, 0, NI_NUMERICHOST);
+  freeaddrinfo(res);
+  return buf;
+}
+
+std::string Bytes(uint64_t n) {
+  return n < (16u << 20) ? fmt::format("{} bytes", n) : fmt::format("{} MiB", n >> 20);
+}
 
 void OnSignal(int) {
   bmc::g_cancel = true;
@@ -142,7 +168,7 @@ class Board {
     std::lock_guard lock(mu_);
     std::string text = state;
     if (g_served_bytes) {
-      if (auto bytes = g_served_bytes(host)) text += fmt::format(" ({} MiB pulled)", *bytes >> 20);
+      if (auto bytes = g_served_bytes(host)) text += fmt::format(" ({} pulled)", Bytes(*bytes));
     }
     if (lines_[host] == text) return;
     lines_[host] = text;
@@ -227,6 +253,9 @@ json RunOne(const BmcArgs& a, const std::string& host, const std::string& passwo
       client.Boot(a.iso);
     }
     result["vendor"] = client.profile().name;
+    if (g_served_bytes) {
+      if (auto bytes = g_served_bytes(host)) result["bytes_pulled"] = *bytes;
+    }
     result["ok"] = true;
     result["exit_code"] = 0;
     board.Set(host, "done");
@@ -249,9 +278,8 @@ json RunOne(const BmcArgs& a, const std::string& host, const std::string& passwo
 int RunBmc(const BmcArgs& a) {
   Logger log = GetLogger("bmc");
   try {
-    if ((a.action == "insert" || a.action == "boot") && a.iso.empty()) {
-      // TODO(http): default to this host's `isoboot serve` URL once src/http exists.
-      throw BmcError(Failure::kUsage, "--iso URL is required for " + a.action);
+    if ((a.action == "insert" || a.action == "boot") && a.iso.empty() && a.serve_image.empty()) {
+      throw BmcError(Failure::kUsage, "--iso URL or --serve IMAGE is required for " + a.action);
     }
     if (a.console && a.action != "boot") {
       throw BmcError(Failure::kUsage, "--console goes with boot (or use the console action)");
@@ -275,6 +303,47 @@ int RunBmc(const BmcArgs& a) {
       int rc = bmc::RunSolConsole({bmc::HostOnly(hosts[0]), a.user, password});
       return rc == 0 ? 0 : static_cast<int>(Failure::kConsole);
     }
+    // --serve: the ISO at a short plain URL (BMCs limit URL length).
+    std::unique_ptr<http::Server> server;
+    std::thread server_thread;
+    BmcArgs args = a;
+    if (!a.serve_image.empty()) {
+      auto source = vfs::HostFileSource(a.serve_image);
+      if (!source) throw BmcError(Failure::kUsage, source.error().message);
+      auto tree = std::make_shared<vfs::Tree>();
+      tree->Add("live.iso", *source);
+      std::shared_ptr<const vfs::Tree> const_tree = tree;
+      http::ServerOptions so;
+      so.address = a.http_address;
+      so.port = a.http_port;
+      server = std::make_unique<http::Server>([const_tree] { return const_tree; }, so,
+                                              GetLogger("http"));
+      std::string url_host = a.url_host.empty() ? a.http_address : a.url_host;
+      if (url_host == "0.0.0.0" || url_host == "::") {
+        throw BmcError(Failure::kUsage, "--serve: pass --url-host (the address BMCs reach us at)");
+      }
+      if (args.iso.empty())
+        args.iso = fmt::format("http://{}:{}/live.iso", url_host, server->port());
+      server_thread = std::thread([&server] { server->Run(); });
+      std::map<std::string, std::string> ips;
+      for (const auto& h : hosts)
+        ips[h] = ResolveHost(h);
+      http::Server* srv = server.get();
+      g_served_bytes = [srv, ips](const std::string& host) -> std::optional<uint64_t> {
+        auto it = ips.find(host);
+        if (it == ips.end()) return std::nullopt;
+        return srv->CountersFor(it->second).body_bytes;
+      };
+    }
+    struct StopServer {
+      std::unique_ptr<http::Server>& s;
+      std::thread& t;
+      ~StopServer() {
+        g_served_bytes = nullptr;
+        if (s) s->Stop();
+        if (t.joinable()) t.join();
+      }
+    } stop_server{server, server_thread};
     Board board(hosts, a.json_out && hosts.size() == 1);
     std::vector<json> results(hosts.size());
     std::atomic<size_t> next{0};
@@ -283,7 +352,7 @@ int RunBmc(const BmcArgs& a) {
     for (size_t w = 0; w < n; ++w) {
       workers.emplace_back([&] {
         for (size_t i; (i = next++) < hosts.size();) {
-          results[i] = RunOne(a, hosts[i], password, board, log);
+          results[i] = RunOne(args, hosts[i], password, board, log);
         }
       });
     }
@@ -301,6 +370,15 @@ int RunBmc(const BmcArgs& a) {
     if (a.json_out) {
       json out = hosts.size() == 1 && a.host_file.empty() ? results[0] : json(results);
       fmt::print("{}\n", out.dump(2));
+    }
+    if (server && code == 0 && !a.console && (a.action == "boot" || a.action == "insert")) {
+      // The BMCs keep reading the image while their hosts boot: keep serving.
+      log->info("serving {} at {} until interrupted (Ctrl-C)", a.serve_image, args.iso);
+      while (!bmc::g_cancel) {
+        for (const auto& h : hosts) board.Set(h, "serving");
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+      log->info("stopped serving");
     }
     if (code == 0 && a.console) {
       int rc = bmc::RunSolConsole({bmc::HostOnly(hosts[0]), a.user, password});
@@ -345,6 +423,14 @@ void AddBmcCommand(CLI::App& app, Run& run) {
       ->capture_default_str();
   cmd->add_option("--parallel", args->parallel, "BMCs driven at once with --bmc-file")
       ->capture_default_str();
+  cmd->add_option("--serve", args->serve_image,
+                  "serve this ISO over HTTP while the command runs (default --iso: its URL)");
+  cmd->add_option("--http-address", args->http_address, "with --serve: address to listen on")
+      ->capture_default_str();
+  cmd->add_option("--http-port", args->http_port, "with --serve: port (0 picks one)")
+      ->capture_default_str();
+  cmd->add_option("--url-host", args->url_host,
+                  "with --serve: address the BMCs reach this host at (default: --http-address)");
   cmd->callback([&run, args] { run = [args] { return RunBmc(*args); }; });
 }
 

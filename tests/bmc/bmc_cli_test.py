@@ -405,6 +405,41 @@ class EndToEnd(Base):
         self.assertTrue(all(": 2048 of 2048 bytes" in l for l in served), served)
 
 
+    def test_boot_with_serve_shows_bytes_pulled(self):
+        """`bmc boot --serve`: isoboot serves the ISO itself and shows what each BMC pulled."""
+        iso = os.path.join(TMP, "e2e2.iso")
+        subprocess.run([os.path.join(SRC, "scripts/make-layout-iso.sh"), "kiwi", iso], check=True,
+                       capture_output=True)
+        fake = Fake("ami")
+        err_path = os.path.join(fake.dir, "isoboot.err")
+        env = dict(os.environ, BMC_PW=PASSWORD)
+        with open(err_path, "w") as err:
+            p = subprocess.Popen([BIN, "bmc", "boot", "--bmc", fake.host, "--user", "admin",
+                                  "--password-env", "BMC_PW", "--ca", CERT, "--serve", iso,
+                                  "--http-address", "127.0.0.1", "--http-port", "0",
+                                  "--poll-interval", "0.02", "--json"],
+                                 stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+        procs.append(p)
+        for _ in range(600):
+            with open(err_path) as f:
+                if "until interrupted" in f.read():
+                    break
+            self.assertIsNone(p.poll())
+            time.sleep(0.05)
+        with open("/proc/%d/cmdline" % p.pid, "rb") as f:
+            cmdline = f.read()
+        p.send_signal(signal.SIGINT)
+        out, _ = p.communicate(timeout=60)
+        with open(err_path) as f:
+            err = f.read()
+        self.assertEqual(p.returncode, 0, err)
+        self.check_hygiene(fake, (0, out, err, cmdline))
+        pulled = sum(x["bytes"] for x in fake.state()["fetched"])
+        self.assertEqual(pulled, 4096)
+        self.assertEqual(json.loads(out)["bytes_pulled"], pulled)
+        self.assertTrue(S(fake)[1][2]["Image"].endswith("/live.iso"))
+
+
 class Console(Base):
     def fake_ipmitool(self, fail_c17):
         d = tempfile.mkdtemp(dir=TMP)
