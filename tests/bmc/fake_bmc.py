@@ -32,6 +32,7 @@ P.add_argument("--post-busy", type=int, default=0, help="refuse Boot PATCH N tim
 P.add_argument("--power", choices=["On", "Off"])
 P.add_argument("--preinserted", default="")
 P.add_argument("--requires", default=None, help="comma list of InsertMedia fields to demand")
+P.add_argument("--expire-after", type=int, default=0, help="sessions expire after N requests")
 P.add_argument("--stale-etag", action="store_true", help="the ETag changes before the 1st PATCH")
 P.add_argument("--http-only-nfs", action="store_true", help="refuse HTTP TransferProtocolType")
 A = P.parse_args()
@@ -297,6 +298,11 @@ class H(http.server.BaseHTTPRequestHandler):
     def authed(self):
         tok = self.headers.get("X-Auth-Token")
         if tok and tok in sessions:
+            state["token_uses"] = state.get("token_uses", 0) + 1
+            if A.expire_after and state["token_uses"] == A.expire_after:
+                state.setdefault("expired", []).append(sessions.pop(tok))  # timed out
+                collection(cfg["sessions"], list(sessions.values()))
+                return False
             return True
         auth = self.headers.get("Authorization", "")
         if auth.startswith("Basic "):
@@ -457,7 +463,8 @@ def dump_state(*_):
     with open(A.log + ".state.tmp", "w") as f:
         json.dump({"open_sessions": list(sessions.values()), "slot": tree.get(slot) if slot else None,
                    "system": tree[system], "dell_boot_once": state.get("dell_boot_once"),
-                   "booted_from": state.get("booted_from"), "fetched": state.get("fetched", [])}, f)
+                   "booted_from": state.get("booted_from"), "fetched": state.get("fetched", []),
+                   "expired": state.get("expired", [])}, f)
     os.rename(A.log + ".state.tmp", A.log + ".state")
 
 
