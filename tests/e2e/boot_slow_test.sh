@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# End to end: a real KIWI live ISO (tests/image/build-kiwi-live.sh) boots in
+# QEMU from `isoboot serve` alone, in a private network namespace with a
+# bridge and a tap, until the live root prints ISOBOOT-LIVE-OK with proof it
+# runs from the AoE-backed image. Paths:
+#   bios-ipxe      SeaBIOS + iPXE ROM, isoboot full DHCP, kernel/initrd over HTTP
+#   bios-pxelinux  SeaBIOS, pxelinux.0 over TFTP, kernel/initrd over TFTP
+#   uefi-ipxe      OVMF, ipxe.efi, kernel/initrd over HTTP
+#   proxy-dnsmasq  isoboot ProxyDHCP beside dnsmasq as the site's DHCP server
+#   reference      KIWI's documented stack: dnsmasq DHCP+TFTP, vblade, a
+#                  hand-written pxelinux.cfg (no isoboot at all)
+# Prints seconds from QEMU start to the marker for each and the ratio to the
+# reference stack. E2E_PATHS selects paths (space separated).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+src=$(cd "$here/../.." && pwd)
+# shellcheck source=tests/qemu/lib.sh
+source "$src/tests/qemu/lib.sh"
+bin=${ISOBOOT_BIN:?ISOBOOT_BIN must name the isoboot binary}
+paths=${E2E_PATHS:-bios-ipxe bios-pxelinux uefi-ipxe proxy-dnsmasq reference}
+timeout=${E2E_TIMEOUT:-420}
+export QEMU_MEM=${QEMU_MEM:-512}
+
+iso=$("$src/tests/image/build-kiwi-live.sh" "${KIWI_CACHE:-$src/build/kiwi-cache}")
+tmp=$(mktemp -d "${ISOBOOT_TEST_TMP:-/tmp}/e2e.XXXXXX")
+ns=isbe2e$$
+br=br0
+tap=tap0
+mac=52:54:00:12:34:56
+pids=()
+QEMU_PID=""
+cleanup() {
+  qemu_stop_pid "$QEMU_PID"
+  for p in "${pids[@]}"; do qemu_stop_pid "$p"; done
+  qemu_netns_teardown "$ns"
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+qemu_netns_setup "$ns" "$br" "$tap"
+ip -n "$ns" addr add 10.88.0.1/24 dev "$br"
+
+start_bg() {  # LOG CMD... : runs CMD in the namespace, in the background
+  local log=$1
+  shift
+  ip netns exec "$ns" "$@" >"$log" 2>&1 &
+  pids+=($!)
+}
+stop_all() {
+  for p in "${pids[@]}"; do qemu_stop_pid "$p"; done
+  pids=()
+}
+wait_log() {  # LOG PATTERN
+  for _ in $(seq 100); do grep -q "$2" "$1" && return 0; sleep 0.1; done
+  echo "did not see '$2' in $1:"
+  tail -20 "$1"
+  return 1
+}
+
+declare -A seconds=()
+failures=0
+boot() {  # NAME FIRMWARE
+  local name=$1 fw=$2 console=$tmp/$1.console
+  local -a args=()
+  mkdir -p "$tmp/$name.vars"
+  qemu_netboot_args args "$tap" "$mac" "$fw" "$tmp/$name.vars"
+  local t0=$SECONDS
+  qemu_start "$ns" "$console" "${args[@]}"
+  if qemu_wait_marker "$console" "ISOBOOT-LIVE-(OK|FAIL)" "$timeout" && grep -qa "ISOBOOT-LIVE-OK" "$console" \
+      && grep -qa "etherd/e0.1" "$console"; then
+    seconds[$name]=$((SECONDS - t0))
+    echo "PASS $name: marker after ${seconds[$name]} s"
+    grep -a -A4 "ISOBOOT-LIVE-OK" "$console" | head -6
+  else
+    echo "FAIL $name: no ISOBOOT-LIVE-OK from /dev/etherd/e0.1 within ${timeout}s; console tail:"
+    tail -30 "$console" | cut -c1-200
+    failures=$((failures + 1))
+  fi
+  QEMU_PID=""
+}
+
+serve() {  # LOG ARGS... : isoboot serve on the bridge
+  local log=$1
+  shift
+  start_bg "$log" "$bin" serve "$iso" --interface "$br" --append "console=ttyS0" --announce 2 "$@"
+  wait_log "$log" "ready:"
+}
+
+for path in $paths; do
+  echo "== $path"
+  case $path in
+    bios-ipxe)
+      serve "$tmp/serve.log" --dhcp full --dhcp-range 10.88.0.100,10.88.0.150
+      boot "$path" bios
+      ;;
+    bios-pxelinux)
+      serve "$tmp/serve.log" --dhcp full --dhcp-range 10.88.0.100,10.88.0.150 --bios-loader pxelinux
+      boot "$path" bios
+      ;;
+    uefi-ipxe)
+      serve "$tmp/serve.log" --dhcp full --dhcp-range 10.88.0.100,10.88.0.150
+      boot "$path" uefi
+      ;;
+    proxy-dnsmasq)
+      start_bg "$tmp/dnsmasq.log" dnsmasq --no-daemon --port=0 --interface="$br" --bind-interfaces \
+        --dhcp-range=10.88.0.50,10.88.0.60,12h --dhcp-leasefile="$tmp/dnsmasq.leases" --log-dhcp
+      serve "$tmp/serve.log" --dhcp proxy
+      boot "$path" bios
+      ;;
+    reference)
+      # KIWI's documented procedure, by hand: kernel and initrd copied out of
+      # the ISO into a TFTP root, vblade exporting the ISO, pxelinux.cfg
+      # written by hand, dnsmasq for DHCP and TFTP.
+      root=$tmp/tftproot
+      mkdir -p "$root/boot" "$root/pxelinux.cfg"
+      "$bin" iso cat "$iso" /boot/x86_64/loader/linux >"$root/boot/linux"
+      "$bin" iso cat "$iso" /boot/x86_64/loader/initrd >"$root/boot/initrd"
+      cp /usr/lib/PXELINUX/pxelinux.0 /usr/lib/syslinux/modules/bios/ldlinux.c32 "$root/"
+      printf 'DEFAULT live\nLABEL live\n  KERNEL boot/linux\n  APPEND initrd=boot/initrd rd.kiwi.live.pxe root=live:AOEINTERFACE=e0.1 console=ttyS0\n' \
+        >"$root/pxelinux.cfg/default"
+      start_bg "$tmp/vblade.log" vblade 0 1 "$br" "$iso"
+      start_bg "$tmp/dnsmasq.log" dnsmasq --no-daemon --port=0 --interface="$br" --bind-interfaces \
+        --dhcp-range=10.88.0.50,10.88.0.60,12h --dhcp-leasefile="$tmp/dnsmasq.leases" \
+        --dhcp-boot=pxelinux.0 --enable-tftp --tftp-root="$root"
+      sleep 1
+      boot "$path" bios
+      ;;
+    *)
+      echo "unknown path $path"
+      exit 2
+      ;;
+  esac
+  [[ -f $tmp/serve.log ]] && { grep -E "sent|GET|first AoE|ACK|OFFER" "$tmp/serve.log" | cut -c1-160 | head -12 || true; }
+  stop_all
+  rm -f "$tmp/serve.log"
+done
+
+echo "== boot times (QEMU start to marker, software emulation)"
+ref=${seconds[reference]:-}
+for path in $paths; do
+  t=${seconds[$path]:-}
+  if [[ -z $t ]]; then
+    printf '%-14s failed\n' "$path"
+  elif [[ -n $ref && $path != reference ]]; then
+    printf '%-14s %4d s  %.2fx the reference stack\n' "$path" "$t" "$(echo "$t / $ref" | bc -l)"
+  else
+    printf '%-14s %4d s\n' "$path" "$t"
+  fi
+done
+n=$(wc -w <<<"$paths")
+echo "$((n - failures)) passed, $failures failed"
+((failures == 0))
