@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "aoe/codec.h"
 #include "base/unique_fd.h"
 
 namespace isoboot::aoe {
@@ -20,6 +21,13 @@ class BlockDevice {
   virtual uint64_t size_bytes() const = 0;
   // Fill `out` from `offset`; false on I/O error or short read.
   virtual bool Read(uint64_t offset, std::span<uint8_t> out) = 0;
+  // Read on behalf of initiator `client`. A device may serve different
+  // content per client (isoboot serve keeps a booted client on the image it
+  // started with while new boots get a rebuilt one); by default all see the same.
+  virtual bool ReadFor(const Mac& client, uint64_t offset, std::span<uint8_t> out) {
+    (void)client;
+    return Read(offset, out);
+  }
   virtual bool Write(uint64_t offset, std::span<const uint8_t> in) = 0;
   virtual bool Flush() = 0;
 };

@@ -60,7 +60,7 @@ void Target::AnswerAta(const Frame& f, Export& e, ResponseSink& sink, HandleResu
       AppendAta(r, out);
       size_t at = out.size();
       out.resize(at + count * 512);
-      if (!e.device().Read(lba * 512, std::span(out).subspan(at))) {
+      if (!e.device().ReadFor(f.header.src, lba * 512, std::span(out).subspan(at))) {
         out.resize(at);
         out[kStatusOffset] = kAtaStatusDrdy | kAtaStatusErr;
         out[kErrOffset] = kAtaErrorAbrt;

@@ -203,8 +203,13 @@ int Serve(const Options& o) {
         dc.lease_file = o.lease_file;
       }
       aoe::Server* announce = aoe_server.get();
-      dc.on_client = [&names, announce](const dhcp::MacAddress& mac, dhcp::Ip4 ip, bool) {
+      ImageDevice::Slot* slot = aoe_slot.get();
+      dc.on_client = [&names, announce, slot](const dhcp::MacAddress& mac, dhcp::Ip4 ip,
+                                              bool is_pxe) {
         names.Learn(mac, ip);
+        // A PXE request starts a boot: from now on this client reads the
+        // newest image over AoE (its initrd's own DHCP later is not PXE).
+        if (slot && is_pxe) slot->Bind(mac);
         // A booting client will look for its root soon: tell it where the
         // AoE target is now rather than at the driver's next 60 s discovery.
         if (announce) announce->AnnounceTo(mac);
@@ -267,6 +272,16 @@ int Serve(const Options& o) {
         try {
           auto next = load(o.image);
           served = st;
+          if (aoe_slot && next->image->size() != aoe_slot->current()->size()) {
+            // The AoE export's size is fixed (clients learn it once); a
+            // mismatched kernel, initrd and root would be worse than the old
+            // image, so everything stays on the old one.
+            log->warn(
+                "image rebuilt but its size changed ({} -> {} bytes): restart isoboot serve to "
+                "export it over AoE; still serving the previous image",
+                aoe_slot->current()->size(), next->image->size());
+            continue;
+          }
           {
             std::lock_guard lock(generation_mu);
             generation = next;

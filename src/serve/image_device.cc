@@ -31,15 +31,25 @@ std::shared_ptr<const iso::Image> ImageDevice::Slot::current() const {
 ImageDevice::ImageDevice(std::shared_ptr<const iso::Image> image)
     : slot_(std::make_shared<Slot>(image)), first_(image), size_(image->size()) {}
 
-bool ImageDevice::Read(uint64_t offset, std::span<uint8_t> out) {
-  // TODO(aoe-generations): the target does not pass the client's MAC to the
-  // device yet, so every client reads the image the export started with.
-  if (offset > size_ || out.size() > size_ - offset) return false;
+namespace {
+
+bool ReadImage(const iso::Image& image, uint64_t size, uint64_t offset, std::span<uint8_t> out) {
+  if (offset > size || out.size() > size - offset) return false;
   try {
-    return PreadFull(first_->fd(), out, offset) == out.size();
+    return PreadFull(image.fd(), out, offset) == out.size();
   } catch (const std::system_error&) {
     return false;
   }
+}
+
+}  // namespace
+
+bool ImageDevice::Read(uint64_t offset, std::span<uint8_t> out) {
+  return ReadImage(*first_, size_, offset, out);
+}
+
+bool ImageDevice::ReadFor(const aoe::Mac& client, uint64_t offset, std::span<uint8_t> out) {
+  return ReadImage(*slot_->For(client), size_, offset, out);
 }
 
 }  // namespace isoboot::serve

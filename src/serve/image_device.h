@@ -49,7 +49,10 @@ class ImageDevice : public aoe::BlockDevice {
   // a device to change size under it, and a rebuilt image of another size is
   // rejected by the daemon.
   uint64_t size_bytes() const override { return size_; }
+  // Reads the first image (no client known).
   bool Read(uint64_t offset, std::span<uint8_t> out) override;
+  // Reads the image `client` is bound to.
+  bool ReadFor(const aoe::Mac& client, uint64_t offset, std::span<uint8_t> out) override;
   bool Write(uint64_t, std::span<const uint8_t>) override { return false; }
   bool Flush() override { return true; }
 

@@ -89,6 +89,15 @@ grep -q "image rebuilt" "$tmp/serve.log" || fail "rebuilt image not noticed"
 "$ISOBOOT_BIN" iso cat "$tmp/live.iso" /boot/x86_64/loader/initrd >"$tmp/initrd.want2"
 ip netns exec "$cli" curl -sf http://10.77.0.1:8080/boot/x86_64/loader/initrd -o "$tmp/initrd.http2"
 cmp "$tmp/initrd.want2" "$tmp/initrd.http2" || fail "rebuilt initrd not served"
+# Over AoE the client that already read keeps its image; a new client (another
+# MAC, on a macvlan) gets the rebuilt one.
+ip netns exec "$cli" timeout 60 "$ISOBOOT_BIN" aoe read e0.1 --interface veth-c -o "$tmp/aoe.old" || fail "aoe read (old client)"
+cmp -s "$tmp/aoe.old" "$tmp/live.iso" && fail "a running AoE client was switched to the rebuilt image"
+cmp "$tmp/aoe.old" "$tmp/aoe.img" || fail "the running AoE client's image changed"
+ip -n "$cli" link add link veth-c name mv0 type macvlan mode bridge
+ip -n "$cli" link set mv0 up
+ip netns exec "$cli" timeout 60 "$ISOBOOT_BIN" aoe read e0.1 --interface mv0 -o "$tmp/aoe.new" || fail "aoe read (new client)"
+cmp "$tmp/aoe.new" "$tmp/live.iso" || fail "a new AoE client did not get the rebuilt image"
 echo "rebuild: ok"
 
 kill -TERM "$pid"
