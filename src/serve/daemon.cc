@@ -173,11 +173,12 @@ int Serve(const Options& o) {
     tftp_server = std::make_unique<tftp::Server>(tc, current_tree, tftp_log);
     tftp_server->set_on_transfer([&names, tftp_log](const tftp::TransferRecord& r) {
       if (r.outcome == tftp::Outcome::kComplete) {
-        tftp_log->info("{}: sent {} ({} bytes) in {:.2f} s, blksize {}, {} retransmits",
+        tftp_log->info("{}: sent {} ({} bytes) in {:.2f} s, blksize {}, window {}, {} retransmits",
                        names.Name(r.client_address), r.filename, r.bytes, r.seconds, r.blksize,
-                       r.retransmits);
-      } else {
-        tftp_log->info("{}: {}: {}", names.Name(r.client_address), r.filename, r.detail);
+                       r.windowsize, r.retransmits);
+      } else if (r.outcome != tftp::Outcome::kRejected && r.bytes > 0) {
+        tftp_log->warn("{}: {} failed after {} of {} bytes: {}", names.Name(r.client_address),
+                       r.filename, r.bytes, r.size, r.detail);
       }
     });
 

@@ -261,17 +261,20 @@ void Server::Impl::Finish(const std::shared_ptr<Session>& s) {
   r.blksize = t.negotiated().blksize;
   r.windowsize = t.negotiated().windowsize;
   r.retransmits = t.retransmits();
+  // With a hook, its owner writes the milestone line (e.g. with the client's
+  // MAC); this one drops to debug so each transfer is logged once.
+  auto milestone = hook ? spdlog::level::debug : spdlog::level::info;
   if (r.outcome == Outcome::kComplete) {
     ++completed;
-    log->info("sent {} ({} bytes) to {} in {:.1f} s (blksize {}, window {}, {} retransmits)",
-              r.filename, r.size, r.client_address, r.seconds, r.blksize, r.windowsize,
-              r.retransmits);
+    log->log(
+        milestone, "sent {} ({} bytes) to {} in {:.1f} s (blksize {}, window {}, {} retransmits)",
+        r.filename, r.size, r.client_address, r.seconds, r.blksize, r.windowsize, r.retransmits);
   } else {
     ++failed;
     // Misses (pxelinux probes a dozen names) and tsize probes are routine.
     bool routine =
         r.outcome == Outcome::kRejected || (r.outcome == Outcome::kAborted && r.bytes == 0);
-    log->log(routine ? spdlog::level::debug : spdlog::level::info,
+    log->log(routine ? spdlog::level::debug : milestone,
              "{} {} to {}: {} after {} of {} bytes ({})",
              r.outcome == Outcome::kRejected ? "refused" : "failed sending", r.filename,
              r.client_address, OutcomeName(r.outcome), r.bytes, r.size, r.detail);
