@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a task needs, only those missing; quiet when
-# everything is there. Usage: scripts/deps.sh GROUP... (build, test, fuzz, bench, qemu, kiwi)
+# everything is there. Servers the tests run (dnsmasq, vblade) come as plain
+# binaries started by the tests, never as system services. Usage: scripts/deps.sh GROUP... (build, test, fuzz, bench, qemu, kiwi)
 set -euo pipefail
 
 declare -A groups=(
-  [build]="cmake ninja-build g++ pkg-config libisofs-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev libarchive-dev libssl-dev libcurl4-openssl-dev libboost-dev libboost-system-dev"
-  [test]="xorriso squashfs-tools iproute2 vblade aoetools tcpdump procps python3 curl libarchive-tools attr acl openssl ipmitool tftp-hpa atftp isc-dhcp-client dnsmasq busybox-static zstd"
+  [build]="cmake ninja-build g++ pkg-config libisofs-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev libarchive-dev libssl-dev libcurl4-openssl-dev libboost-dev libboost-system-dev libasio-dev"
+  [test]="xorriso squashfs-tools iproute2 vblade aoetools tcpdump procps python3 curl libarchive-tools attr acl openssl ipmitool tftp-hpa atftp isc-dhcp-client dnsmasq-base busybox-static zstd bc"
   [fuzz]="clang libclang-rt-14-dev"
   [bench]="time bc hyperfine nginx-light wrk"
-  [qemu]="qemu-system-x86 busybox-static linux-image-amd64 kmod xz-utils cpio ipxe-qemu ovmf"
-  [kiwi]="debootstrap xorriso squashfs-tools e2fsprogs busybox-static qemu-system-x86 vblade dnsmasq iproute2"
+  [qemu]="qemu-system-x86 busybox-static linux-image-amd64 kmod xz-utils cpio ipxe-qemu ovmf pxelinux syslinux-common ipxe"
+  [kiwi]="debootstrap xorriso squashfs-tools e2fsprogs busybox-static qemu-system-x86 vblade dnsmasq-base iproute2"
 )
 
 wanted=()

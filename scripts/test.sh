@@ -7,7 +7,7 @@
 #   ISOBOOT_SKIP_ASAN=1   developer shortcut: release build only
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh build test fuzz qemu
+scripts/deps.sh build test fuzz qemu kiwi
 
 start=$SECONDS
 status=0
