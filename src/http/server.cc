@@ -186,6 +186,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     plan_ = std::move(plan);
     if (plan_.close) keep_alive_ = false;
     in_response_ = true;
+    buffered_ = false;
     started_ = Clock::now();
     sent_ = 0;
     piece_ = 0;
