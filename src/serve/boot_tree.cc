@@ -7,16 +7,22 @@
 namespace isoboot::serve {
 
 Result<BootTree> BuildBootTree(const std::shared_ptr<const iso::Image>& image,
-                               const boot::ProfileOptions& options, const Bootloaders& loaders) {
+                               const boot::ProfileOptions& options, const Bootloaders& loaders,
+                               bool files_only) {
   BootTree out;
   out.layout = iso::DetectLayout(image->tree());
-  auto profile = boot::MakeProfile(out.layout, options);
-  if (!profile) return profile.error();
-  out.profile = *profile;
-
   auto tree = std::make_shared<vfs::Tree>();
   vfs::AddImageFiles(*tree, image);
   tree->Add(kImageName, vfs::WholeImageSource(image));
+  auto profile = boot::MakeProfile(out.layout, options);
+  if (!profile) {
+    if (!files_only) return profile.error();
+    out.warnings.push_back(profile.error().message + "; serving its files only");
+    out.tree = std::move(tree);
+    return out;
+  }
+  out.profile = *profile;
+
   int64_t mtime = image->file_stat().st_mtime;
   tree->Add(kPxelinuxConfig, vfs::TextSource(boot::RenderPxelinux(out.profile), mtime));
   tree->Add(kIpxeScript, vfs::TextSource(boot::RenderIpxe(out.profile, options.http_base), mtime));

@@ -42,8 +42,11 @@ inline constexpr char kImageName[] = "live.iso";
 inline constexpr char kPxelinuxConfig[] = "pxelinux.cfg/default";
 inline constexpr char kIpxeScript[] = "boot.ipxe";
 
-// Fails (one line) when the image cannot be booted with `options`.
+// Fails (one line) when the image cannot be booted with `options`, unless
+// `files_only`: then an image isoboot cannot netboot (any ISO, for BMC
+// virtual media) is served without boot entries, with a warning.
 Result<BootTree> BuildBootTree(const std::shared_ptr<const iso::Image>& image,
-                               const boot::ProfileOptions& options, const Bootloaders& loaders);
+                               const boot::ProfileOptions& options, const Bootloaders& loaders,
+                               bool files_only = false);
 
 }  // namespace isoboot::serve

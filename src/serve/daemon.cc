@@ -86,7 +86,9 @@ int Serve(const Options& o) {
     profile_options.shelf = static_cast<uint16_t>(shelf);
     profile_options.slot = static_cast<uint8_t>(slot);
   }
-  profile_options.root = o.root == "http" ? boot::RootTransport::kHttp : boot::RootTransport::kAoe;
+  // Without the boot network there is no AoE export: entries fetch over HTTP.
+  profile_options.root =
+      o.root == "http" || o.http_only ? boot::RootTransport::kHttp : boot::RootTransport::kAoe;
   profile_options.append = o.append;
 
   std::string server_ip = o.server_ip;
@@ -122,17 +124,19 @@ int Serve(const Options& o) {
 
   auto load = [&](const std::string& path) {
     auto image = OpenImage(path);
-    auto boot = BuildBootTree(image, profile_options, o.loaders);
+    auto boot = BuildBootTree(image, profile_options, o.loaders, o.http_only);
     if (!boot) throw std::runtime_error(fmt::format("{}: {}", path, boot.error().message));
     for (const auto& w : boot->warnings)
       log->warn("{}", w);
     return std::make_shared<const Generation>(Generation{image, std::move(*boot)});
   };
   generation = load(o.image);
-  log->info("serving {} ({} layout, {}): kernel {}, initrd {}", o.image,
-            iso::ToString(generation->boot.layout.kind), generation->boot.layout.arch,
-            generation->boot.profile.kernel, generation->boot.profile.initrd);
-  log->info("kernel command line: {}", generation->boot.profile.cmdline);
+  if (!generation->boot.profile.kernel.empty()) {
+    log->info("serving {} ({} layout, {}): kernel {}, initrd {}", o.image,
+              iso::ToString(generation->boot.layout.kind), generation->boot.layout.arch,
+              generation->boot.profile.kernel, generation->boot.profile.initrd);
+    log->info("kernel command line: {}", generation->boot.profile.cmdline);
+  }
   log->info("HTTP on {}; the image is at {}/{}", http_server->port(), profile_options.http_base,
             kImageName);
 

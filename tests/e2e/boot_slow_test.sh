@@ -9,6 +9,14 @@
 #   proxy-dnsmasq  isoboot ProxyDHCP beside dnsmasq as the site's DHCP server
 #   reference      KIWI's documented stack: dnsmasq DHCP+TFTP, vblade, a
 #                  hand-written pxelinux.cfg (no isoboot at all)
+# and faults, each of which must still reach the marker:
+#   fault-restart  the server is killed (SIGKILL) and restarted while the
+#                  client reads its root over AoE
+#   fault-loss     5% of frames dropped on the bridge, both directions
+#                  (nftables, bridge family, numgen random)
+#   two-servers    a second isoboot exports the same image as the same
+#                  shelf.slot from another namespace on the bridge; both
+#                  must have served AoE reads
 # Prints seconds from QEMU start to the marker for each and the ratio to the
 # reference stack. E2E_PATHS selects paths (space separated).
 set -euo pipefail
@@ -17,7 +25,7 @@ src=$(cd "$here/../.." && pwd)
 # shellcheck source=tests/qemu/lib.sh
 source "$src/tests/qemu/lib.sh"
 bin=${ISOBOOT_BIN:?ISOBOOT_BIN must name the isoboot binary}
-paths=${E2E_PATHS:-bios-ipxe bios-pxelinux uefi-ipxe proxy-dnsmasq reference}
+paths=${E2E_PATHS:-bios-ipxe bios-pxelinux uefi-ipxe proxy-dnsmasq reference fault-restart fault-loss two-servers}
 timeout=${E2E_TIMEOUT:-420}
 export QEMU_MEM=${QEMU_MEM:-512}
 
@@ -59,13 +67,14 @@ wait_log() {  # LOG PATTERN
 
 declare -A seconds=()
 failures=0
-boot() {  # NAME FIRMWARE
-  local name=$1 fw=$2 console=$tmp/$1.console
+boot() {  # NAME FIRMWARE [HOOK]: HOOK runs once QEMU is up (faults)
+  local name=$1 fw=$2 hook=${3:-} console=$tmp/$1.console
   local -a args=()
   mkdir -p "$tmp/$name.vars"
   qemu_netboot_args args "$tap" "$mac" "$fw" "$tmp/$name.vars"
   local t0=$SECONDS
   qemu_start "$ns" "$console" "${args[@]}"
+  [[ -n $hook ]] && $hook
   if qemu_wait_marker "$console" "ISOBOOT-LIVE-(OK|FAIL)" "$timeout" && grep -qa "ISOBOOT-LIVE-OK" "$console" \
       && grep -qa "etherd/e0.1" "$console"; then
     seconds[$name]=$((SECONDS - t0))
@@ -83,23 +92,76 @@ serve() {  # LOG ARGS... : isoboot serve on the bridge
   local log=$1
   shift
   start_bg "$log" "$bin" serve "$iso" --interface "$br" --append "console=ttyS0" --announce 2 "$@"
+  serve_pid=${pids[-1]}
   wait_log "$log" "ready:"
+}
+full_dhcp=(--dhcp full --dhcp-range 10.88.0.100,10.88.0.150 --lease-file "$tmp/leases")
+
+# fault-restart: once the client reads its root over AoE, kill the server
+# outright and start a new one; the Linux aoe driver retransmits meanwhile.
+restart_during_aoe() {
+  for _ in $(seq 3000); do grep -q "first AoE reads" "$tmp/serve.log" && break; sleep 0.1; done
+  grep -q "first AoE reads" "$tmp/serve.log" || { echo "no AoE reads to interrupt"; return 0; }
+  kill -KILL "$serve_pid"
+  wait "$serve_pid" 2>/dev/null || true
+  echo "killed the server during AoE reads; restarting it in 2 s"
+  sleep 2
+  mv "$tmp/serve.log" "$tmp/serve-killed.log"
+  serve "$tmp/serve.log" "${full_dhcp[@]}"
 }
 
 for path in $paths; do
   echo "== $path"
   case $path in
     bios-ipxe)
-      serve "$tmp/serve.log" --dhcp full --dhcp-range 10.88.0.100,10.88.0.150
+      serve "$tmp/serve.log" "${full_dhcp[@]}"
       boot "$path" bios
       ;;
     bios-pxelinux)
-      serve "$tmp/serve.log" --dhcp full --dhcp-range 10.88.0.100,10.88.0.150 --bios-loader pxelinux
+      serve "$tmp/serve.log" "${full_dhcp[@]}" --bios-loader pxelinux
       boot "$path" bios
       ;;
     uefi-ipxe)
-      serve "$tmp/serve.log" --dhcp full --dhcp-range 10.88.0.100,10.88.0.150
+      serve "$tmp/serve.log" "${full_dhcp[@]}"
       boot "$path" uefi
+      ;;
+    fault-restart)
+      serve "$tmp/serve.log" "${full_dhcp[@]}"
+      boot "$path" bios restart_during_aoe
+      grep -q "first AoE reads" "$tmp/serve.log" || { echo "FAIL $path: the restarted server served no AoE reads"; failures=$((failures + 1)); }
+      ;;
+    fault-loss)
+      ip netns exec "$ns" nft -f - <<'NFT'
+table bridge isoboot_loss {
+  chain in { type filter hook input priority 0; numgen random mod 100 < 5 drop; }
+  chain out { type filter hook output priority 0; numgen random mod 100 < 5 drop; }
+  chain fwd { type filter hook forward priority 0; numgen random mod 100 < 5 drop; }
+}
+NFT
+      serve "$tmp/serve.log" "${full_dhcp[@]}"
+      boot "$path" bios
+      ip netns exec "$ns" nft list table bridge isoboot_loss | grep -c drop | xargs echo "loss rules:"
+      ip netns exec "$ns" nft delete table bridge isoboot_loss
+      ;;
+    two-servers)
+      # The second server lives in its own namespace, joined to the bridge
+      # by a veth, so it has its own MAC: the driver sees two paths to e0.1.
+      ns2=${ns}b
+      ip netns add "$ns2"
+      ip link add veth2 netns "$ns2" type veth peer name veth2br netns "$ns"
+      ip -n "$ns" link set veth2br master "$br" up
+      ip -n "$ns2" link set veth2 up
+      ip netns exec "$ns2" "$bin" aoe export 0 1 veth2 "$iso" --announce 2 --stats-file "$tmp/aoe2.stats" \
+        >"$tmp/aoe2.log" 2>&1 &
+      pids+=($!)
+      serve "$tmp/serve.log" "${full_dhcp[@]}"
+      boot "$path" bios
+      stop_all
+      grep -q "first AoE reads" "$tmp/serve.log" || { echo "FAIL $path: serve had no AoE reads"; failures=$((failures + 1)); }
+      second=$(grep -Eo "^total frames=[0-9]+ bytes=[0-9]+" "$tmp/aoe2.stats" | grep -Eo "bytes=[0-9]+" | cut -d= -f2)
+      echo "second server: ${second:-0} bytes read"
+      ((${second:-0} > 0)) || { echo "FAIL $path: the second server served no AoE reads"; failures=$((failures + 1)); }
+      ip netns del "$ns2"
       ;;
     proxy-dnsmasq)
       start_bg "$tmp/dnsmasq.log" dnsmasq --no-daemon --port=0 --interface="$br" --bind-interfaces \

@@ -103,4 +103,18 @@ echo "rebuild: ok"
 kill -TERM "$pid"
 wait "$pid" || fail "serve exited with $?"
 pid=
+
+# --http-only serves any ISO (BMC virtual media), even one isoboot cannot netboot.
+"$src/scripts/make-layout-iso.sh" unknown "$tmp/other.iso" >/dev/null
+ip netns exec "$srv" "$ISOBOOT_BIN" serve "$tmp/other.iso" --http-only --http-address 127.0.0.1 \
+  --http-port 18080 >"$tmp/serve.log" 2>&1 &
+pid=$!
+for _ in $(seq 50); do grep -q "ready:" "$tmp/serve.log" && break; sleep 0.2; done
+grep -q "serving its files only" "$tmp/serve.log" || fail "no warning about the unknown layout"
+ip netns exec "$srv" curl -sf http://127.0.0.1:18080/live.iso -o "$tmp/other.http" || fail "http-only live.iso"
+cmp "$tmp/other.http" "$tmp/other.iso" || fail "http-only live.iso differs"
+kill -TERM "$pid"
+wait "$pid" || fail "serve --http-only exited with $?"
+pid=
+echo "http-only: ok"
 echo "1 passed, 0 failed"
