@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's demo: boots a real KIWI live ISO over the network with
 # `isoboot serve` alone. Installs what it needs, builds isoboot, builds (or
-# reuses, cached under build/kiwi-cache) a small KIWI live ISO from Debian
+# reuses, cached under /var/cache/isoboot/kiwi) a small KIWI live ISO from Debian
 # packages, starts `isoboot serve live.iso` in a private network namespace
 # (bridge + tap: the host's own network is not touched), PXE-boots a QEMU
 # client from it and shows the client's console and the server's
@@ -15,7 +15,7 @@ echo "demo: building isoboot" >&2
 scripts/build.sh release isoboot >/dev/null
 bin=$src/build/release/src/cli/isoboot
 echo "demo: building (or reusing) the demo KIWI live ISO" >&2
-iso=$(tests/image/build-kiwi-live.sh "$src/build/kiwi-cache")
+iso=$(tests/image/build-kiwi-live.sh "${KIWI_CACHE:-/var/cache/isoboot/kiwi}")
 # shellcheck source=tests/qemu/lib.sh
 source tests/qemu/lib.sh
 

@@ -18,7 +18,9 @@
 #                  shelf.slot from another namespace on the bridge; both
 #                  must have served AoE reads
 # Prints seconds from QEMU start to the marker for each and the ratio to the
-# reference stack. E2E_PATHS selects paths (space separated).
+# reference stack. E2E_PATHS selects paths (space separated). The ISO is
+# cached outside the checkout (KIWI_CACHE, default /var/cache/isoboot/kiwi),
+# keyed by its inputs, so a kept machine builds it once.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src=$(cd "$here/../.." && pwd)
@@ -29,7 +31,7 @@ paths=${E2E_PATHS:-bios-ipxe bios-pxelinux uefi-ipxe proxy-dnsmasq reference fau
 timeout=${E2E_TIMEOUT:-420}
 export QEMU_MEM=${QEMU_MEM:-512}
 
-iso=$("$src/tests/image/build-kiwi-live.sh" "${KIWI_CACHE:-$src/build/kiwi-cache}")
+iso=$("$src/tests/image/build-kiwi-live.sh" "${KIWI_CACHE:-/var/cache/isoboot/kiwi}")
 tmp=$(mktemp -d "${ISOBOOT_TEST_TMP:-/tmp}/e2e.XXXXXX")
 ns=isbe2e$$
 br=br0

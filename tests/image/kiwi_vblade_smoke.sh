@@ -22,7 +22,7 @@ source "$src/tests/qemu/lib.sh"
 for tool in vblade dnsmasq qemu-system-x86_64 xorriso ip; do
   command -v "$tool" >/dev/null || { echo "kiwi_vblade_smoke: $tool missing: scripts/deps.sh kiwi" >&2; exit 1; }
 done
-cache=${1:-$src/build/kiwi-cache}
+cache=${1:-${KIWI_CACHE:-/var/cache/isoboot/kiwi}}
 timeout=${KIWI_SMOKE_TIMEOUT:-360}
 export QEMU_MEM=${QEMU_MEM:-512}
 
