@@ -234,38 +234,6 @@ void PadFrame(std::vector<uint8_t>& out) {
   if (out.size() < kMinFrameSize) out.resize(kMinFrameSize, 0);
 }
 
-std::string MacToString(const Mac& m) {
-  char buf[18];
-  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4],
-                m[5]);
-  return buf;
-}
-
-Result<Mac> ParseMac(const std::string& text) {
-  Mac m{};
-  // Accept aa:bb:cc:dd:ee:ff, aa-bb-..., or 12 hex digits (vblade's form).
-  std::string hex;
-  for (char c : text) {
-    if (c == ':' || c == '-') continue;
-    hex.push_back(c);
-  }
-  if (hex.size() != 12) return MakeError("bad MAC address '" + text + "'");
-  for (size_t i = 0; i < 6; ++i) {
-    unsigned v = 0;
-    for (size_t j = 0; j < 2; ++j) {
-      char c = hex[i * 2 + j];
-      int d = (c >= '0' && c <= '9')   ? c - '0'
-              : (c >= 'a' && c <= 'f') ? c - 'a' + 10
-              : (c >= 'A' && c <= 'F') ? c - 'A' + 10
-                                       : -1;
-      if (d < 0) return MakeError("bad MAC address '" + text + "'");
-      v = v * 16 + static_cast<unsigned>(d);
-    }
-    m[i] = static_cast<uint8_t>(v);
-  }
-  return m;
-}
-
 Result<std::pair<uint16_t, uint8_t>> ParseTargetName(const std::string& text) {
   std::string s = text;
   if (!s.empty() && (s[0] == 'e' || s[0] == 'E')) s = s.substr(1);

@@ -11,11 +11,12 @@
 #include <string>
 #include <vector>
 
+#include "base/mac.h"
 #include "base/result.h"
 
 namespace isoboot::aoe {
 
-using Mac = std::array<uint8_t, 6>;
+using Mac = MacAddress;
 inline constexpr Mac kBroadcastMac = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
 inline constexpr uint16_t kEtherType = 0x88A2;
@@ -165,8 +166,6 @@ void AppendAta(const AtaMessage& ata, std::vector<uint8_t>& out);  // without da
 // and aoetools' aoeping ignores frames shorter than that.
 void PadFrame(std::vector<uint8_t>& out);
 
-std::string MacToString(const Mac& mac);
-Result<Mac> ParseMac(const std::string& text);
 // "e0.1" or "0.1" -> shelf, slot.
 Result<std::pair<uint16_t, uint8_t>> ParseTargetName(const std::string& text);
 

@@ -105,7 +105,7 @@ struct Initiator::Engine {
         } else if (s.busy && now - s.sent > kRetransmitAfter) {
           if (++s.tries > kMaxTries) {
             throw std::runtime_error(fmt::format("e{}.{} at {} stopped answering (lba {})",
-                                                 target.shelf, target.slot, MacToString(target.mac),
+                                                 target.shelf, target.slot, FormatMac(target.mac),
                                                  s.work.lba));
           }
           s.sent = now;

@@ -152,7 +152,7 @@ void Server::WriteStats() const {
   ClientCounts total;
   for (const auto& [mac, c] : Stats()) {
     total += c;
-    text += fmt::format("client {} frames={} bytes={} ata_errors={} dropped={}\n", MacToString(mac),
+    text += fmt::format("client {} frames={} bytes={} ata_errors={} dropped={}\n", FormatMac(mac),
                         c.frames, c.bytes, c.ata_errors, c.dropped);
   }
   text += fmt::format("total frames={} bytes={} ata_errors={} dropped={}\n", total.frames,
@@ -180,7 +180,7 @@ void Server::Run() {
   for (const auto& e : target_.exports()) {
     log_->info("exporting e{}.{} ({} sectors, {}) on {} ({}, MTU {}, {} sectors/frame)", e->shelf(),
                e->slot(), e->sectors(), e->writable() ? "writable" : "read-only",
-               options_.iface.name, MacToString(target_.self()), options_.iface.mtu,
+               options_.iface.name, FormatMac(target_.self()), options_.iface.mtu,
                target_.max_sectors());
   }
   log_->info("{} workers, advertising {} buffers, announcing every {} s", workers_.size(),
@@ -212,7 +212,7 @@ void Server::Run() {
   ClientCounts total;
   for (const auto& [mac, c] : Stats()) {
     total += c;
-    log_->info("client {}: {} frames, {} bytes, {} errors, {} malformed dropped", MacToString(mac),
+    log_->info("client {}: {} frames, {} bytes, {} errors, {} malformed dropped", FormatMac(mac),
                c.frames, c.bytes, c.ata_errors, c.dropped);
   }
   log_->info("served {} frames, {} bytes, {} errors, {} malformed dropped", total.frames,

@@ -100,8 +100,11 @@ int RunExport(const ExportArgs& a) {
   RequireCapNetRaw("aoe export");
   sys::InterfaceInfo iface = sys::LookupInterface(interface);
   std::vector<aoe::Mac> allow;
-  for (const auto& m : a.allow_macs)
-    allow.push_back(OrThrow(aoe::ParseMac(m)));
+  for (const auto& m : a.allow_macs) {
+    auto mac = ParseMac(m);
+    if (!mac) throw std::runtime_error(fmt::format("--allow-mac {}: not a MAC address", m));
+    allow.push_back(*mac);
+  }
 
   aoe::Target target(iface.mac, aoe::Target::SectorsForMtu(iface.mtu), 16);
   for (const Spec& s : specs) {
@@ -182,8 +185,8 @@ void AddAoeCommand(CLI::App& app, Run& run) {
         fmt::print(
             "e{}.{} {} bytes {} buffers={} sectors/frame={} firmware={:#06x} model=\"{}\" "
             "serial=\"{}\" config=\"{}\"\n",
-            t.shelf, t.slot, t.sectors * 512, aoe::MacToString(t.mac), t.buffer_count,
-            t.max_sectors, t.firmware_version, t.model, t.serial, t.config);
+            t.shelf, t.slot, t.sectors * 512, FormatMac(t.mac), t.buffer_count, t.max_sectors,
+            t.firmware_version, t.model, t.serial, t.config);
       }
       return found.empty() ? 1 : 0;
     };

@@ -292,11 +292,6 @@ std::string FormatIp(Ip4 ip) {
   return fmt::format("{}.{}.{}.{}", ip >> 24, (ip >> 16) & 0xff, (ip >> 8) & 0xff, ip & 0xff);
 }
 
-std::string FormatMac(const MacAddress& mac) {
-  return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", mac[0], mac[1], mac[2], mac[3],
-                     mac[4], mac[5]);
-}
-
 std::optional<Ip4> ParseIp(std::string_view text) {
   Ip4 ip = 0;
   const char* p = text.data();
@@ -314,18 +309,6 @@ std::optional<Ip4> ParseIp(std::string_view text) {
   }
   if (p != end) return std::nullopt;
   return ip;
-}
-
-std::optional<MacAddress> ParseMac(std::string_view text) {
-  MacAddress mac;
-  if (text.size() != 17) return std::nullopt;
-  for (size_t i = 0; i < 6; ++i) {
-    const char* p = text.data() + i * 3;
-    auto [next, ec] = std::from_chars(p, p + 2, mac[i], 16);
-    if (ec != std::errc() || next != p + 2) return std::nullopt;
-    if (i < 5 && text[i * 3 + 2] != ':') return std::nullopt;
-  }
-  return mac;
 }
 
 std::string_view TypeName(MessageType type) {

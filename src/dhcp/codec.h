@@ -16,11 +16,11 @@
 #include <string_view>
 #include <vector>
 
+#include "base/mac.h"
 #include "base/result.h"
 
 namespace isoboot::dhcp {
 
-using MacAddress = std::array<uint8_t, 6>;
 // IPv4 addresses are host-order integers: 10.0.0.1 is 0x0a000001.
 using Ip4 = uint32_t;
 
@@ -139,9 +139,7 @@ Result<std::vector<Option>> ParseSubOptions(std::span<const uint8_t> bytes);
 void AppendSubOptions(std::span<const Option> options, std::vector<uint8_t>& out);
 
 std::string FormatIp(Ip4 ip);
-std::string FormatMac(const MacAddress& mac);
 std::optional<Ip4> ParseIp(std::string_view text);
-std::optional<MacAddress> ParseMac(std::string_view text);
 std::string_view TypeName(MessageType type);
 
 }  // namespace isoboot::dhcp

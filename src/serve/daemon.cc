@@ -50,10 +50,10 @@ struct Generation {
 // Client IP -> MAC, learnt from DHCP, so TFTP/HTTP milestones name the MAC.
 class ClientNames {
  public:
-  void Learn(const dhcp::MacAddress& mac, dhcp::Ip4 ip) {
+  void Learn(const MacAddress& mac, dhcp::Ip4 ip) {
     if (ip == 0) return;
     std::lock_guard lock(mu_);
-    by_ip_[dhcp::FormatIp(ip)] = dhcp::FormatMac(mac);
+    by_ip_[dhcp::FormatIp(ip)] = FormatMac(mac);
   }
   std::string Name(const std::string& ip) const {
     std::lock_guard lock(mu_);
@@ -209,7 +209,7 @@ int Serve(const Options& o) {
       }
       aoe::Server* announce = aoe_server.get();
       ImageDevice::Slot* slot = aoe_slot.get();
-      dc.on_client = [&names, announce, slot](const dhcp::MacAddress& mac, dhcp::Ip4 ip,
+      dc.on_client = [&names, announce, slot](const MacAddress& mac, dhcp::Ip4 ip,
                                               bool is_pxe) {
         names.Learn(mac, ip);
         // A PXE request starts a boot: from now on this client reads the
@@ -261,7 +261,7 @@ int Serve(const Options& o) {
     if (aoe_server) {
       for (const auto& [mac, counts] : aoe_server->Stats()) {
         if (counts.frames > 0 && seen_aoe_clients.insert(mac).second) {
-          log->info("{}: first AoE reads of e{}.{} ({} bytes so far)", aoe::MacToString(mac),
+          log->info("{}: first AoE reads of e{}.{} ({} bytes so far)", FormatMac(mac),
                     profile_options.shelf, profile_options.slot, counts.bytes);
         }
       }

@@ -213,7 +213,7 @@ TEST(AoeCodec, MacAndTargetNames) {
   auto m = ParseMac("02:00:00:00:00:0a");
   ASSERT_TRUE(m);
   EXPECT_EQ(*m, kA);
-  EXPECT_EQ(MacToString(kA), "02:00:00:00:00:0a");
+  EXPECT_EQ(FormatMac(kA), "02:00:00:00:00:0a");
   EXPECT_TRUE(ParseMac("02000000000A"));
   EXPECT_FALSE(ParseMac("02:00:00:00:00"));
   EXPECT_FALSE(ParseMac("zz:00:00:00:00:00"));

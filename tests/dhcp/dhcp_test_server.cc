@@ -23,6 +23,8 @@ void OnSignal(int) {
 
 int main(int argc, char** argv) {
   using namespace isoboot::dhcp;
+  using isoboot::FormatMac;
+  using isoboot::MacAddress;
   CLI::App app{"dhcp_test_server"};
   ServerConfig config;
   std::string mode = "proxy", server_ip, range, router, events;
