@@ -119,6 +119,9 @@ def run(fake_or_host, action, *extra, env_extra=None, password_env=True, timeout
             break
         time.sleep(0.005)
     out, err = p.communicate(timeout=timeout)
+    # A fast failure can exit before /proc was read: then check what was run.
+    if BIN.encode() not in cmdline:
+        cmdline = "\0".join(args).encode()
     return p.returncode, out, err, cmdline
 
 

@@ -286,14 +286,17 @@ class H(http.server.BaseHTTPRequestHandler):
             hdrs["Content-Type"] = "application/json"
         hdrs["Content-Length"] = str(len(data))
         hdrs["OData-Version"] = "4.0"
-        for k, v in hdrs.items():
-            self.send_header(k.lower() if cfg["lower_headers"] else k, v)
-        self.end_headers()
-        self.wfile.write(data)
+        # Logged, and the state dumped, before the reply goes out: a client
+        # that exits right after its last response must find both up to date.
         with open(A.log, "a") as f:
             f.write(json.dumps({"method": self.command, "path": self.path,
                                 "headers": dict(self.headers.items()), "body": self.raw,
                                 "status": status, "reply_headers": hdrs}) + "\n")
+        dump_state()
+        for k, v in hdrs.items():
+            self.send_header(k.lower() if cfg["lower_headers"] else k, v)
+        self.end_headers()
+        self.wfile.write(data)
 
     def authed(self):
         tok = self.headers.get("X-Auth-Token")
