@@ -135,9 +135,9 @@ for path in $paths; do
     fault-loss)
       ip netns exec "$ns" nft -f - <<'NFT'
 table bridge isoboot_loss {
-  chain in { type filter hook input priority 0; numgen random mod 100 < 5 drop; }
-  chain out { type filter hook output priority 0; numgen random mod 100 < 5 drop; }
-  chain fwd { type filter hook forward priority 0; numgen random mod 100 < 5 drop; }
+  chain loss_in { type filter hook input priority 0; numgen random mod 100 < 5 drop; }
+  chain loss_out { type filter hook output priority 0; numgen random mod 100 < 5 drop; }
+  chain loss_fwd { type filter hook forward priority 0; numgen random mod 100 < 5 drop; }
 }
 NFT
       serve "$tmp/serve.log" "${full_dhcp[@]}"
