@@ -135,14 +135,16 @@ for path in $paths; do
     fault-loss)
       ip netns exec "$ns" nft -f - <<'NFT'
 table bridge isoboot_loss {
-  chain loss_in { type filter hook input priority 0; numgen random mod 100 < 5 drop; }
-  chain loss_out { type filter hook output priority 0; numgen random mod 100 < 5 drop; }
-  chain loss_fwd { type filter hook forward priority 0; numgen random mod 100 < 5 drop; }
+  chain loss_in { type filter hook input priority 0; numgen random mod 100 < 5 counter drop; }
+  chain loss_out { type filter hook output priority 0; numgen random mod 100 < 5 counter drop; }
+  chain loss_fwd { type filter hook forward priority 0; numgen random mod 100 < 5 counter drop; }
 }
 NFT
       serve "$tmp/serve.log" "${full_dhcp[@]}"
       boot "$path" bios
-      ip netns exec "$ns" nft list table bridge isoboot_loss | grep -c drop | xargs echo "loss rules:"
+      dropped=$(ip netns exec "$ns" nft list table bridge isoboot_loss | grep -Eo "packets [0-9]+" | awk '{s+=$2} END {print s+0}')
+      echo "frames dropped on the bridge: $dropped"
+      ((dropped > 0)) || { echo "FAIL $path: the loss rules dropped nothing"; failures=$((failures + 1)); }
       ip netns exec "$ns" nft delete table bridge isoboot_loss
       ;;
     two-servers)
