@@ -21,11 +21,13 @@ source tests/qemu/lib.sh
 
 ns=isoboot-demo-$$
 work=$(mktemp -d "${TMPDIR:-/tmp}/isoboot-demo.XXXXXX")
-serve_pid= tail_pid= QEMU_PID=
+serve_pid= server_tail= client_tail= QEMU_PID=
 cleanup() {
+  set +e  # clean up everything, whatever fails
   qemu_stop_pid "$QEMU_PID"
   qemu_stop_pid "$serve_pid"
-  [[ -n $tail_pid ]] && kill "$tail_pid" 2>/dev/null && wait "$tail_pid" 2>/dev/null
+  [[ -n $server_tail ]] && kill "$server_tail" 2>/dev/null
+  [[ -n $client_tail ]] && kill "$client_tail" 2>/dev/null
   qemu_netns_teardown "$ns"
   rm -rf "$work"
 }
@@ -46,15 +48,18 @@ grep -q "ready:" "$work/server.log" || { cat "$work/server.log"; exit 1; }
 args=()
 qemu_netboot_args args tap0 52:54:00:00:42:01 bios
 : >"$work/client.log"
-tail -n +1 -F "$work/server.log" 2>/dev/null | sed -u 's/^/server | /' &
-tail_pid=$!
+# The log followers end by themselves with this script (--pid), or with QEMU.
+tail -n +1 -F --pid=$$ "$work/server.log" 2>/dev/null | sed -u 's/^/server | /' &
+server_tail=$!
 start=$SECONDS
 qemu_start "$ns" "$work/client.log" "${args[@]}"
 tail -n +1 -F --pid="$QEMU_PID" "$work/client.log" 2>/dev/null | tr -d '\r' | sed -u 's/^/client | /' &
+client_tail=$!
 status=0
 qemu_wait_marker "$work/client.log" "ISOBOOT-LIVE-(OK|FAIL)" 600 || status=$?
 elapsed=$((SECONDS - start))
-sleep 0.5
+wait "$client_tail" 2>/dev/null || true  # the rest of the console, before the verdict
+kill "$server_tail" 2>/dev/null || true
 if ((status == 0)) && grep -qa "ISOBOOT-LIVE-OK" "$work/client.log" && grep -qa "etherd/e0.1" "$work/client.log"; then
   echo "demo: booted $(basename "$iso") over AoE in $elapsed s (QEMU with software emulation, PXE -> iPXE -> HTTP -> AoE root)"
 else
