@@ -7,6 +7,7 @@
 #   bios-pxelinux  SeaBIOS, pxelinux.0 over TFTP, kernel/initrd over TFTP
 #   uefi-ipxe      OVMF, ipxe.efi, kernel/initrd over HTTP
 #   proxy-dnsmasq  isoboot ProxyDHCP beside dnsmasq as the site's DHCP server
+#   uefi-proxy     the same with OVMF (UEFI firmware, port 4011 allowed)
 #   reference      KIWI's documented stack: dnsmasq DHCP+TFTP, vblade, a
 #                  hand-written pxelinux.cfg (no isoboot at all)
 # and faults, each of which must still reach the marker:
@@ -27,7 +28,7 @@ src=$(cd "$here/../.." && pwd)
 # shellcheck source=tests/qemu/lib.sh
 source "$src/tests/qemu/lib.sh"
 bin=${ISOBOOT_BIN:?ISOBOOT_BIN must name the isoboot binary}
-paths=${E2E_PATHS:-bios-ipxe bios-pxelinux uefi-ipxe proxy-dnsmasq reference fault-restart fault-loss two-servers}
+paths=${E2E_PATHS:-bios-ipxe bios-pxelinux uefi-ipxe proxy-dnsmasq uefi-proxy reference fault-restart fault-loss two-servers}
 timeout=${E2E_TIMEOUT:-420}
 export QEMU_MEM=${QEMU_MEM:-512}
 
@@ -167,11 +168,11 @@ NFT
       ((${second:-0} > 0)) || { echo "FAIL $path: the second server served no AoE reads"; failures=$((failures + 1)); }
       ip netns del "$ns2"
       ;;
-    proxy-dnsmasq)
+    proxy-dnsmasq | uefi-proxy)
       start_bg "$tmp/dnsmasq.log" dnsmasq --no-daemon --port=0 --interface="$br" --bind-interfaces \
         --dhcp-range=10.88.0.50,10.88.0.60,12h --dhcp-leasefile="$tmp/dnsmasq.leases" --log-dhcp
       serve "$tmp/serve.log" --dhcp proxy
-      boot "$path" bios
+      boot "$path" "$([[ $path == uefi-proxy ]] && echo uefi || echo bios)"
       ;;
     reference)
       # KIWI's documented procedure, by hand: kernel and initrd copied out of
