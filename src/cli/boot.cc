@@ -1,35 +1,21 @@
 // `isoboot pxe config`: print the boot entry for an image, for users who keep
 // their existing PXE server (dnsmasq, tftpd + dhcpd) and only want the entry.
 
-#include <cstdio>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 
 #include <fmt/format.h>
 
+#include "aoe/codec.h"
 #include "boot/profile.h"
 #include "cli/command.h"
 #include "iso/image.h"
 #include "iso/layout.h"
 
 namespace isoboot::cli {
-namespace {
-
-// "e0.1" -> shelf 0, slot 1 (the Linux aoe driver's device naming).
-void ParseAoeTarget(const std::string& s, boot::ProfileOptions& o) {
-  unsigned shelf = 0, slot = 0;
-  char tail = 0;
-  if (std::sscanf(s.c_str(), "e%u.%u%c", &shelf, &slot, &tail) != 2 || shelf > 65534 ||
-      slot > 254) {
-    throw std::runtime_error(fmt::format(
-        "--aoe {}: expected e<shelf>.<slot>, e.g. e0.1 (shelf 0-65534, slot 0-254)", s));
-  }
-  o.shelf = static_cast<uint16_t>(shelf);
-  o.slot = static_cast<uint8_t>(slot);
-}
-
-}  // namespace
+namespace {}  // namespace
 
 void AddBootCommand(CLI::App& app, Run& run) {
   auto* pxe = app.add_subcommand("pxe", "Boot entries for an existing PXE server");
@@ -61,7 +47,9 @@ void AddBootCommand(CLI::App& app, Run& run) {
       auto image = iso::Image::Open(args->image);
       if (!image) throw std::runtime_error(image.error().message);
       boot::ProfileOptions o;
-      ParseAoeTarget(args->aoe, o);
+      auto target = aoe::ParseTargetName(args->aoe);
+      if (!target) throw std::runtime_error("--aoe: " + target.error().message);
+      std::tie(o.shelf, o.slot) = *target;
       o.root = args->root == "http" ? boot::RootTransport::kHttp : boot::RootTransport::kAoe;
       o.http_base = args->http_base;
       o.append = args->append;

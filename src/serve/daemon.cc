@@ -14,10 +14,12 @@
 #include <set>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "aoe/codec.h"
 #include "aoe/device.h"
 #include "aoe/server.h"
 #include "aoe/target.h"
@@ -76,16 +78,9 @@ bool SameFile(const struct stat& a, const struct stat& b) {
 int Serve(const Options& o) {
   Logger log = GetLogger("serve");
   boot::ProfileOptions profile_options;
-  {
-    unsigned shelf = 0, slot = 0;
-    char tail = 0;
-    if (std::sscanf(o.aoe.c_str(), "e%u.%u%c", &shelf, &slot, &tail) != 2 || shelf > 65534 ||
-        slot > 254) {
-      throw std::runtime_error(fmt::format("--aoe {}: expected e<shelf>.<slot>, e.g. e0.1", o.aoe));
-    }
-    profile_options.shelf = static_cast<uint16_t>(shelf);
-    profile_options.slot = static_cast<uint8_t>(slot);
-  }
+  auto target = aoe::ParseTargetName(o.aoe);
+  if (!target) throw std::runtime_error("--aoe: " + target.error().message);
+  std::tie(profile_options.shelf, profile_options.slot) = *target;
   // Without the boot network there is no AoE export: entries fetch over HTTP.
   profile_options.root =
       o.root == "http" || o.http_only ? boot::RootTransport::kHttp : boot::RootTransport::kAoe;
@@ -209,8 +204,7 @@ int Serve(const Options& o) {
       }
       aoe::Server* announce = aoe_server.get();
       ImageDevice::Slot* slot = aoe_slot.get();
-      dc.on_client = [&names, announce, slot](const MacAddress& mac, dhcp::Ip4 ip,
-                                              bool is_pxe) {
+      dc.on_client = [&names, announce, slot](const MacAddress& mac, dhcp::Ip4 ip, bool is_pxe) {
         names.Learn(mac, ip);
         // A PXE request starts a boot: from now on this client reads the
         // newest image over AoE (its initrd's own DHCP later is not PXE).
