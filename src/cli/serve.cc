@@ -48,6 +48,12 @@ void AddServeCommand(CLI::App& app, Run& run) {
       ->add_option("--announce", o->announce_seconds,
                    "Seconds between unsolicited AoE announcements (0: off)")
       ->capture_default_str();
+  serve
+      ->add_option("--ipv6-ra", o->ipv6_ra,
+                   "Answer IPv6 router solicitations with an empty advertisement so iPXE does "
+                   "not wait ~16 s for IPv6: auto (with --dhcp full), on, off")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
   serve->add_flag("--http-only", o->http_only,
                   "Serve only HTTP (the ISO and its files, e.g. for BMC virtual media)");
   serve->add_option("--pxelinux", o->loaders.pxelinux, "pxelinux.0 to serve")

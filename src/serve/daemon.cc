@@ -30,6 +30,7 @@
 #include "linux/packet_socket.h"
 #include "serve/image_device.h"
 #include "serve/netif.h"
+#include "serve/router_advert.h"
 #include "tftp/codec.h"
 #include "tftp/server.h"
 
@@ -146,6 +147,7 @@ int Serve(const Options& o) {
   std::unique_ptr<aoe::Server> aoe_server;
   std::unique_ptr<tftp::Server> tftp_server;
   std::unique_ptr<dhcp::Server> dhcp_server;
+  std::unique_ptr<RouterAdvertiser> router_advertiser;
   std::shared_ptr<ImageDevice::Slot> aoe_slot;
   if (!o.http_only) {
     sys::InterfaceInfo iface = sys::LookupInterface(o.interface);
@@ -215,6 +217,14 @@ int Serve(const Options& o) {
       };
       dhcp_server = std::make_unique<dhcp::Server>(dc, GetLogger("dhcp"));
     }
+    if (o.ipv6_ra == "on" || (o.ipv6_ra == "auto" && o.dhcp == "full")) {
+      try {
+        router_advertiser = std::make_unique<RouterAdvertiser>(o.interface, log);
+      } catch (const std::system_error& e) {
+        if (o.ipv6_ra == "on") throw;
+        log->warn("no IPv6 router advertisements ({}); iPXE may wait ~16 s for IPv6", e.what());
+      }
+    }
   }
 
   std::atomic<int> running{0};
@@ -227,11 +237,13 @@ int Serve(const Options& o) {
       --running;
     });
   };
-  const int expected = 1 + (aoe_server ? 1 : 0) + (tftp_server ? 1 : 0) + (dhcp_server ? 1 : 0);
+  const int expected = 1 + (aoe_server ? 1 : 0) + (tftp_server ? 1 : 0) + (dhcp_server ? 1 : 0) +
+                       (router_advertiser ? 1 : 0);
   start(http_server.get());
   start(aoe_server.get());
   start(tftp_server.get());
   start(dhcp_server.get());
+  start(router_advertiser.get());
   log->info("ready: {}{}{}{}", "HTTP", aoe_server ? ", AoE " + o.aoe : "",
             tftp_server ? ", TFTP" : "", dhcp_server ? ", DHCP (" + o.dhcp + ")" : "");
 
@@ -294,6 +306,7 @@ int Serve(const Options& o) {
       }
     }
   }
+  if (router_advertiser) router_advertiser->Stop();
   if (dhcp_server) dhcp_server->Stop();
   if (tftp_server) tftp_server->Stop();
   if (aoe_server) aoe_server->Stop();

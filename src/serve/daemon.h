@@ -31,7 +31,10 @@ struct Options {
   std::string http_address = "0.0.0.0";
   uint16_t http_port = 8080;
   unsigned announce_seconds = 5;
-  bool http_only = false;  // only the HTTP server (BMC virtual media, no interface needed)
+  // Empty IPv6 router advertisements so iPXE need not wait ~16 s for IPv6
+  // (serve/router_advert.h): auto = with --dhcp full only.
+  std::string ipv6_ra = "auto";  // auto | on | off
+  bool http_only = false;        // only the HTTP server (BMC virtual media, no interface needed)
   Bootloaders loaders;
   unsigned rebuild_check_seconds = 2;
 };

@@ -53,6 +53,17 @@ echo "dhcp: $lease"
 [[ $lease == ip=10.77.0.1[0-2][0-9]* ]] || fail "no lease from the range: $lease"
 ip -n "$cli" addr add 10.77.0.2/24 dev veth-c
 
+# IPv6: a router solicitation (ndisc6's rdisc6) gets isoboot's empty router
+# advertisement (lifetime 0, no prefix), which ends iPXE's wait for IPv6.
+for _ in $(seq 50); do  # until the link-local address has passed DAD
+  ip -n "$cli" -6 addr show dev veth-c scope link | grep -q tentative || break
+  sleep 0.2
+done
+ra=$(ip netns exec "$cli" timeout 30 rdisc6 -1 -r 5 -w 2000 veth-c 2>&1 || true)
+grep -Eq "Router lifetime +: +0 " <<<"$ra" || fail "no empty router advertisement: $ra"
+grep -q "Prefix" <<<"$ra" && fail "the router advertisement offered a prefix: $ra"
+echo "ipv6 ra: ok"
+
 # HTTP: the generated iPXE script, a file inside the image, a range of the image.
 ip netns exec "$cli" curl -sf http://10.77.0.1:8080/boot.ipxe >"$tmp/boot.ipxe" || fail "boot.ipxe"
 grep -q "kernel http://10.77.0.1:8080/boot/x86_64/loader/linux initrd=initrd rd.kiwi.live.pxe root=live:AOEINTERFACE=e0.1 console=ttyS0" "$tmp/boot.ipxe" \
