@@ -91,6 +91,9 @@ class RunningServer {
   uint16_t port() const { return server_->port(); }
   Server& server() { return *server_; }
   std::vector<RequestRecord> Records();
+  // Records once there are at least `n` (or after 10 s): a client can exit
+  // before the server thread has recorded its last response.
+  std::vector<RequestRecord> RecordsAtLeast(size_t n);
 
  private:
   std::mutex mu_;

@@ -9,11 +9,13 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -286,6 +288,15 @@ std::string RunningServer::Url(std::string_view name) const {
 std::vector<RequestRecord> RunningServer::Records() {
   std::lock_guard lock(mu_);
   return records_;
+}
+
+std::vector<RequestRecord> RunningServer::RecordsAtLeast(size_t n) {
+  for (int i = 0; i < 1000; ++i) {
+    auto records = Records();
+    if (records.size() >= n) return records;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return Records();
 }
 
 RawClient::RawClient(uint16_t port) {
