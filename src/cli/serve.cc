@@ -5,16 +5,38 @@
 #include <string>
 
 #include "cli/command.h"
+#include "serve/config_file.h"
 #include "serve/daemon.h"
 
 namespace isoboot::cli {
+namespace {
+
+// Sets every flag named in the TOML file that the command line did not give.
+void ApplyConfigFile(CLI::App& command, const std::string& path) {
+  auto entries = serve::ReadConfigFile(path);
+  if (!entries) throw CLI::ValidationError("--config", entries.error().message);
+  for (const auto& [key, values] : *entries) {
+    CLI::Option* option = command.get_option_no_throw("--" + key);
+    if (!option || key == "config") {
+      throw CLI::ValidationError("--config", path + ": unknown option \"" + key + "\"");
+    }
+    if (option->count() > 0) continue;  // given on the command line
+    for (const auto& v : values)
+      option->add_result(v);
+    option->run_callback();
+  }
+}
+
+}  // namespace
 
 void AddServeCommand(CLI::App& app, Run& run) {
   auto* serve = app.add_subcommand(
       "serve", "Boot clients from IMAGE: DHCP/ProxyDHCP, TFTP, HTTP and AoE, all from the ISO");
   auto o = std::make_shared<serve::Options>();
   // Every flag can also come from a TOML file (key = flag name without --).
-  serve->set_config("--config", "", "TOML file with any of these options (flags override it)");
+  auto config = std::make_shared<std::string>();
+  serve->add_option("--config", *config,
+                    "TOML file with any of these options, e.g. dhcp = \"full\" (flags win)");
   serve->add_option("IMAGE", o->image, "Live ISO image")->required();
   serve->add_option("-i,--interface", o->interface, "Interface of the boot network (e.g. br0)");
   serve->add_option("--server-ip", o->server_ip,
@@ -63,7 +85,10 @@ void AddServeCommand(CLI::App& app, Run& run) {
       ->capture_default_str();
   serve->add_option("--ipxe-efi", o->loaders.ipxe_efi, "ipxe.efi to serve")->capture_default_str();
   serve->add_option("--snponly", o->loaders.snponly, "snponly.efi to serve")->capture_default_str();
-  serve->callback([&run, o] { run = [o] { return serve::Serve(*o); }; });
+  serve->callback([&run, o, config, serve] {
+    if (!config->empty()) ApplyConfigFile(*serve, *config);
+    run = [o] { return serve::Serve(*o); };
+  });
 }
 
 }  // namespace isoboot::cli

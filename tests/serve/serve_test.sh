@@ -117,7 +117,14 @@ pid=
 
 # --http-only serves any ISO (BMC virtual media), even one isoboot cannot netboot.
 "$src/scripts/make-layout-iso.sh" unknown "$tmp/other.iso" >/dev/null
-ip netns exec "$srv" "$ISOBOOT_BIN" serve "$tmp/other.iso" --http-only --http-address 127.0.0.1 \
+# (options from a TOML file this time; the command line's --http-port wins)
+printf 'http-only = true\nhttp-address = "127.0.0.1"\nhttp-port = 9\n' >"$tmp/isoboot.toml"
+printf 'http-only = true\nno-such-option = 1\n' >"$tmp/bad.toml"
+if "$ISOBOOT_BIN" serve "$tmp/other.iso" --config "$tmp/bad.toml" >"$tmp/bad.out" 2>&1; then
+  fail "an unknown key in --config was accepted"
+fi
+grep -q 'unknown option "no-such-option"' "$tmp/bad.out" || fail "unclear --config error: $(cat "$tmp/bad.out")"
+ip netns exec "$srv" "$ISOBOOT_BIN" serve "$tmp/other.iso" --config "$tmp/isoboot.toml" \
   --http-port 18080 >"$tmp/serve.log" 2>&1 &
 pid=$!
 for _ in $(seq 50); do grep -q "ready:" "$tmp/serve.log" && break; sleep 0.2; done
