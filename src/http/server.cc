@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -19,6 +20,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
@@ -26,6 +28,7 @@
 #include <spdlog/spdlog.h>
 
 #include "http/date.h"
+#include "http/range.h"
 #include "http/response.h"
 
 namespace isoboot::http {
@@ -139,8 +142,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void ReadRequest() {
+    body_parser_.reset();
+    received_ = 0;
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(core_.options.header_limit));
+    // No limit: bodies are read by the store only (or not at all). Not
+    // boost::none, which Beast 1.81 compares as a limit of 0 here.
+    parser_->body_limit(std::numeric_limits<uint64_t>::max());
     SetDeadline(core_.options.request_timeout);
     // Only the head is read: GET and HEAD have no body, and a request that
     // comes with one is answered and the connection closed (see OnRead).
@@ -173,12 +181,132 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // Range and If-Range are singletons; several of them are ignored.
     if (req.count(bhttp::field::range) == 1) head.range = Sv(req[bhttp::field::range]);
     if (req.count(bhttp::field::if_range) == 1) head.if_range = Sv(req[bhttp::field::if_range]);
+    keep_alive_ = req.keep_alive();
+    http10_ = req.version() < 11;
+    if (core_.options.store) {
+      auto path = DecodeTarget(head.target);
+      if (path && path->starts_with(core_.options.store_prefix)) {
+        return OnStoreRequest(head, std::move(*path));
+      }
+    }
     std::shared_ptr<const vfs::Tree> tree = core_.tree ? core_.tree() : nullptr;
     ResponsePlan plan = PlanResponse(head, tree.get(), core_.NextBoundary());
     // A body we would have to read and discard: answer, then close.
     if (!parser_->is_done()) plan.close = true;
-    keep_alive_ = req.keep_alive() && !plan.close;
-    http10_ = req.version() < 11;
+    Respond(std::move(plan));
+  }
+
+  // --- the store (http/store.h) ---
+
+  static ResponsePlan ReplyPlan(const StoreReply& reply, bool head_only, bool close) {
+    ResponsePlan plan = ErrorResponse(reply.status, reply.message, head_only, close);
+    for (const auto& field : reply.fields)
+      plan.fields.push_back(field);
+    return plan;
+  }
+
+  void OnStoreRequest(const RequestHead& head, std::string path) {
+    const auto& req = parser_->get();
+    StoreRequest sr;
+    sr.method = method_;
+    sr.name = path.substr(core_.options.store_prefix.size());
+    if (size_t q = head.target.find('?'); q != std::string_view::npos) {
+      sr.query = head.target.substr(q + 1);
+    }
+    if (req.count(bhttp::field::authorization) == 1) {
+      sr.authorization = Sv(req[bhttp::field::authorization]);
+    }
+    sr.client = ip_;
+    if (auto n = parser_->content_length()) sr.content_length = *n;
+    const bool body_unread = !parser_->is_done();
+    const bool head_only = method_ == "HEAD";
+
+    if (method_ == "GET" || head_only) {
+      auto got = core_.options.store->Get(sr);
+      ResponsePlan plan;
+      if (auto* reply = std::get_if<StoreReply>(&got)) {
+        plan = ReplyPlan(*reply, head_only, body_unread);
+      } else {
+        vfs::Tree one;  // the tree's planning gives ranges and validators
+        one.Add(vfs::NormalizeClientPath(path), std::get<vfs::SourcePtr>(got));
+        plan = PlanResponse(head, &one, core_.NextBoundary());
+        if (body_unread) plan.close = true;
+      }
+      plan.path = std::move(path);
+      return Respond(std::move(plan));
+    }
+    if (method_ != "PUT") {
+      ResponsePlan plan = ErrorResponse(405, "method not allowed", false, body_unread);
+      plan.fields.emplace_back("Allow", "GET, HEAD, PUT");
+      plan.path = std::move(path);
+      return Respond(std::move(plan));
+    }
+    auto got = core_.options.store->Put(sr);
+    if (auto* reply = std::get_if<StoreReply>(&got)) {
+      // Refused before any body byte was read: say so and close, so the
+      // client does not have to send what nobody will keep.
+      ResponsePlan plan = ReplyPlan(*reply, false, body_unread);
+      plan.path = std::move(path);
+      return Respond(std::move(plan));
+    }
+    upload_ = std::move(std::get<std::unique_ptr<Upload>>(got));
+    upload_path_ = std::move(path);
+    const bool expect_continue = req.count(bhttp::field::expect) == 1 &&
+                                 EqualsIgnoreCase(Sv(req[bhttp::field::expect]), "100-continue");
+    body_parser_.emplace(std::move(*parser_));
+    body_parser_->body_limit(std::numeric_limits<uint64_t>::max());  // the store enforces its own limit
+    chunk_.resize(kChunkBytes);
+    if (expect_continue && !http10_ && !body_parser_->is_done()) {
+      // RFC 9110 §10.1.1: the client waits for this before sending the body.
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      SetDeadline(core_.options.send_timeout);
+      net::async_write(socket_, net::buffer(kContinue.data(), kContinue.size()),
+                       [self = shared_from_this()](error_code ec, size_t) {
+                         if (ec) return self->Abort(ec);
+                         self->ReadBody();
+                       });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    if (body_parser_->is_done()) return FinishUpload();
+    auto& body = body_parser_->get().body();
+    body.data = chunk_.data();
+    body.size = chunk_.size();
+    SetDeadline(core_.options.request_timeout);
+    bhttp::async_read(socket_, buffer_, *body_parser_,
+                      [self = shared_from_this()](error_code ec, size_t) { self->OnBody(ec); });
+  }
+
+  void OnBody(error_code ec) {
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec) {
+      // Cut short: the Upload is destroyed unfinished, so nothing is kept.
+      core_.log->info("{}: upload of {} aborted after {} bytes: {}", ip_, upload_path_, received_,
+                      ec.message());
+      upload_.reset();
+      return Close();
+    }
+    const size_t got = chunk_.size() - body_parser_->get().body().size;
+    if (got > 0) {
+      received_ += got;
+      if (auto reply = upload_->Write({chunk_.data(), got})) {
+        upload_.reset();
+        ResponsePlan plan = ReplyPlan(*reply, false, true);
+        plan.path = std::move(upload_path_);
+        return Respond(std::move(plan));
+      }
+    }
+    ReadBody();
+  }
+
+  void FinishUpload() {
+    StoreReply reply = upload_->Finish();
+    upload_.reset();
+    ResponsePlan plan = ReplyPlan(reply, false, false);
+    plan.path = std::move(upload_path_);
     Respond(std::move(plan));
   }
 
@@ -310,6 +438,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     r.status = plan_.status;
     r.content_length = plan_.content_length;
     r.bytes = sent_;
+    r.received = received_;
     r.seconds = std::chrono::duration<double>(Clock::now() - started_).count();
     r.complete = complete;
     core_.Finished(r);
@@ -367,6 +496,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closed_ = false;
   boost::beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::empty_body>> parser_;
+  // A PUT to the store: the same parser, taking the body in chunk_-sized pieces.
+  std::optional<bhttp::request_parser<bhttp::buffer_body>> body_parser_;
+  std::unique_ptr<Upload> upload_;
+  std::string upload_path_;
+  uint64_t received_ = 0;
   const std::string ip_;
 
   // The response in progress.

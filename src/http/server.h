@@ -5,6 +5,8 @@
 // many slow clients (BMCs pulling an ISO, iPXE fetching kernel and initrd):
 // one Asio event loop, optionally run by a few threads; every connection is
 // bounded in header size and in time (slowloris clients are dropped).
+// Optionally a writable store under one path prefix (PUT, streamed to disk
+// by a StoreHandler: the overlay backups of `isoboot serve`).
 // Boost.Beast/Asio stay inside server.cc (compile time, pimpl).
 //
 // Threading: construct, then call Run() on one thread; it blocks until
@@ -21,6 +23,7 @@
 #include <string_view>
 
 #include "base/logging.h"
+#include "http/store.h"
 #include "vfs/vfs.h"
 
 namespace isoboot::http {
@@ -38,6 +41,10 @@ struct ServerOptions {
   std::chrono::milliseconds send_timeout{60'000};
   // Connections over this are closed right after accept.
   size_t max_connections = 4096;
+  // Paths under store_prefix go to `store` (GET/HEAD/PUT; http/store.h)
+  // rather than the tree. No store: everything is read-only.
+  std::shared_ptr<StoreHandler> store;
+  std::string store_prefix = "/overlay/";
 };
 
 // Per client IP address, since the server started.
@@ -55,6 +62,7 @@ struct RequestRecord {
   unsigned status = 0;
   uint64_t content_length = 0;
   uint64_t bytes = 0;     // body bytes actually sent
+  uint64_t received = 0;  // request body bytes taken in (uploads to the store)
   double seconds = 0;     // from the complete request head to the last byte
   bool complete = false;  // all content_length body bytes were sent
 };
