@@ -30,6 +30,8 @@ struct ProfileOptions {
   std::string image_name = "live.iso";
   // Extra kernel arguments from the user ("console=ttyS0").
   std::string append;
+  // boot.ipxe tries a per-node script first (nodes with their own entries).
+  bool node_scripts = false;
 };
 
 struct Profile {
@@ -48,11 +50,17 @@ Result<Profile> MakeProfile(const iso::Layout& layout, const ProfileOptions& opt
 // over TFTP relative to the TFTP root.
 std::string RenderPxelinux(const Profile& profile);
 // An iPXE script fetching kernel and initrd over HTTP from `http_base`.
-std::string RenderIpxe(const Profile& profile, std::string_view http_base);
+// With `node_scripts`, it first tries the client's own script
+// (nodes/<mac>.ipxe, see NodeIpxeName) and falls back to `profile`.
+std::string RenderIpxe(const Profile& profile, std::string_view http_base,
+                       bool node_scripts = false);
 // grub.cfg for GRUB loaded over the network (paths on its TFTP root).
 std::string RenderGrub(const Profile& profile);
 
 // "01-aa-bb-cc-dd-ee-ff": pxelinux's per-client config name for a MAC.
 std::string PxelinuxMacName(const uint8_t mac[6]);
+// "nodes/aa-bb-cc-dd-ee-ff.ipxe": the per-client iPXE script a node_scripts
+// boot.ipxe chains to (iPXE's ${mac:hexhyp}).
+std::string NodeIpxeName(const uint8_t mac[6]);
 
 }  // namespace isoboot::boot

@@ -78,6 +78,16 @@ void AddServeCommand(CLI::App& app, Run& run) {
       ->capture_default_str();
   serve->add_flag("--http-only", o->http_only,
                   "Serve only HTTP (the ISO and its files, e.g. for BMC virtual media)");
+  serve->add_option("--backup-dir", o->backup_dir,
+                    "Keep overlay backups here (PUT by `isoboot overlay backup URL/overlay/NAME`); "
+                    "nodes named by MAC boot with their newest one restored");
+  serve->add_option("--backup-token-file", o->backup_token_file,
+                    "Bearer token for the backup store (default: DIR/.token, made when missing)");
+  serve->add_option("--backup-max-size", o->backup_max_size, "Largest backup accepted (K/M/G/T)")
+      ->capture_default_str();
+  serve->add_option("--backup-keep", o->backup_keep, "Versions kept per backup name")
+      ->check(CLI::Range(1u, 1000u))
+      ->capture_default_str();
   serve->add_option("--pxelinux", o->loaders.pxelinux, "pxelinux.0 to serve")
       ->capture_default_str();
   serve->add_option("--ldlinux", o->loaders.ldlinux, "ldlinux.c32 to serve")->capture_default_str();

@@ -25,7 +25,9 @@ Result<BootTree> BuildBootTree(const std::shared_ptr<const iso::Image>& image,
 
   int64_t mtime = image->file_stat().st_mtime;
   tree->Add(kPxelinuxConfig, vfs::TextSource(boot::RenderPxelinux(out.profile), mtime));
-  tree->Add(kIpxeScript, vfs::TextSource(boot::RenderIpxe(out.profile, options.http_base), mtime));
+  tree->Add(kIpxeScript,
+            vfs::TextSource(boot::RenderIpxe(out.profile, options.http_base, options.node_scripts),
+                            mtime));
   std::string grub = boot::RenderGrub(out.profile);
   tree->Add("grub.cfg", vfs::TextSource(grub, mtime));
   tree->Add("grub/grub.cfg", vfs::TextSource(grub, mtime));
@@ -46,6 +48,21 @@ Result<BootTree> BuildBootTree(const std::shared_ptr<const iso::Image>& image,
   }
   out.tree = std::move(tree);
   return out;
+}
+
+std::shared_ptr<const vfs::Tree> WithNodeEntries(const BootTree& boot, std::string_view http_base,
+                                                 const std::vector<NodeEntry>& nodes) {
+  if (nodes.empty() || boot.profile.kernel.empty()) return boot.tree;
+  auto tree = std::make_shared<vfs::Tree>(*boot.tree);
+  for (const NodeEntry& node : nodes) {
+    boot::Profile profile = boot.profile;
+    profile.cmdline += " " + node.kernel_args;
+    tree->Add("pxelinux.cfg/" + boot::PxelinuxMacName(node.mac.data()),
+              vfs::TextSource(boot::RenderPxelinux(profile)));
+    tree->Add(boot::NodeIpxeName(node.mac.data()),
+              vfs::TextSource(boot::RenderIpxe(profile, http_base)));
+  }
+  return tree;
 }
 
 }  // namespace isoboot::serve

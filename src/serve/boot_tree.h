@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "base/mac.h"
 #include "base/result.h"
 #include "boot/profile.h"
 #include "iso/layout.h"
@@ -48,5 +49,16 @@ inline constexpr char kIpxeScript[] = "boot.ipxe";
 Result<BootTree> BuildBootTree(const std::shared_ptr<const iso::Image>& image,
                                const boot::ProfileOptions& options, const Bootloaders& loaders,
                                bool files_only = false);
+
+// Extra kernel arguments for one client (e.g. where its overlay backup is).
+struct NodeEntry {
+  MacAddress mac{};
+  std::string kernel_args;
+};
+
+// `boot.tree` plus, for each node, its own pxelinux.cfg/01-<mac> and
+// nodes/<mac>.ipxe with the node's arguments after the profile's.
+std::shared_ptr<const vfs::Tree> WithNodeEntries(const BootTree& boot, std::string_view http_base,
+                                                 const std::vector<NodeEntry>& nodes);
 
 }  // namespace isoboot::serve

@@ -28,6 +28,7 @@
 #include "http/server.h"
 #include "iso/image.h"
 #include "linux/packet_socket.h"
+#include "serve/backup_store.h"
 #include "serve/image_device.h"
 #include "serve/netif.h"
 #include "serve/router_advert.h"
@@ -98,25 +99,72 @@ int Serve(const Options& o) {
     throw std::runtime_error("--interface is required (the boot network), or use --http-only");
   }
   // Bind HTTP first so the boot entries carry the real port (port 0 in tests).
+  // `served_tree` is the generation's tree plus per-node entries; both change
+  // together under generation_mu.
   std::mutex generation_mu;
   std::shared_ptr<const Generation> generation;
+  std::shared_ptr<const vfs::Tree> served_tree;
   auto current_tree = [&]() -> std::shared_ptr<const vfs::Tree> {
     std::lock_guard lock(generation_mu);
-    return generation ? generation->boot.tree : nullptr;
+    return served_tree;
   };
   ClientNames names;
+
+  std::shared_ptr<BackupStore> store;
+  if (!o.backup_dir.empty()) {
+    BackupStoreOptions so;
+    so.dir = o.backup_dir;
+    so.token_file = o.backup_token_file;
+    auto max = ParseSize(o.backup_max_size);
+    if (!max) throw std::runtime_error("--backup-max-size: not a size like 8G, 512M or 1000000");
+    so.max_bytes = *max;
+    so.keep = o.backup_keep;
+    store = std::make_shared<BackupStore>(so, GetLogger("backup"));
+    profile_options.node_scripts = true;
+  }
 
   http::ServerOptions http_options;
   http_options.address = o.http_address;
   http_options.port = o.http_port;
   http_options.threads = 2;
+  http_options.store = store;
   Logger http_log = GetLogger("http");
   auto http_server = std::make_unique<http::Server>(
       current_tree, http_options, http_log, [&names, http_log](const http::RequestRecord& r) {
+        if (r.received > 0) {
+          http_log->info("{} {} {} {}: received {} bytes in {:.2f} s", names.Name(r.client),
+                         r.method, r.path, r.status, r.received, r.seconds);
+          return;
+        }
         http_log->info("{} {} {} {}: {} of {} bytes in {:.2f} s", names.Name(r.client), r.method,
                        r.path, r.status, r.bytes, r.content_length, r.seconds);
       });
   profile_options.http_base = fmt::format("http://{}:{}", server_ip, http_server->port());
+
+  // Each node with a stored backup boots with the URL of its newest one and
+  // a key that reads that backup only.
+  auto node_entries = [&]() {
+    std::vector<NodeEntry> nodes;
+    if (!store) return nodes;
+    for (const MacAddress& mac : store->Nodes()) {
+      std::string name = *BackupStore::CanonicalName(FormatMac(mac));
+      nodes.push_back({mac, fmt::format("isoboot.overlay={}{}{}?key={}", profile_options.http_base,
+                                        http_options.store_prefix, name, store->ReadKey(name))});
+    }
+    return nodes;
+  };
+  // Call with generation_mu held.
+  auto publish = [&](std::shared_ptr<const Generation> next) {
+    generation = std::move(next);
+    served_tree = WithNodeEntries(generation->boot, profile_options.http_base, node_entries());
+  };
+  if (store) {
+    store->set_on_commit([&](const std::string& name) {
+      std::lock_guard lock(generation_mu);
+      publish(generation);
+      if (ParseMac(name)) log->info("node {}: its next boots restore this backup", name);
+    });
+  }
 
   auto load = [&](const std::string& path) {
     auto image = OpenImage(path);
@@ -126,7 +174,17 @@ int Serve(const Options& o) {
       log->warn("{}", w);
     return std::make_shared<const Generation>(Generation{image, std::move(*boot)});
   };
-  generation = load(o.image);
+  {
+    std::lock_guard lock(generation_mu);
+    publish(load(o.image));
+  }
+  if (store) {
+    log->info(
+        "overlay backups: PUT/GET {}{}NAME, stored in {} (token in {}); {} node(s) boot "
+        "with theirs",
+        profile_options.http_base, http_options.store_prefix, store->options().dir,
+        store->options().token_file, store->Nodes().size());
+  }
   if (!generation->boot.profile.kernel.empty()) {
     log->info("serving {} ({} layout, {}): kernel {}, initrd {}", o.image,
               iso::ToString(generation->boot.layout.kind), generation->boot.layout.arch,
@@ -295,7 +353,7 @@ int Serve(const Options& o) {
           }
           {
             std::lock_guard lock(generation_mu);
-            generation = next;
+            publish(next);
           }
           if (aoe_slot) aoe_slot->Replace(next->image);
           log->info("image rebuilt (inode {}): new boots get it", st.st_ino);

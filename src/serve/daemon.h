@@ -35,6 +35,12 @@ struct Options {
   // (serve/router_advert.h): auto = with --dhcp full only.
   std::string ipv6_ra = "auto";  // auto | on | off
   bool http_only = false;        // only the HTTP server (BMC virtual media, no interface needed)
+  // Overlay backup store at /overlay/ (serve/backup_store.h); off when empty.
+  // Nodes named by MAC boot with isoboot.overlay=<their newest backup>.
+  std::string backup_dir;
+  std::string backup_token_file;  // default: <backup_dir>/.token, created when missing
+  std::string backup_max_size = "8G";
+  unsigned backup_keep = 5;
   Bootloaders loaders;
   unsigned rebuild_check_seconds = 2;
 };

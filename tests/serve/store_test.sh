@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# The overlay backup store of `isoboot serve` (--backup-dir), on loopback:
+# `isoboot overlay backup` PUTs, curl as a second client. Checks the token
+# (made on first start, mode 0600), per-node read keys, versions kept and
+# pruned, refusal of junk and of oversized uploads, an upload cut short that
+# leaves the previous backup served, and the per-node boot entries
+# (pxelinux.cfg/01-<mac>, nodes/<mac>.ipxe) with isoboot.overlay=URL?key=.
+set -euo pipefail
+src=${ISOBOOT_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+bin=${ISOBOOT_BIN:?set ISOBOOT_BIN to the isoboot binary}
+mkdir -p "${ISOBOOT_TEST_TMP:-/tmp}"
+tmp=$(mktemp -d "${ISOBOOT_TEST_TMP:-/tmp}/store.XXXXXX")
+pid=
+curl_pid=
+cleanup() {
+  [[ -n $curl_pid ]] && kill "$curl_pid" 2>/dev/null || true
+  [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*"
+  echo "--- server log"
+  tail -30 "$tmp/serve.log" || true
+  exit 1
+}
+
+"$src/scripts/make-layout-iso.sh" kiwi "$tmp/live.iso" >/dev/null
+store=$tmp/store
+start_server() {
+  "$bin" serve --http-only "$tmp/live.iso" --http-address 127.0.0.1 --http-port 0 \
+    --backup-dir "$store" --backup-keep 2 --backup-max-size 1M >"$tmp/serve.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 50); do grep -q "ready:" "$tmp/serve.log" && break; sleep 0.2; done
+  grep -q "ready:" "$tmp/serve.log" || fail "server did not start"
+  port=$(sed -n 's/.*HTTP on \([0-9]*\);.*/\1/p' "$tmp/serve.log")
+  base=http://127.0.0.1:$port
+}
+stop_server() {
+  kill "$pid"
+  wait "$pid" || fail "server exit status $?"
+  pid=
+}
+start_server
+[[ $(stat -c %a "$store/.token") == 600 ]] || fail "token file is not mode 0600"
+token_file=$store/.token
+token=$(cat "$token_file")
+
+node=52-54-00-12-34-56
+mkdir -p "$tmp/up/etc"
+backup() {  # MOTD [NAME]: back up an upper dir whose /etc/motd says MOTD
+  echo "$1" >"$tmp/up/etc/motd"
+  "$bin" overlay backup --upper "$tmp/up" --token-file "$token_file" -o "$base/overlay/${2:-52:54:00:12:34:56}"
+}
+versions() { find "$store/$node" -name '*.isoboot-overlay' | wc -l; }
+restored() {  # URL [curl-style extra env]: restore into a fresh dir, print its motd
+  rm -rf "$tmp/r"
+  mkdir "$tmp/r"
+  "$bin" overlay restore --upper "$tmp/r" "$1" >/dev/null
+  cat "$tmp/r/etc/motd"
+}
+status() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+
+# 1. First backup of a node named by its MAC (colons: stored as hyphens).
+backup one >/dev/null || fail "backup to the store failed"
+[[ $(versions) == 1 ]] || fail "no version stored for $node"
+[[ $(stat -c %a "$store/$node"/*.isoboot-overlay) == 600 ]] || fail "version file is not 0600"
+
+# 2. The node's boot entries carry its URL and read key; others get none.
+boot_ipxe=$(curl -sf "$base/boot.ipxe")
+grep -q 'chain --autofree .*/nodes/${mac:hexhyp}.ipxe ||' <<<"$boot_ipxe" || fail "boot.ipxe does not chain per-node scripts"
+pxe=$(curl -sf "$base/pxelinux.cfg/01-$node") || fail "no pxelinux.cfg/01-$node"
+ipxe=$(curl -sf "$base/nodes/$node.ipxe") || fail "no nodes/$node.ipxe"
+url=$(grep -o 'isoboot.overlay=[^ ]*' <<<"$pxe" | cut -d= -f2-)
+[[ $url == "$base/overlay/$node?key="* ]] || fail "pxelinux entry has no overlay URL: $pxe"
+grep -qF "isoboot.overlay=$url" <<<"$ipxe" || fail "iPXE entry differs from pxelinux's: $ipxe"
+grep -q 'rd.kiwi.live.pxe' <<<"$pxe" || fail "per-node entry lost the profile's arguments"
+[[ $(status "$base/pxelinux.cfg/01-52-54-00-00-00-99") == 404 ]] || fail "an entry for a node without backup"
+echo "node entry: $url"
+
+# 3. Access: the key reads this node's backup only; writes need the token.
+[[ $(restored "$url") == one ]] || fail "restore with the node's key"
+[[ $(status "$base/overlay/$node") == 401 ]] || fail "read without key or token"
+[[ $(status "$base/overlay/52-54-00-00-00-99?${url#*\?}") == 403 ]] || fail "a node's key read another name"
+[[ $(status "$base/overlay/$node/?${url#*\?}") == 401 ]] || fail "the key listed versions"
+[[ $(status -T "$tmp/live.iso" -H 'Authorization: Bearer wrong' "$base/overlay/$node") == 403 ]] || fail "PUT with a wrong token"
+[[ $(status -T "$tmp/live.iso" "$base/overlay/$node") == 401 ]] || fail "PUT without a token"
+[[ $(status -T /dev/null -H "Authorization: Bearer $token" "$base/overlay/.hidden") == 400 ]] || fail "a name starting with ."
+
+# 4. Versions: keep 2, newest wins, an older one by name.
+backup two >/dev/null && backup three >/dev/null || fail "later backups failed"
+[[ $(versions) == 2 ]] || fail "expected 2 kept versions, have $(versions)"
+[[ $(restored "$url") == three ]] || fail "the key does not read the newest version"
+list=$(curl -sf -H "Authorization: Bearer $token" "$base/overlay/$node/")
+[[ $(wc -l <<<"$list") == 2 ]] || fail "listing: $list"
+older=$(head -1 <<<"$list" | cut -d' ' -f1)
+[[ $(ISOBOOT_TOKEN=$token restored "$base/overlay/$node/$older") == two ]] || fail "older version $older"
+
+# 5. Junk, an oversized backup and a cut upload leave "three" as the newest.
+head -c 5000 /dev/urandom >"$tmp/junk"
+[[ $(status -T "$tmp/junk" -H "Authorization: Bearer $token" "$base/overlay/$node") == 422 ]] || fail "junk accepted"
+head -c 3M /dev/urandom >"$tmp/up/big"
+if backup four 2>"$tmp/err" >/dev/null; then fail "a backup over --backup-max-size was stored"; fi
+grep -q 413 "$tmp/err" || fail "oversized backup: $(cat "$tmp/err")"
+rm "$tmp/up/big"
+head -c 900K /dev/urandom >"$tmp/up/fill"
+echo five >"$tmp/up/etc/motd"
+"$bin" overlay backup --upper "$tmp/up" -o "$tmp/five.tar.zst" >/dev/null
+curl -s -T "$tmp/five.tar.zst" -H "Authorization: Bearer $token" --limit-rate 100K \
+  "$base/overlay/$node" >/dev/null 2>&1 &
+curl_pid=$!
+for _ in $(seq 100); do
+  compgen -G "$store/$node/.partial-*" >/dev/null && break
+  sleep 0.1
+done
+compgen -G "$store/$node/.partial-*" >/dev/null || fail "the slow upload never started"
+kill "$curl_pid"
+wait "$curl_pid" 2>/dev/null || true
+curl_pid=
+for _ in $(seq 100); do
+  compgen -G "$store/$node/.partial-*" >/dev/null || break
+  sleep 0.1
+done
+compgen -G "$store/$node/.partial-*" >/dev/null && fail "a cut upload left its partial file"
+[[ $(versions) == 2 ]] || fail "a refused or cut upload changed the versions"
+[[ $(restored "$url") == three ]] || fail "after junk/oversize/cut uploads the newest is not three"
+
+# 6. A restart keeps the backups and node entries and drops stale partials.
+touch "$store/$node/.partial-stale1"
+stop_server
+start_server
+[[ ! -e $store/$node/.partial-stale1 ]] || fail "stale partial upload kept at start"
+grep -q "1 node(s) boot with theirs" "$tmp/serve.log" || fail "node not found at start"
+new_url=$(curl -sf "$base/pxelinux.cfg/01-$node" | grep -o 'isoboot.overlay=[^ ]*' | cut -d= -f2-)
+[[ $new_url == "$base/overlay/$node?${url#*\?}" ]] || fail "the node's key changed across a restart: $new_url"
+url=$new_url
+[[ $(restored "$url") == three ]] || fail "restore after restart"
+stop_server
+echo PASS
