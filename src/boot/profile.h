@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/result.h"
 #include "iso/layout.h"
@@ -32,13 +33,17 @@ struct ProfileOptions {
   std::string append;
   // boot.ipxe tries a per-node script first (nodes with their own entries).
   bool node_scripts = false;
+  // Served names of initramfs archives loaded after the image's initrd (the
+  // kernel unpacks them over it): e.g. a restore hook the image lacks.
+  std::vector<std::string> extra_initrds;
 };
 
 struct Profile {
   std::string label = "live";
   std::string kernel;  // served name, e.g. "boot/x86_64/loader/linux" (no leading slash)
   std::string initrd;
-  std::string cmdline;  // the complete kernel command line, without initrd=
+  std::vector<std::string> extra_initrds;  // loaded after `initrd`, in order
+  std::string cmdline;                     // the complete kernel command line, without initrd=
 };
 
 // The profile for an image of `layout`. Fails with a clear reason for a

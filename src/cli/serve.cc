@@ -88,6 +88,9 @@ void AddServeCommand(CLI::App& app, Run& run) {
   serve->add_option("--backup-keep", o->backup_keep, "Versions kept per backup name")
       ->check(CLI::Range(1u, 1000u))
       ->capture_default_str();
+  serve->add_option("--initrd-add", o->loaders.extra_initrds,
+                    "Initramfs archive to load after the image's initrd (repeatable), e.g. the "
+                    "overlay restore hook from contrib/dracut/make-initrd-addon.sh");
   serve->add_option("--pxelinux", o->loaders.pxelinux, "pxelinux.0 to serve")
       ->capture_default_str();
   serve->add_option("--ldlinux", o->loaders.ldlinux, "ldlinux.c32 to serve")->capture_default_str();

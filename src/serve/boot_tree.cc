@@ -14,7 +14,15 @@ Result<BootTree> BuildBootTree(const std::shared_ptr<const iso::Image>& image,
   auto tree = std::make_shared<vfs::Tree>();
   vfs::AddImageFiles(*tree, image);
   tree->Add(kImageName, vfs::WholeImageSource(image));
-  auto profile = boot::MakeProfile(out.layout, options);
+  boot::ProfileOptions profile_options = options;
+  for (const auto& path : loaders.extra_initrds) {
+    auto source = vfs::HostFileSource(path);
+    if (!source) return MakeError(fmt::format("--initrd-add: {}", source.error().message));
+    std::string name = "initrd-add/" + path.substr(path.rfind('/') + 1);
+    tree->Add(name, *source);
+    profile_options.extra_initrds.push_back(name);
+  }
+  auto profile = boot::MakeProfile(out.layout, profile_options);
   if (!profile) {
     if (!files_only) return profile.error();
     out.warnings.push_back(profile.error().message + "; serving its files only");

@@ -29,6 +29,9 @@ struct Bootloaders {
   std::string undionly = "/usr/lib/ipxe/undionly.kpxe";
   std::string ipxe_efi = "/usr/lib/ipxe/ipxe.efi";
   std::string snponly = "/usr/lib/ipxe/snponly.efi";
+  // Initramfs archives loaded after the image's initrd (--initrd-add),
+  // served as initrd-add/<file name>.
+  std::vector<std::string> extra_initrds;
 };
 
 struct BootTree {

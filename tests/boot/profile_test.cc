@@ -91,5 +91,31 @@ TEST(ProfileTest, IpxeAndGrubEntries) {
   EXPECT_EQ(PxelinuxMacName(mac), "01-52-54-00-ab-0c-01");
 }
 
+TEST(ProfileTest, ExtraInitrdsAndNodeScripts) {
+  ProfileOptions o;
+  o.extra_initrds = {"initrd-add/a.cpio", "initrd-add/b.cpio"};
+  auto p = MakeProfile(Kiwi(), o);
+  ASSERT_TRUE(p);
+  EXPECT_NE(RenderPxelinux(*p).find(
+                "  INITRD boot/x86_64/loader/initrd,initrd-add/a.cpio,initrd-add/b.cpio\n"),
+            std::string::npos);
+  std::string ipxe = RenderIpxe(*p, "http://s", true);
+  EXPECT_NE(ipxe.find("chain --autofree http://s/nodes/${mac:hexhyp}.ipxe ||\n"), std::string::npos)
+      << ipxe;
+  EXPECT_NE(ipxe.find("linux initrd=initrd initrd=extra0 initrd=extra1 rd.kiwi"),
+            std::string::npos);
+  EXPECT_NE(ipxe.find("initrd --name initrd http://s/boot/x86_64/loader/initrd || goto failed\n"
+                      "initrd --name extra0 http://s/initrd-add/a.cpio || goto failed\n"
+                      "initrd --name extra1 http://s/initrd-add/b.cpio || goto failed\nboot"),
+            std::string::npos)
+      << ipxe;
+  EXPECT_EQ(RenderIpxe(*p, "http://s").find("chain --autofree"), std::string::npos);
+  EXPECT_NE(RenderGrub(*p).find("  initrd /boot/x86_64/loader/initrd /initrd-add/a.cpio "
+                                "/initrd-add/b.cpio\n"),
+            std::string::npos);
+  const uint8_t mac[6] = {0x52, 0x54, 0x00, 0xAB, 0x0C, 0x01};
+  EXPECT_EQ(NodeIpxeName(mac), "nodes/52-54-00-ab-0c-01.ipxe");
+}
+
 }  // namespace
 }  // namespace isoboot::boot
