@@ -18,6 +18,10 @@
 #   two-servers    a second isoboot exports the same image as the same
 #                  shelf.slot from another namespace on the bridge; both
 #                  must have served AoE reads
+# and the boot-time overlay restore:
+#   overlay-restore  a backup stored in serve's --backup-dir for the client's
+#                  MAC is restored by the hook (contrib/dracut, loaded with
+#                  --initrd-add) before the live root's /sbin/init runs
 # Prints seconds from QEMU start to the marker for each and the ratio to the
 # reference stack. E2E_PATHS selects paths (space separated). The ISO is
 # cached outside the checkout (KIWI_CACHE, default /var/cache/isoboot/kiwi),
@@ -28,7 +32,7 @@ src=$(cd "$here/../.." && pwd)
 # shellcheck source=tests/qemu/lib.sh
 source "$src/tests/qemu/lib.sh"
 bin=${ISOBOOT_BIN:?ISOBOOT_BIN must name the isoboot binary}
-paths=${E2E_PATHS:-bios-ipxe bios-pxelinux uefi-ipxe proxy-dnsmasq uefi-proxy reference fault-restart fault-loss two-servers}
+paths=${E2E_PATHS:-bios-ipxe bios-pxelinux uefi-ipxe proxy-dnsmasq uefi-proxy reference fault-restart fault-loss two-servers overlay-restore}
 timeout=${E2E_TIMEOUT:-420}
 export QEMU_MEM=${QEMU_MEM:-512}
 
@@ -167,6 +171,35 @@ NFT
       echo "second server: ${second:-0} bytes read"
       ((${second:-0} > 0)) || { echo "FAIL $path: the second server served no AoE reads"; failures=$((failures + 1)); }
       ip netns del "$ns2"
+      ;;
+    overlay-restore)
+      # Issue 7's boot-time restore: a backup PUT to serve's store under the
+      # client's MAC; serve gives that node isoboot.overlay=URL?key= and loads
+      # the restore hook after the image's initrd (the KIWI image has no
+      # such module); the hook restores before the switch to the live root.
+      # The backup replaces /sbin/init with one that also prints a proof
+      # found only in the backup, so the marker shows the restore happened
+      # before anything ran from the overlay.
+      "$src/contrib/dracut/make-initrd-addon.sh" "$tmp/addon.cpio.gz" "$bin"
+      serve "$tmp/serve.log" "${full_dhcp[@]}" --backup-dir "$tmp/store" --initrd-add "$tmp/addon.cpio.gz"
+      proof="overlay-backup-$$-$RANDOM"
+      mkdir -p "$tmp/upper/sbin" "$tmp/upper/etc"
+      echo "$proof" >"$tmp/upper/etc/isoboot-overlay-proof"
+      sed 's|^echo "ISOBOOT-LIVE-OK"$|&\necho "ISOBOOT-OVERLAY-RESTORED: $(cat /etc/isoboot-overlay-proof)"|' \
+        "$src/tests/image/live-init.sh" >"$tmp/upper/sbin/init"
+      chmod 0755 "$tmp/upper/sbin/init"
+      grep -q ISOBOOT-OVERLAY-RESTORED "$tmp/upper/sbin/init"
+      ip netns exec "$ns" "$bin" overlay backup --upper "$tmp/upper" --token-file "$tmp/store/.token" \
+        -o "http://10.88.0.1:8080/overlay/$mac"
+      boot "$path" bios
+      if grep -qa "ISOBOOT-OVERLAY-RESTORED: $proof" "$tmp/$path.console"; then
+        echo "the live root ran the restored /sbin/init: $(grep -a ISOBOOT-OVERLAY-RESTORED "$tmp/$path.console" | head -1)"
+      else
+        echo "FAIL $path: the backup was not restored before the live root started"
+        grep -a -i "isoboot-overlay\|overlay" "$tmp/$path.console" | head -10 || true
+        failures=$((failures + 1))
+      fi
+      grep -q "GET /overlay/${mac//:/-} 200" "$tmp/serve.log" || { echo "FAIL $path: the node never fetched its backup"; failures=$((failures + 1)); }
       ;;
     proxy-dnsmasq | uefi-proxy)
       start_bg "$tmp/dnsmasq.log" dnsmasq --no-daemon --port=0 --interface="$br" --bind-interfaces \
