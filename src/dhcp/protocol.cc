@@ -221,7 +221,12 @@ Outcome Protocol::HandleProxy(const Message& request, bool proxy_port, Ip4 src_i
   } else if (type == MessageType::kDiscover) {
     reply = ReplyTo(request, MessageType::kOffer);
   } else if (type == MessageType::kRequest &&
-             request.GetIp(opt::kServerId) == std::optional<Ip4>(config_.server_ip)) {
+             request.GetIp(opt::kServerId) == std::optional<Ip4>(config_.server_ip) &&
+             !request.GetIp(opt::kRequestedIp)) {
+    // A request naming an address completes an address offer, which a proxy
+    // never makes: it is for a DHCP server on this same host (same server
+    // id), and an ACK from us without an address would make the client
+    // decline its lease (seen with OVMF beside dnsmasq on one host).
     reply = ReplyTo(request, MessageType::kAck);
     reply.ciaddr = request.ciaddr;
   } else {

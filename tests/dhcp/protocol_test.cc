@@ -126,8 +126,14 @@ TEST(DhcpProxy, RequestForAnotherServerIsIgnoredOursIsAcked) {
   EXPECT_FALSE(other.reply);
   ASSERT_TRUE(other.client);
   EXPECT_EQ(other.client->ip, 0x0a4d0032u);
+  // Our server id with an address: the DHCP server on this same host's.
   r.SetIp(opt::kServerId, kServer);
-  Outcome ours = Handle(p, r);
+  EXPECT_FALSE(Handle(p, r).reply);
+  // Our server id, no address asked for (boot server discovery on port 67).
+  Message discovery = Request(MessageType::kRequest, 1, 0);
+  discovery.SetIp(opt::kServerId, kServer);
+  discovery.ciaddr = 0x0a4d0032;
+  Outcome ours = Handle(p, discovery);
   ASSERT_TRUE(ours.reply);
   EXPECT_EQ(ours.reply->Type(), MessageType::kAck);
   EXPECT_EQ(ours.reply->yiaddr, 0u);
