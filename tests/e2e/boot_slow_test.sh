@@ -8,6 +8,7 @@
 #   uefi-ipxe      OVMF, ipxe.efi, kernel/initrd over HTTP
 #   proxy-dnsmasq  isoboot ProxyDHCP beside dnsmasq as the site's DHCP server
 #   uefi-proxy     the same with OVMF (UEFI firmware, port 4011 allowed)
+#   uefi-native-proxy  the same with OVMF's own PXE client (no iPXE ROM)
 #   reference      KIWI's documented stack: dnsmasq DHCP+TFTP, vblade, a
 #                  hand-written pxelinux.cfg (no isoboot at all)
 # and faults, each of which must still reach the marker:
@@ -32,7 +33,7 @@ src=$(cd "$here/../.." && pwd)
 # shellcheck source=tests/qemu/lib.sh
 source "$src/tests/qemu/lib.sh"
 bin=${ISOBOOT_BIN:?ISOBOOT_BIN must name the isoboot binary}
-paths=${E2E_PATHS:-bios-ipxe bios-pxelinux uefi-ipxe proxy-dnsmasq uefi-proxy reference fault-restart fault-loss two-servers overlay-restore}
+paths=${E2E_PATHS:-bios-ipxe bios-pxelinux uefi-ipxe proxy-dnsmasq uefi-proxy uefi-native-proxy reference fault-restart fault-loss two-servers overlay-restore}
 timeout=${E2E_TIMEOUT:-420}
 export QEMU_MEM=${QEMU_MEM:-512}
 
@@ -119,6 +120,11 @@ restart_during_aoe() {
 
 for path in $paths; do
   echo "== $path"
+  # E2E_PCAP_DIR=DIR keeps each path's bridge traffic and logs for debugging.
+  if [[ -n ${E2E_PCAP_DIR:-} ]]; then
+    mkdir -p "$E2E_PCAP_DIR"
+    start_bg "$tmp/tcpdump.log" tcpdump -i "$br" -U -s 512 -w "$E2E_PCAP_DIR/$path.pcap" not port 8080
+  fi
   case $path in
     bios-ipxe)
       serve "$tmp/serve.log" "${full_dhcp[@]}"
@@ -207,6 +213,17 @@ NFT
       serve "$tmp/serve.log" --dhcp proxy
       boot "$path" "$([[ $path == uefi-proxy ]] && echo uefi || echo bios)"
       ;;
+    uefi-native-proxy)
+      # OVMF's own PXE client (EDK2 PxeBcDxe; the NIC has no iPXE ROM), with
+      # dnsmasq as the site DHCP server on the same host (same server id) and
+      # isoboot as ProxyDHCP: EDK2 takes ipxe.efi from the proxy offer and
+      # fetches it over TFTP (tsize, windowsize), then iPXE takes over.
+      start_bg "$tmp/dnsmasq.log" dnsmasq --no-daemon --port=0 --interface="$br" --bind-interfaces \
+        --dhcp-range=10.88.0.50,10.88.0.60,12h --dhcp-leasefile="$tmp/dnsmasq.leases" --log-dhcp
+      serve "$tmp/serve.log" --dhcp proxy
+      QEMU_NIC_ROMFILE="" boot "$path" uefi
+      grep -E "port 4011|4011|ipxe.efi" "$tmp/serve.log" | head -5 || true
+      ;;
     reference)
       # KIWI's documented procedure, by hand: kernel and initrd copied out of
       # the ISO into a TFTP root, vblade exporting the ISO, pxelinux.cfg
@@ -231,6 +248,7 @@ NFT
       ;;
   esac
   [[ -f $tmp/serve.log ]] && { grep -E "sent|GET|first AoE|ACK|OFFER" "$tmp/serve.log" | cut -c1-160 | head -12 || true; }
+  [[ -n ${E2E_PCAP_DIR:-} ]] && cp "$tmp"/*.log "$tmp/$path.console" "$E2E_PCAP_DIR/" 2>/dev/null
   stop_all
   rm -f "$tmp/serve.log"
 done

@@ -241,6 +241,8 @@ qemu_direct_boot_args() {  # ARRAY_NAME KERNEL INITRD APPEND TAP MAC
 # disks: FIRMWARE bios (SeaBIOS + iPXE ROM, -machine pc) or uefi (OVMF + its
 # own PXE/HTTP boot, -machine q35; needs a writable copy of the variable store,
 # made in VARS_DIR). Appends to the array named by the first argument.
+# QEMU_NIC_ROMFILE, when set, replaces the NIC's option ROM (QEMU's iPXE);
+# empty: none, so OVMF boots with its own virtio-net driver and PXE client.
 qemu_netboot_args() {  # ARRAY_NAME TAP MAC FIRMWARE [VARS_DIR]
   local -n qemu_netboot_out_=$1
   local tap=$2 mac=$3 fw=$4 vars_dir=${5:-}
@@ -261,6 +263,6 @@ qemu_netboot_args() {  # ARRAY_NAME TAP MAC FIRMWARE [VARS_DIR]
   esac
   qemu_netboot_out_+=(-m "${QEMU_MEM:-256}" -smp 1 -accel "${QEMU_ACCEL:-tcg}" -boot n
     -netdev "tap,id=n0,ifname=$tap,script=no,downscript=no"
-    -device "virtio-net-pci,netdev=n0,mac=$mac,bootindex=1"
+    -device "virtio-net-pci,netdev=n0,mac=$mac,bootindex=1${QEMU_NIC_ROMFILE+,romfile=$QEMU_NIC_ROMFILE}"
     -nodefaults -serial stdio)
 }
