@@ -78,6 +78,9 @@ void AddServeCommand(CLI::App& app, Run& run) {
       ->capture_default_str();
   serve->add_flag("--http-only", o->http_only,
                   "Serve only HTTP (the ISO and its files, e.g. for BMC virtual media)");
+  serve->add_option("--node", o->node_args,
+                    "MAC=ARGS: kernel arguments for one node, in its own boot entries "
+                    "(repeatable), e.g. 52:54:00:12:34:56=hostname=node1");
   serve->add_option("--backup-dir", o->backup_dir,
                     "Keep overlay backups here (PUT by `isoboot overlay backup URL/overlay/NAME`); "
                     "nodes named by MAC boot with their newest one restored");

@@ -120,7 +120,6 @@ int Serve(const Options& o) {
     so.max_bytes = *max;
     so.keep = o.backup_keep;
     store = std::make_shared<BackupStore>(so, GetLogger("backup"));
-    profile_options.node_scripts = true;
   }
 
   http::ServerOptions http_options;
@@ -143,16 +142,33 @@ int Serve(const Options& o) {
 
   // Each node with a stored backup boots with the URL of its newest one and
   // a key that reads that backup only.
-  auto node_entries = [&]() {
-    std::vector<NodeEntry> nodes;
-    if (!store) return nodes;
-    for (const MacAddress& mac : store->Nodes()) {
-      std::string name = *BackupStore::CanonicalName(FormatMac(mac));
-      nodes.push_back({mac, fmt::format("isoboot.overlay={}{}{}?key={}", profile_options.http_base,
-                                        http_options.store_prefix, name, store->ReadKey(name))});
+  std::map<MacAddress, std::string> node_args;
+  for (const auto& spec : o.node_args) {
+    size_t eq = spec.find('=');
+    auto mac = ParseMac(std::string_view(spec).substr(0, eq));
+    if (eq == std::string::npos || !mac) {
+      throw std::runtime_error(fmt::format("--node {}: expected MAC=KERNEL-ARGS", spec));
     }
+    std::string& args = node_args[*mac];
+    args += (args.empty() ? "" : " ") + spec.substr(eq + 1);
+  }
+  auto node_entries = [&]() {
+    std::map<MacAddress, std::string> args = node_args;
+    if (store) {
+      for (const MacAddress& mac : store->Nodes()) {
+        std::string name = *BackupStore::CanonicalName(FormatMac(mac));
+        std::string& a = args[mac];
+        a += fmt::format("{}isoboot.overlay={}{}{}?key={}", a.empty() ? "" : " ",
+                         profile_options.http_base, http_options.store_prefix, name,
+                         store->ReadKey(name));
+      }
+    }
+    std::vector<NodeEntry> nodes;
+    for (auto& [mac, a] : args)
+      nodes.push_back({mac, std::move(a)});
     return nodes;
   };
+  profile_options.node_scripts = store || !node_args.empty();
   // Call with generation_mu held.
   auto publish = [&](std::shared_ptr<const Generation> next) {
     generation = std::move(next);

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "boot/profile.h"
 #include "serve/boot_tree.h"
@@ -35,6 +36,9 @@ struct Options {
   // (serve/router_advert.h): auto = with --dhcp full only.
   std::string ipv6_ra = "auto";  // auto | on | off
   bool http_only = false;        // only the HTTP server (BMC virtual media, no interface needed)
+  // Per-node kernel arguments, "MAC=ARGS" (e.g. "52:54:00:12:34:56=hostname=n1"):
+  // that node gets its own boot entries with ARGS after the profile's.
+  std::vector<std::string> node_args;
   // Overlay backup store at /overlay/ (serve/backup_store.h); off when empty.
   // Nodes named by MAC boot with isoboot.overlay=<their newest backup>.
   std::string backup_dir;

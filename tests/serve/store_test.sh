@@ -4,7 +4,8 @@
 # (made on first start, mode 0600), per-node read keys, versions kept and
 # pruned, refusal of junk and of oversized uploads, an upload cut short that
 # leaves the previous backup served, and the per-node boot entries
-# (pxelinux.cfg/01-<mac>, nodes/<mac>.ipxe) with isoboot.overlay=URL?key=.
+# (pxelinux.cfg/01-<mac>, nodes/<mac>.ipxe) with isoboot.overlay=URL?key=,
+# merged with --node MAC=ARGS.
 set -euo pipefail
 src=${ISOBOOT_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 bin=${ISOBOOT_BIN:?set ISOBOOT_BIN to the isoboot binary}
@@ -29,7 +30,8 @@ fail() {
 store=$tmp/store
 start_server() {
   "$bin" serve --http-only "$tmp/live.iso" --http-address 127.0.0.1 --http-port 0 \
-    --backup-dir "$store" --backup-keep 2 --backup-max-size 1M >"$tmp/serve.log" 2>&1 &
+    --backup-dir "$store" --backup-keep 2 --backup-max-size 1M \
+    --node 52:54:00:00:00:77=hostname=n77 --node 52-54-00-12-34-56=hostname=n56 >"$tmp/serve.log" 2>&1 &
   pid=$!
   for _ in $(seq 50); do grep -q "ready:" "$tmp/serve.log" && break; sleep 0.2; done
   grep -q "ready:" "$tmp/serve.log" || fail "server did not start"
@@ -75,7 +77,11 @@ url=$(grep -o 'isoboot.overlay=[^ ]*' <<<"$pxe" | cut -d= -f2-)
 [[ $url == "$base/overlay/$node?key="* ]] || fail "pxelinux entry has no overlay URL: $pxe"
 grep -qF "isoboot.overlay=$url" <<<"$ipxe" || fail "iPXE entry differs from pxelinux's: $ipxe"
 grep -q 'rd.kiwi.live.pxe' <<<"$pxe" || fail "per-node entry lost the profile's arguments"
+grep -q 'hostname=n56 isoboot.overlay=' <<<"$pxe" || fail "--node arguments missing beside the backup: $pxe"
 [[ $(status "$base/pxelinux.cfg/01-52-54-00-00-00-99") == 404 ]] || fail "an entry for a node without backup"
+n77=$(curl -sf "$base/nodes/52-54-00-00-00-77.ipxe") || fail "no entry for a --node without backup"
+grep -q 'rd.kiwi.live.pxe .*hostname=n77 || goto failed' <<<"$n77" || fail "--node 77 entry: $n77"
+grep -q 'isoboot.overlay' <<<"$n77" && fail "a node without backup got an overlay URL"
 echo "node entry: $url"
 
 # 3. Access: the key reads this node's backup only; writes need the token.
