@@ -147,7 +147,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(core_.options.header_limit));
     // No limit: bodies are read by the store only (or not at all). Not
-    // boost::none, which Beast 1.81 compares as a limit of 0 here.
+    // boost::none, which Beast 1.74 compares as a limit of 0 here.
     parser_->body_limit(std::numeric_limits<uint64_t>::max());
     SetDeadline(core_.options.request_timeout);
     // Only the head is read: GET and HEAD have no body, and a request that
