@@ -80,8 +80,21 @@ class Progress {
   Clock::time_point start_ = Clock::now(), last_;
 };
 
-TransportOptions Transport(const std::string& token_file) {
+struct SshFlags {
+  std::string identity, known_hosts;
+};
+
+void AddSshFlags(CLI::App* app, SshFlags& ssh) {
+  app->add_option("-i,--identity", ssh.identity,
+                  "ssh:// private key file (default: ssh agent, then ~/.ssh/id_*)");
+  app->add_option("--known-hosts", ssh.known_hosts,
+                  "ssh:// known_hosts file (default: ~/.ssh/known_hosts)");
+}
+
+TransportOptions Transport(const std::string& token_file, const SshFlags& ssh) {
   TransportOptions t;
+  t.ssh_identity = ssh.identity;
+  t.known_hosts = ssh.known_hosts;
   if (!token_file.empty()) {
     std::ifstream in(token_file);
     if (!in) throw std::runtime_error(fmt::format("{}: cannot read the token file", token_file));
@@ -109,6 +122,7 @@ struct BackupArgs {
   std::string upper, dest = "-", token_file;
   bool gzip = false, exclude_squashfs = false, json = false;
   std::vector<std::string> excludes;
+  SshFlags ssh;
 };
 
 int RunBackup(BackupArgs& args) {
@@ -123,7 +137,7 @@ int RunBackup(BackupArgs& args) {
   Progress progress("backup");
   options.progress = progress.Fn();
   auto start = std::chrono::steady_clock::now();
-  auto sink = OpenSink(args.dest, Transport(args.token_file));
+  auto sink = OpenSink(args.dest, Transport(args.token_file, args.ssh));
   BackupStats s = Backup(options, *sink);
   progress.Done();
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -163,6 +177,7 @@ int RunBackup(BackupArgs& args) {
 struct RestoreArgs {
   std::string upper, src, token_file;
   bool dry_run = false, remount = false, json = false;
+  SshFlags ssh;
 };
 
 int RunRestore(RestoreArgs& args) {
@@ -171,7 +186,7 @@ int RunRestore(RestoreArgs& args) {
     throw std::runtime_error(
         fmt::format("--remount: {} is not the upper directory of a mounted overlay", upper.path));
   }
-  UniqueFd fd = OpenSource(args.src, Transport(args.token_file));
+  UniqueFd fd = OpenSource(args.src, Transport(args.token_file, args.ssh));
   Verified v = [&] {
     Progress progress("verify");
     auto r = Verify(fd.get(), progress.Fn());
@@ -236,7 +251,9 @@ void AddOverlayCommand(CLI::App& app, Run& run) {
       "backup", "archive the overlay upper dir (zstd tar + manifest + sha256)");
   backup->add_option("--upper", b->upper,
                      "upper directory (default: detected from the mount table)");
-  backup->add_option("-o,--output", b->dest, "file, - (stdout) or http(s)://server/path (PUT)")
+  backup
+      ->add_option("-o,--output", b->dest,
+                   "file, - (stdout), http(s)://server/path (PUT) or ssh://[user@]host[:port]/path")
       ->capture_default_str();
   backup->add_flag("--gzip", b->gzip, "gzip instead of zstd");
   backup->add_option("--exclude", b->excludes, "skip paths matching GLOB (repeatable)");
@@ -244,12 +261,13 @@ void AddOverlayCommand(CLI::App& app, Run& run) {
   backup->add_flag("--json", b->json, "print a JSON summary");
   backup->add_option("--token-file", b->token_file,
                      "bearer token for http(s) (default: $ISOBOOT_TOKEN)");
+  AddSshFlags(backup, b->ssh);
   backup->callback([&run, b] { run = [b] { return RunBackup(*b); }; });
 
   auto r = std::make_shared<RestoreArgs>();
   auto* restore = overlay->add_subcommand(
       "restore", "verify an overlay backup, then write it into the upper dir");
-  restore->add_option("SRC", r->src, "file, - (stdin) or http(s):// URL")->required();
+  restore->add_option("SRC", r->src, "file, - (stdin), http(s):// or ssh:// URL")->required();
   restore->add_option("--upper", r->upper,
                       "upper directory (default: detected from the mount table)");
   restore->add_flag("--dry-run", r->dry_run, "list what would change; write nothing");
@@ -257,6 +275,7 @@ void AddOverlayCommand(CLI::App& app, Run& run) {
   restore->add_flag("--json", r->json, "print a JSON summary");
   restore->add_option("--token-file", r->token_file,
                       "bearer token for http(s) (default: $ISOBOOT_TOKEN)");
+  AddSshFlags(restore, r->ssh);
   restore->callback([&run, r] { run = [r] { return RunRestore(*r); }; });
 }
 

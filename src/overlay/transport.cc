@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include "base/file_io.h"
+#include "overlay/sftp.h"
 
 namespace isoboot::overlay {
 namespace {
@@ -219,15 +220,17 @@ std::unique_ptr<Sink> OpenSink(const std::string& dest, const TransportOptions& 
     return std::make_unique<FdSink>(STDOUT_FILENO);
   }
   if (IsHttp(dest)) return std::make_unique<HttpSink>(dest, options);
+  if (IsSshUrl(dest)) return OpenSftpSink(dest, options);
   if (dest.find("://") != std::string::npos) {
     throw std::runtime_error(
-        fmt::format("{}: unsupported destination (file, -, http://, https://)", dest));
+        fmt::format("{}: unsupported destination (file, -, http://, https://, ssh://)", dest));
   }
   return std::make_unique<FileSink>(dest);
 }
 
 UniqueFd OpenSource(const std::string& src, const TransportOptions& options) {
   if (IsHttp(src)) return Download(src, options);
+  if (IsSshUrl(src)) return DownloadSftp(src, options);
   if (src == "-") {
     UniqueFd out = MemFile("isoboot-overlay-stdin");
     std::vector<uint8_t> buf(1 << 20);

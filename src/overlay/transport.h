@@ -4,7 +4,8 @@
 // final name until Commit() (files: temp name in the same directory, fsync,
 // rename, fsync of the directory; HTTP: the PUT completes). A Sink destroyed
 // without Commit() discards what it received. Single-threaded, except the
-// HTTP sink, which runs libcurl on its own thread fed through a pipe.
+// HTTP sink, which runs libcurl on its own thread fed through a pipe. ssh://
+// (SFTP) lives in overlay/sftp.h.
 
 #include <cstdint>
 #include <memory>
@@ -24,13 +25,16 @@ class Sink {
 
 struct TransportOptions {
   std::string bearer_token;  // for http(s): "Authorization: Bearer ..."
+  std::string ssh_identity;  // for ssh://: a private key file (else agent and default keys)
+  std::string known_hosts;   // for ssh://: instead of ~/.ssh/known_hosts
 };
 
-// DEST is a file path, "-" (stdout, refused when it is a terminal) or an
-// http:// or https:// URL (PUT). Throws on setup errors.
+// DEST is a file path, "-" (stdout, refused when it is a terminal), an
+// http:// or https:// URL (PUT) or ssh://[user@]host[:port]/path (SFTP, see
+// overlay/sftp.h). Throws on setup errors.
 std::unique_ptr<Sink> OpenSink(const std::string& dest, const TransportOptions& options);
 
-// SRC is a file path, "-" (stdin) or an http(s) URL (GET). Returns a seekable
+// SRC is a file path, "-" (stdin), an http(s) URL (GET) or an ssh:// URL. Returns a seekable
 // file: stdin and downloads are spooled to an anonymous memory file first,
 // because a restore reads the archive twice (verify, then apply).
 UniqueFd OpenSource(const std::string& src, const TransportOptions& options);
