@@ -10,7 +10,8 @@
 # fail with one line and leave the previous backup byte for byte, nothing
 # under the final name; an unknown host key (the suggested ssh-keyscan
 # command then fixes it), a changed host key and a wrong client key are
-# refused before anything is written; permission denied, no such directory,
+# refused before anything is written; the key in an ssh-agent works without
+# -i; permission denied, no such directory,
 # a missing remote file and a truncated remote archive are one-line errors.
 # Runs in a private mount namespace (for the small tmpfs). Needs root.
 set -euo pipefail
@@ -24,9 +25,11 @@ mkdir -p "${ISOBOOT_TEST_TMP:-/tmp}"
 tmp=$(mktemp -d "${ISOBOOT_TEST_TMP:-/tmp}/overlay-sftp.XXXXXX")
 chmod 755 "$tmp" # user nobody reads authorized_keys here
 sshd_pid=""
+agent_pid=""
 cleanup() {
   local rc=$?
   if [[ -n $sshd_pid ]]; then kill "$sshd_pid" 2>/dev/null || true; wait "$sshd_pid" 2>/dev/null || true; fi
+  if [[ -n $agent_pid ]]; then kill "$agent_pid" 2>/dev/null || true; fi
   umount -l "$tmp/small" 2>/dev/null || true
   rm -rf "$tmp"
   exit $rc
@@ -190,6 +193,17 @@ if "$bin" overlay backup --upper "$tmp/upper" -o "$url$tmp/remote/d.tar.zst" -i 
   --known-hosts "$tmp/known_hosts" 2>"$tmp/auth.log" >/dev/null; then fail "a wrong key was accepted"; fi
 expect_error "$tmp/auth.log" "authentication failed for root@[127.0.0.1]:$port" "key $tmp/wrong" "accepts publickey"
 [[ $(ls -A "$tmp/remote") == "$snapshot" ]] || fail "something was written with a wrong key"
+
+# --- the key in an ssh agent, no -i
+agent_out=$(ssh-agent -s -a "$tmp/agent.sock")
+agent_pid=$(sed -n 's/^SSH_AGENT_PID=\([0-9]*\);.*/\1/p' <<<"$agent_out")
+[[ -n $agent_pid ]] || fail "no ssh-agent pid in: $agent_out"
+SSH_AUTH_SOCK=$tmp/agent.sock ssh-add -q "$tmp/id"
+SSH_AUTH_SOCK=$tmp/agent.sock "$bin" overlay backup --upper "$tmp/upper" -o "$url$tmp/remote/e.tar.zst" \
+  --known-hosts "$tmp/known_hosts" >/dev/null || fail "authentication through the ssh agent"
+rm "$tmp/remote/e.tar.zst"
+kill "$agent_pid"
+agent_pid=""
 
 # --- server-side errors name host, path and the SFTP status
 nobody="ssh://nobody@127.0.0.1:$port"
