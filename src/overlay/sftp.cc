@@ -465,6 +465,7 @@ Result<SshUrl> ParseSshUrl(std::string_view url) {
     if (out.user.empty()) return MakeError(fmt::format("{}: empty user name", url));
   }
   std::string_view port;
+  bool has_port = false;
   if (authority.starts_with('[')) {
     size_t close = authority.find(']');
     if (close == std::string_view::npos)
@@ -473,15 +474,17 @@ Result<SshUrl> ParseSshUrl(std::string_view url) {
     std::string_view after = authority.substr(close + 1);
     if (!after.empty() && !after.starts_with(':'))
       return MakeError(fmt::format("{}: junk after the [IPv6 address]", url));
-    if (!after.empty()) port = after.substr(1);
+    has_port = !after.empty();
+    if (has_port) port = after.substr(1);
   } else if (size_t colon = authority.find(':'); colon != std::string_view::npos) {
     out.host = authority.substr(0, colon);
     port = authority.substr(colon + 1);
+    has_port = true;
   } else {
     out.host = authority;
   }
   if (out.host.empty()) return MakeError(fmt::format("{}: no host ({})", url, form));
-  if (authority.find(':') != std::string_view::npos || !port.empty()) {
+  if (has_port) {
     int p = 0;
     auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
     if (port.empty() || ec != std::errc() || end != port.data() + port.size() || p < 1 || p > 65535)
