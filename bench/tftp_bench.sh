@@ -25,7 +25,7 @@
 #   env: TFTP_BENCH_MIB (initrd size, default 64), TFTP_BENCH_CLIENTS (concurrent
 #        cases, default "32"; e.g. "32 128"), TFTP_BENCH_REPEAT (single-client runs
 #        per cell, best kept, default 2), TFTP_BENCH_LOSS_MIB (loss case file, default 2;
-#        0 skips the case)
+#        0 skips the case), TFTP_BENCH_PIN (default 0; 1: servers on CPU 0, clients on the other CPUs)
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$src/build/release}
@@ -126,15 +126,24 @@ cpu_ns() {  # server
       "/proc/${pid[$1]}/stat" ;;
   esac
 }
+# Servers on CPU 0, clients on the others: the clients run on this machine
+# too, and on shared CPUs the scheduler would give isoboot's one event-loop
+# thread one share among hundreds of curl processes, and tftpd-hpa one share
+# per forked transfer (a real rack's clients bring their own CPUs).
+on_srv=(ip netns exec "$srv") on_cli=(ip netns exec "$cli") pinned="not pinned"
+if [[ ${TFTP_BENCH_PIN:-0} == 1 ]] && (($(nproc) >= 2)); then
+  on_srv=(taskset -c 0 "${on_srv[@]}") on_cli=(taskset -c "1-$(($(nproc) - 1))" "${on_cli[@]}")
+  pinned="servers on CPU 0, clients on CPUs 1-$(($(nproc) - 1))"
+fi
 start() {  # server command...
   local s=$1
   shift
   if [[ $cg_kind == proc ]]; then
-    ip netns exec "$srv" "$@" &
+    "${on_srv[@]}" "$@" &
   else
     cg[$s]="$cg_base/isoboot-tftpbench-$$-$s"
     mkdir "${cg[$s]}"
-    bash -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "${cg[$s]}" ip netns exec "$srv" "$@" &
+    bash -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "${cg[$s]}" "${on_srv[@]}" "$@" &
   fi
   pid[$s]=$!
 }
@@ -170,14 +179,14 @@ fetch() {  # server client-kind path out
   ip=$(ip_of "$1")
   t0=$(now)
   case $2 in
-    pxelinux) ip netns exec "$cli" timeout 300 curl -sS --tftp-blksize 1408 -o "$4" "tftp://$ip/$3" ;;
-    ipxe) ip netns exec "$cli" timeout 300 curl -sS --tftp-blksize 1432 -o "$4" "tftp://$ip/$3" ;;
-    plain) ip netns exec "$cli" timeout 300 curl -sS --tftp-no-options -o "$4" "tftp://$ip/$3" ;;
-    window8) ip netns exec "$cli" timeout 300 atftp --option "blksize 1432" --option "windowsize 8" \
+    pxelinux) "${on_cli[@]}" timeout 300 curl -sS --tftp-blksize 1408 -o "$4" "tftp://$ip/$3" ;;
+    ipxe) "${on_cli[@]}" timeout 300 curl -sS --tftp-blksize 1432 -o "$4" "tftp://$ip/$3" ;;
+    plain) "${on_cli[@]}" timeout 300 curl -sS --tftp-no-options -o "$4" "tftp://$ip/$3" ;;
+    window8) "${on_cli[@]}" timeout 300 atftp --option "blksize 1432" --option "windowsize 8" \
       -g -r "$3" -l "$4" "$ip" >/dev/null 2>"$dir/atftp.log" ;;
     # --connect-timeout 3 makes curl ask for "timeout 1" and re-ACK after 1 s
     # itself (by default both wait 6 s). atftp aborts on a repeated OACK.
-    lossy) ip netns exec "$cli" timeout 300 curl -sS --connect-timeout 3 --tftp-blksize 1432 \
+    lossy) "${on_cli[@]}" timeout 300 curl -sS --connect-timeout 3 --tftp-blksize 1432 \
       -o "$4" "tftp://$ip/$3" ;;
   esac
   t1=$(now)
@@ -236,7 +245,7 @@ concurrent() {  # clients
     c0=$(cpu_ns "$s")
     t0=$(now)
     # One shell in the client namespace starts every curl, then waits for all.
-    ip netns exec "$cli" bash -c '
+    "${on_cli[@]}" bash -c '
       n=$1 url=$2 out=$3
       for i in $(seq "$n"); do
         timeout 600 curl -sS --tftp-blksize 1432 -o "$out.$i" -w "%{time_total}\n" "$url" >"$out.$i.t" &
@@ -295,7 +304,7 @@ if ((loss_mib > 0)); then
 fi
 
 echo "TFTP bench: ${mib} MiB initrd (isoboot: inside an ISO, tftpd-hpa $(in.tftpd -V 2>&1 | awk '{sub(",", "", $2); print $2}'): a file)," \
-  "veth MTU 1500 between two netns, best of $repeat single-client runs, $(nproc) CPUs"
+  "veth MTU 1500 between two netns, best of $repeat single-client runs, $(nproc) CPUs: $pinned"
 echo "clients: curl $(curl --version | awk 'NR==1 {print $2}'), atftp $(dpkg-query -W -f='${Version}' atftp);" \
   "CPU: server cgroup time ($cg_kind) per MiB sent"
 echo "idle server CPU (ms/s, included in the CPU figures): isoboot ${idle[isoboot]}, tftpd-hpa ${idle[tftpd]}"
