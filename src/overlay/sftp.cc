@@ -28,11 +28,11 @@
 namespace isoboot::overlay {
 namespace {
 
-// OpenSSH's sftp-server refuses messages over 256 KiB; libssh 0.10 sends one
-// SSH_FXP_WRITE per sftp_write call, so writes are cut to this size.
+// OpenSSH's sftp-server refuses messages over 256 KiB: writes are cut to this size.
 constexpr size_t kChunk = 64 * 1024;
-// Reads kept in flight while downloading: one round trip per 1 MiB, not per 64 KiB.
+// Requests kept in flight: one round trip per 1 MiB, not per 64 KiB.
 constexpr size_t kReadAhead = 16;
+constexpr size_t kWritesInFlight = 16;
 
 // Reads a line with echo off from the controlling terminal, as ssh does (not
 // stdin: it may carry data). False when there is no terminal (scripts, CI).
@@ -108,30 +108,28 @@ bool ReadChannel(ssh_channel channel, std::span<uint8_t> buf) {
   return true;
 }
 
-// posix-rename@openssh.com: rename(2) on the server, atomic and replacing the
-// destination. libssh 0.10's sftp_rename sends a plain SSH_FXP_RENAME, which
-// OpenSSH refuses over an existing file (it links, then unlinks), so this
-// sends the extended request itself. Only valid while no other request is in
-// flight on the channel (true after the upload's handle is closed). Returns
-// the SFTP status code, or -1 when the channel failed.
-int PosixRename(sftp_session sftp, const std::string& from, const std::string& to) {
-  constexpr uint8_t kFxpExtended = 200, kFxpStatus = 101;
-  constexpr std::string_view kName = "posix-rename@openssh.com";
-  uint32_t id = ++sftp->id_counter;  // as sftp_get_new_id does: never reused
-  std::vector<uint8_t> body, packet;
-  ByteWriter b(body);
-  b.U8(kFxpExtended);
-  b.U32(id);
-  for (std::string_view s : {kName, std::string_view(from), std::string_view(to)}) {
-    b.U32(static_cast<uint32_t>(s.size()));
-    b.Text(s);
-  }
-  ByteWriter p(packet);
-  p.U32(static_cast<uint32_t>(body.size()));
-  p.Bytes(body);
-  if (ssh_channel_write(sftp->channel, packet.data(), static_cast<uint32_t>(packet.size())) !=
-      static_cast<int>(packet.size()))
-    return -1;
+constexpr uint8_t kFxpWrite = 6, kFxpStatus = 101, kFxpExtended = 200;
+
+// Sends one SFTP request (length, type, id, body) on the channel without
+// waiting for its answer. libssh 0.10 can do neither pipelined writes nor
+// posix-rename@openssh.com, so the sink speaks those two requests itself; the
+// channel carries nothing else meanwhile (each answer is read by ReadStatus
+// before libssh's own calls resume).
+bool SendRequest(sftp_session sftp, uint8_t type, uint32_t id, std::span<const uint8_t> body) {
+  std::vector<uint8_t> packet;
+  packet.reserve(body.size() + 9);
+  ByteWriter w(packet);
+  w.U32(static_cast<uint32_t>(body.size() + 5));
+  w.U8(type);
+  w.U32(id);
+  w.Bytes(body);
+  return ssh_channel_write(sftp->channel, packet.data(), static_cast<uint32_t>(packet.size())) ==
+         static_cast<int>(packet.size());
+}
+
+// Reads the next answer, which must be the SSH_FXP_STATUS for ID (OpenSSH
+// answers in order). Returns its status code, or -1 when the channel failed.
+int ReadStatus(sftp_session sftp, uint32_t id) {
   uint8_t header[4];
   if (!ReadChannel(sftp->channel, header)) return -1;
   uint32_t len = ByteReader(header).U32();
@@ -144,6 +142,30 @@ int PosixRename(sftp_session sftp, const std::string& from, const std::string& t
   uint32_t code = r.U32();
   if (!r.ok() || type != kFxpStatus || reply_id != id) return -1;
   return static_cast<int>(code);
+}
+
+void PutString(ByteWriter& w, std::span<const uint8_t> s) {
+  w.U32(static_cast<uint32_t>(s.size()));
+  w.Bytes(s);
+}
+
+std::span<const uint8_t> AsBytes(std::string_view s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+// posix-rename@openssh.com: rename(2) on the server, atomic and replacing the
+// destination. libssh 0.10's sftp_rename sends a plain SSH_FXP_RENAME, which
+// OpenSSH refuses over an existing file (it links, then unlinks). Returns the
+// SFTP status code, or -1 when the channel failed.
+int PosixRename(sftp_session sftp, const std::string& from, const std::string& to) {
+  uint32_t id = ++sftp->id_counter;  // as sftp_get_new_id does: never reused
+  std::vector<uint8_t> body;
+  ByteWriter b(body);
+  PutString(b, AsBytes("posix-rename@openssh.com"));
+  PutString(b, AsBytes(from));
+  PutString(b, AsBytes(to));
+  if (!SendRequest(sftp, kFxpExtended, id, body)) return -1;
+  return ReadStatus(sftp, id);
 }
 
 // One authenticated SSH connection with an SFTP channel.
@@ -373,6 +395,8 @@ class SftpSink : public Sink {
     buffer_.reserve(kChunk);
   }
   ~SftpSink() override {
+    for (; !in_flight_.empty() && !broken_; in_flight_.pop_front())
+      broken_ = ReadStatus(session_.sftp(), in_flight_.front()) < 0;
     if (file_ != nullptr) sftp_close(file_);
     if (!committed_) sftp_unlink(session_.sftp(), tmp_.c_str());  // best effort
   }
@@ -388,6 +412,7 @@ class SftpSink : public Sink {
 
   void Commit() override {
     Flush();
+    Collect(0);
     if (session_.Supports("fsync@openssh.com") && sftp_fsync(file_) != 0)
       session_.Fail(fmt::format("fsync {}", tmp_));
     int rc = sftp_close(file_);
@@ -409,18 +434,49 @@ class SftpSink : public Sink {
  private:
   std::string Dir() const { return dir_.empty() ? "the login directory" : dir_; }
 
+  // Sends the buffer as one SSH_FXP_WRITE and waits only when kWritesInFlight
+  // are unanswered: a synchronous write per 64 KiB idles the link for one
+  // round trip each time.
   void Flush() {
-    size_t done = 0;
-    while (done < buffer_.size()) {
-      ssize_t n = sftp_write(file_, buffer_.data() + done, buffer_.size() - done);
-      if (n <= 0) {
-        std::string why = session_.Why();
-        if (why == "failure") why += DiskFull();
-        session_.Fail(fmt::format("writing {}", tmp_), why);
-      }
-      done += static_cast<size_t>(n);
-    }
+    if (buffer_.empty()) return;
+    std::vector<uint8_t> body;
+    body.reserve(buffer_.size() + 64);
+    ByteWriter w(body);
+    size_t handle_len = ssh_string_len(file_->handle);
+    PutString(w, {static_cast<const uint8_t*>(ssh_string_data(file_->handle)), handle_len});
+    w.U64(offset_);
+    PutString(w, buffer_);
+    uint32_t id = ++session_.sftp()->id_counter;
+    if (!SendRequest(session_.sftp(), kFxpWrite, id, body)) FailWrite(-1);
+    in_flight_.push_back(id);
+    offset_ += buffer_.size();
     buffer_.clear();
+    Collect(kWritesInFlight - 1);
+  }
+
+  void Collect(size_t keep) {
+    while (in_flight_.size() > keep) {
+      int code = ReadStatus(session_.sftp(), in_flight_.front());
+      in_flight_.pop_front();
+      if (code != SSH_FX_OK) FailWrite(code);
+    }
+  }
+
+  [[noreturn]] void FailWrite(int code) {
+    std::string why;
+    if (code < 0) {
+      broken_ = true;
+      why = session_.Why();
+      if (!why.starts_with("connection lost")) why = "connection lost (" + why + ")";
+    } else {
+      // Read the other answers, so that the channel is idle for statvfs.
+      for (; !in_flight_.empty() && !broken_; in_flight_.pop_front())
+        broken_ = ReadStatus(session_.sftp(), in_flight_.front()) < 0;
+      why = SftpCodeText(code);
+      if (code == SSH_FX_FAILURE && !broken_) why += DiskFull();
+    }
+    in_flight_.clear();
+    session_.Fail(fmt::format("writing {}", tmp_), why);
   }
 
   // OpenSSH reports ENOSPC as a plain "failure"; statvfs tells whether that was it.
@@ -439,6 +495,9 @@ class SftpSink : public Sink {
   std::string dir_, tmp_;
   sftp_file file_ = nullptr;
   std::vector<uint8_t> buffer_;
+  uint64_t offset_ = 0;
+  std::deque<uint32_t> in_flight_;  // ids of unanswered writes, oldest first
+  bool broken_ = false;             // the channel is out of step: send nothing more
   bool committed_ = false;
 };
 
