@@ -222,11 +222,13 @@ Outcome Protocol::HandleProxy(const Message& request, bool proxy_port, Ip4 src_i
     reply = ReplyTo(request, MessageType::kOffer);
   } else if (type == MessageType::kRequest &&
              request.GetIp(opt::kServerId) == std::optional<Ip4>(config_.server_ip) &&
-             !request.GetIp(opt::kRequestedIp)) {
+             request.GetIp(opt::kRequestedIp).value_or(0) == 0) {
     // A request naming an address completes an address offer, which a proxy
     // never makes: it is for a DHCP server on this same host (same server
     // id), and an ACK from us without an address would make the client
-    // decline its lease (seen with OVMF beside dnsmasq on one host).
+    // decline its lease (seen with OVMF beside dnsmasq on one host). A
+    // client that selects our offer as such (busybox udhcpc) names its
+    // yiaddr, 0.0.0.0: that one is ours.
     reply = ReplyTo(request, MessageType::kAck);
     reply.ciaddr = request.ciaddr;
   } else {

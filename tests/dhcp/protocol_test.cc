@@ -137,6 +137,12 @@ TEST(DhcpProxy, RequestForAnotherServerIsIgnoredOursIsAcked) {
   ASSERT_TRUE(ours.reply);
   EXPECT_EQ(ours.reply->Type(), MessageType::kAck);
   EXPECT_EQ(ours.reply->yiaddr, 0u);
+  // Our server id and the offer's yiaddr 0.0.0.0 as the address (udhcpc
+  // selecting a proxy offer): ours too.
+  discovery.SetIp(opt::kRequestedIp, 0);
+  Outcome selected = Handle(p, discovery);
+  ASSERT_TRUE(selected.reply);
+  EXPECT_EQ(selected.reply->Type(), MessageType::kAck);
 }
 
 TEST(DhcpProxy, PxePortRequestIsAnsweredToItsSource) {
