@@ -5,9 +5,9 @@
 # namespaces this script creates and removes; every case runs against one
 # server, then the other, so a busy shared machine hurts both alike.
 #   1 client, as firmware asks: pxelinux (blksize 1408 + tsize), iPXE (blksize
-#     1432 + tsize), plain RFC 1350 (512-byte blocks, no options): curl;
-#     windowsize 8 + blksize 1432 (RFC 7440, isoboot only: tftpd-hpa has no
-#     windowsize): atftp. Best of REPEAT runs.
+#     1432 + tsize), plain RFC 1350 (512-byte blocks, no options), blksize
+#     1468 and 65464: curl; windowsize 8 and 16 + blksize 1432 (RFC 7440,
+#     isoboot only: tftpd-hpa has no windowsize): atftp. Best of REPEAT runs.
 #   CLIENTS curl downloads at once (a rack booting together): total MiB/s and
 #     the slowest client's time.
 #   1 % loss each way (tc netem, or nftables numgen when sch_netem is missing),
@@ -184,6 +184,10 @@ fetch() {  # server client-kind path out
     pxelinux) "${on_cli[@]}" timeout 300 curl -sS --tftp-blksize 1408 -o "$4" "tftp://$ip/$3" ;;
     ipxe) "${on_cli[@]}" timeout 300 curl -sS --tftp-blksize 1432 -o "$4" "tftp://$ip/$3" ;;
     plain) "${on_cli[@]}" timeout 300 curl -sS --tftp-no-options -o "$4" "tftp://$ip/$3" ;;
+    b1468) "${on_cli[@]}" timeout 300 curl -sS --tftp-blksize 1468 -o "$4" "tftp://$ip/$3" ;;
+    b65464) "${on_cli[@]}" timeout 300 curl -sS --tftp-blksize 65464 -o "$4" "tftp://$ip/$3" ;;
+    window16) "${on_cli[@]}" timeout 300 atftp --option "blksize 1432" --option "windowsize 16" \
+      -g -r "$3" -l "$4" "$ip" >/dev/null 2>"$dir/atftp.log" ;;
     window8) "${on_cli[@]}" timeout 300 atftp --option "blksize 1432" --option "windowsize 8" \
       -g -r "$3" -l "$4" "$ip" >/dev/null 2>"$dir/atftp.log" ;;
     # --connect-timeout 3 makes curl ask for "timeout 1" and re-ACK after 1 s
@@ -271,7 +275,12 @@ concurrent() {  # clients
 single pxelinux "1 client, pxelinux: blksize 1408, tsize" "$mib" "$initrd" isoboot tftpd
 single ipxe "1 client, iPXE: blksize 1432, tsize" "$mib" "$initrd" isoboot tftpd
 single plain "1 client, no options: 512-byte blocks" "$mib" "$initrd" isoboot tftpd
+single b1468 "1 client, blksize 1468 (the most MTU 1500 holds)" "$mib" "$initrd" isoboot tftpd
+# isoboot clamps blksize to what the interface MTU holds (no IP fragments,
+# which turn one lost fragment into a lost block); tftpd-hpa grants 65464.
+single b65464 "1 client, blksize 65464 asked" "$mib" "$initrd" isoboot tftpd
 single window8 "1 client, windowsize 8, blksize 1432" "$mib" "$initrd" isoboot
+single window16 "1 client, windowsize 16, blksize 1432" "$mib" "$initrd" isoboot
 for n in $many; do concurrent "$n"; done
 
 # 1 % of the UDP packets arriving in a namespace vanish, as on a lossy wire
