@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -49,7 +50,10 @@ class ServerCore {
         hook(std::move(hook)),
         boundary_salt(std::random_device{}()),
         acceptor(ioc),
-        retry_timer(ioc) {}
+        retry_timer(ioc) {
+    for (unsigned i = 1; i < this->options.threads; ++i)
+      extra_loops.push_back(std::make_unique<net::io_context>(1));
+  }
 
   void Listen();
   void Accept();
@@ -86,9 +90,20 @@ class ServerCore {
   std::atomic<size_t> connections{0};
   std::atomic<uint64_t> boundary_seq{0};
   const uint32_t boundary_salt;
+  // ioc runs on the thread that called Run() and holds the acceptor; each
+  // further thread runs an io_context of its own. Accepted connections go to
+  // the loops in turn, so a connection's handlers always run on one thread
+  // (no strand) and the loops share no scheduler lock.
   net::io_context ioc;
+  std::vector<std::unique_ptr<net::io_context>> extra_loops;
+  size_t next_loop = 0;
   tcp::acceptor acceptor;
   net::steady_timer retry_timer;
+
+  net::io_context& NextLoop() {
+    size_t i = next_loop++ % (extra_loops.size() + 1);
+    return i == 0 ? ioc : *extra_loops[i - 1];
+  }
 };
 
 namespace {
@@ -254,7 +269,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     const bool expect_continue = req.count(bhttp::field::expect) == 1 &&
                                  EqualsIgnoreCase(Sv(req[bhttp::field::expect]), "100-continue");
     body_parser_.emplace(std::move(*parser_));
-    body_parser_->body_limit(std::numeric_limits<uint64_t>::max());  // the store enforces its own limit
+    body_parser_->body_limit(
+        std::numeric_limits<uint64_t>::max());  // the store enforces its own limit
     chunk_.resize(kChunkBytes);
     if (expect_continue && !http10_ && !body_parser_->is_done()) {
       // RFC 9110 §10.1.1: the client waits for this before sending the body.
@@ -343,7 +359,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
       body_in_out += plan_.body[piece_].text.size();
       ++piece_;
     }
-    net::async_write(socket_, net::buffer(out_),
+    size_t done = 0;
+    if (piece_ < plan_.body.size()) {
+      // The file's bytes follow: send the head now with MSG_MORE, so the
+      // kernel packs it into the first segment of the sendfile data instead
+      // of a segment of its own, and the loop takes no turn in between.
+      ssize_t r = ::send(socket_.native_handle(), out_.data(), out_.size(),
+                         MSG_MORE | MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (r > 0) done = static_cast<size_t>(r);
+      if (done == out_.size()) {
+        Progress(body_in_out);
+        out_.clear();
+        return Continue();
+      }
+    }
+    net::async_write(socket_, net::buffer(out_.data() + done, out_.size() - done),
                      [self = shared_from_this(), body_in_out](error_code ec, size_t) {
                        if (ec) return self->Abort(ec);
                        self->Progress(body_in_out);
@@ -546,7 +576,7 @@ void ServerCore::Listen() {
 }
 
 void ServerCore::Accept() {
-  acceptor.async_accept(net::make_strand(ioc), [this](error_code ec, tcp::socket socket) {
+  acceptor.async_accept(NextLoop(), [this](error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted) return;
     if (ec) {
       // Typically EMFILE: back off instead of spinning on a full fd table.
@@ -587,8 +617,11 @@ uint16_t Server::port() const {
 
 void Server::Run() {
   std::vector<std::thread> extra;
-  for (unsigned i = 1; i < core_->options.threads; ++i) {
-    extra.emplace_back([this] { core_->ioc.run(); });
+  for (auto& loop : core_->extra_loops) {
+    extra.emplace_back([&loop] {
+      auto work = net::make_work_guard(*loop);  // idle until Stop()
+      loop->run();
+    });
   }
   core_->log->info("http: serving on {}:{}", core_->options.address, port());
   core_->ioc.run();
@@ -598,6 +631,8 @@ void Server::Run() {
 
 void Server::Stop() {
   core_->ioc.stop();
+  for (auto& loop : core_->extra_loops)
+    loop->stop();
 }
 
 std::map<std::string, ClientCounters> Server::Counters() const {

@@ -3,8 +3,9 @@
 // multipart/byteranges), If-Range, ETag/Last-Modified, keep-alive, and file
 // bytes sent zero-copy with sendfile from the image's extents. Built for
 // many slow clients (BMCs pulling an ISO, iPXE fetching kernel and initrd):
-// one Asio event loop, optionally run by a few threads; every connection is
-// bounded in header size and in time (slowloris clients are dropped).
+// one Asio event loop per thread (`threads`), connections handed to the
+// loops in turn; every connection is bounded in header size and in time
+// (slowloris clients are dropped).
 // Optionally a writable store under one path prefix (PUT, streamed to disk
 // by a StoreHandler: the overlay backups of `isoboot serve`).
 // Boost.Beast/Asio stay inside server.cc (compile time, pimpl).

@@ -23,7 +23,7 @@ class ServerTest : public ::testing::Test {
   static ServerOptions Options() {
     ServerOptions o;
     o.request_timeout = std::chrono::seconds(20);
-    o.threads = 2;  // as isoboot serve runs it: connections on strands
+    o.threads = 2;  // as isoboot serve runs it: two event loops
     return o;
   }
 
