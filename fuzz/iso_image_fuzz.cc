@@ -22,7 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto tree = isoboot::iso::ReadTree(read, size);
   if (tree) {
     isoboot::iso::DetectLayout(*tree);
-    for (const auto& node : tree->nodes) (void)tree->PathOf(node);
+    for (const auto& node : tree->nodes)
+      (void)tree->PathOf(node);
   }
   return 0;
 }

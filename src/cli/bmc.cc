@@ -375,7 +375,8 @@ int RunBmc(const BmcArgs& a) {
       // The BMCs keep reading the image while their hosts boot: keep serving.
       log->info("serving {} at {} until interrupted (Ctrl-C)", a.serve_image, args.iso);
       while (!bmc::g_cancel) {
-        for (const auto& h : hosts) board.Set(h, "serving");
+        for (const auto& h : hosts)
+          board.Set(h, "serving");
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
       }
       log->info("stopped serving");
