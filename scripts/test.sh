@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: installs what it needs, builds twice
+# The whole test suite, as CI runs it: installs what it needs, checks the
+# formatting (scripts/format.sh), builds twice
 # (release, then AddressSanitizer + UBSan) and runs every test in both, the
 # slow QEMU boots only in the first; then each libFuzzer target for a
 # bounded time from its seed corpus. Needs root (network namespaces).
@@ -11,6 +12,8 @@ scripts/deps.sh build test fuzz qemu kiwi
 
 start=$SECONDS
 status=0
+echo "== format"
+scripts/format.sh || status=1
 run_ctest() {  # preset, extra ctest args...
   local preset=$1
   shift
