@@ -93,9 +93,11 @@ class ServerCore {
   // ioc runs on the thread that called Run() and holds the acceptor; each
   // further thread runs an io_context of its own. Accepted connections go to
   // the loops in turn, so a connection's handlers always run on one thread
-  // (no strand) and the loops share no scheduler lock.
-  net::io_context ioc;
+  // (no strand) and the loops share no scheduler lock. The extra loops are
+  // declared first so they outlive ioc: a pending accept, destroyed with
+  // ioc, holds a socket of the loop it was meant for.
   std::vector<std::unique_ptr<net::io_context>> extra_loops;
+  net::io_context ioc;
   size_t next_loop = 0;
   tcp::acceptor acceptor;
   net::steady_timer retry_timer;
