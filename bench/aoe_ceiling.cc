@@ -1,41 +1,42 @@
 // aoe_ceiling IFACE SECTORS: the least work an AoE target can do, for
 // bench/aoe_bench.sh to measure this machine's packet path. Answers Query
 // Config and IDENTIFY, and answers reads with zeros from memory (no file, no
-// checks beyond the command byte), one pinned worker per CPU with
-// PACKET_FANOUT_CPU and batched recvmmsg/sendmmsg, like isoboot's server.
+// checks beyond the command byte), one worker per CPU with PACKET_FANOUT_CPU,
+// adaptively pinned, and batched recvmmsg/sendmmsg, like isoboot's server.
 // Runs until killed.
-
-#include <pthread.h>
-#include <sched.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "aoe/codec.h"
 #include "aoe/target.h"
+#include "linux/cpu_pin.h"
 #include "linux/packet_socket.h"
 
 namespace {
 
 using namespace isoboot;
 
-void Worker(const sys::InterfaceInfo& iface, int cpu, int ncpu, uint64_t sectors) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+// PACKET_FANOUT_CPU gives CPU c's frames to the c-th socket to join the
+// group, so the sockets are opened in CPU order before any worker starts.
+std::unique_ptr<sys::PacketSocket> OpenSocket(const sys::InterfaceInfo& iface) {
   sys::PacketSocketOptions o;
   o.ethertype = aoe::kEtherType;
   o.fanout_group = 4242;
   o.fanout_by_cpu = true;
   o.receive_buffer = 8 << 20;
   o.batch = 64;
-  (void)ncpu;
-  sys::PacketSocket sock(iface, o);
+  return std::make_unique<sys::PacketSocket>(iface, o);
+}
+
+void Worker(const sys::InterfaceInfo& iface, sys::PacketSocket& sock, int cpu, uint64_t sectors) {
+  sys::AdaptivePin pin(cpu, 64);  // as isoboot's workers
   uint8_t scnt = aoe::Target::SectorsForMtu(iface.mtu);
   auto identify = aoe::BuildIdentify(sectors, "CEILING", scnt);
   size_t size = iface.mtu + 64;
@@ -47,6 +48,7 @@ void Worker(const sys::InterfaceInfo& iface, int cpu, int ncpu, uint64_t sectors
   std::vector<size_t> lens(64);
   for (;;) {
     size_t n = sock.Receive(rxs, lens, 1000);
+    pin.Observe(n);
     txs.clear();
     for (size_t i = 0; i < n; ++i) {
       const uint8_t* q = rx[i].data();
@@ -96,9 +98,12 @@ int main(int argc, char** argv) {
   auto iface = isoboot::sys::LookupInterface(argv[1]);
   uint64_t sectors = std::strtoull(argv[2], nullptr, 10);
   int ncpu = static_cast<int>(std::thread::hardware_concurrency());
+  std::vector<std::unique_ptr<isoboot::sys::PacketSocket>> sockets;
+  for (int c = 0; c < ncpu; ++c)
+    sockets.push_back(OpenSocket(iface));
   std::vector<std::thread> threads;
   for (int c = 0; c < ncpu; ++c)
-    threads.emplace_back(Worker, iface, c, ncpu, sectors);
+    threads.emplace_back(Worker, std::cref(iface), std::ref(*sockets[c]), c, sectors);
   for (auto& t : threads)
     t.join();
 }

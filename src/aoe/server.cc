@@ -1,7 +1,6 @@
 #include "aoe/server.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -12,6 +11,8 @@
 #include <system_error>
 
 #include <fmt/format.h>
+
+#include "linux/cpu_pin.h"
 
 namespace isoboot::aoe {
 namespace {
@@ -103,13 +104,9 @@ Server::~Server() {
 }
 
 void Server::WorkerLoop(Worker& w) {
-  if (w.cpu >= 0) {
-    // PACKET_FANOUT_CPU hands this socket the frames received on `cpu`.
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(w.cpu, &set);
-    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-  }
+  // PACKET_FANOUT_CPU hands this socket the frames received on `cpu`: pinned
+  // there while it keeps up, free to move while its batches stay deep.
+  sys::AdaptivePin pin(w.cpu, kBatch);
   size_t frame_size = options_.iface.mtu + kEthernetHeaderSize + 64;
   std::vector<std::vector<uint8_t>> rx(kBatch, std::vector<uint8_t>(frame_size));
   std::vector<std::span<uint8_t>> rx_spans(rx.begin(), rx.end());
@@ -117,6 +114,7 @@ void Server::WorkerLoop(Worker& w) {
   TxSink sink(*w.socket, frame_size);
   while (!stop_.load(std::memory_order_relaxed)) {
     size_t n = w.socket->Receive(rx_spans, lens, kPollMs);
+    pin.Observe(n);
     for (size_t i = 0; i < n; ++i) {
       std::span<const uint8_t> frame(rx[i].data(), lens[i]);
       HandleResult r = target_.Handle(frame, sink);
