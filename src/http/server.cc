@@ -362,10 +362,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
       ++piece_;
     }
     size_t done = 0;
-    if (piece_ < plan_.body.size()) {
+    if (piece_ < plan_.body.size() && plan_.body[piece_].length > 0) {
       // The file's bytes follow: send the head now with MSG_MORE, so the
       // kernel packs it into the first segment of the sendfile data instead
       // of a segment of its own, and the loop takes no turn in between.
+      // (Never before an empty piece: nothing would push the head out.)
       ssize_t r = ::send(socket_.native_handle(), out_.data(), out_.size(),
                          MSG_MORE | MSG_NOSIGNAL | MSG_DONTWAIT);
       if (r > 0) done = static_cast<size_t>(r);
