@@ -181,14 +181,10 @@ fetch() {  # server client-kind path out
   ip=$(ip_of "$1")
   t0=$(now)
   case $2 in
-    pxelinux) "${on_cli[@]}" timeout 300 curl -sS --tftp-blksize 1408 -o "$4" "tftp://$ip/$3" ;;
-    ipxe) "${on_cli[@]}" timeout 300 curl -sS --tftp-blksize 1432 -o "$4" "tftp://$ip/$3" ;;
+    # bN: curl asking for blksize N (and tsize); windowN: atftp, blksize 1432, windowsize N.
+    b[0-9]*) "${on_cli[@]}" timeout 300 curl -sS --tftp-blksize "${2#b}" -o "$4" "tftp://$ip/$3" ;;
     plain) "${on_cli[@]}" timeout 300 curl -sS --tftp-no-options -o "$4" "tftp://$ip/$3" ;;
-    b1468) "${on_cli[@]}" timeout 300 curl -sS --tftp-blksize 1468 -o "$4" "tftp://$ip/$3" ;;
-    b65464) "${on_cli[@]}" timeout 300 curl -sS --tftp-blksize 65464 -o "$4" "tftp://$ip/$3" ;;
-    window16) "${on_cli[@]}" timeout 300 atftp --option "blksize 1432" --option "windowsize 16" \
-      -g -r "$3" -l "$4" "$ip" >/dev/null 2>"$dir/atftp.log" ;;
-    window8) "${on_cli[@]}" timeout 300 atftp --option "blksize 1432" --option "windowsize 8" \
+    window[0-9]*) "${on_cli[@]}" timeout 300 atftp --option "blksize 1432" --option "windowsize ${2#window}" \
       -g -r "$3" -l "$4" "$ip" >/dev/null 2>"$dir/atftp.log" ;;
     # --connect-timeout 3 makes curl ask for "timeout 1" and re-ACK after 1 s
     # itself (by default both wait 6 s). atftp aborts on a repeated OACK.
@@ -272,8 +268,8 @@ concurrent() {  # clients
   rows+=("$n clients at once: slowest client|${slowest[isoboot]}|${slowest[tftpd]}|s||")
 }
 
-single pxelinux "1 client, pxelinux: blksize 1408, tsize" "$mib" "$initrd" isoboot tftpd
-single ipxe "1 client, iPXE: blksize 1432, tsize" "$mib" "$initrd" isoboot tftpd
+single b1408 "1 client, pxelinux: blksize 1408, tsize" "$mib" "$initrd" isoboot tftpd
+single b1432 "1 client, iPXE: blksize 1432, tsize" "$mib" "$initrd" isoboot tftpd
 single plain "1 client, no options: 512-byte blocks" "$mib" "$initrd" isoboot tftpd
 single b1468 "1 client, blksize 1468 (the most MTU 1500 holds)" "$mib" "$initrd" isoboot tftpd
 # isoboot clamps blksize to what the interface MTU holds (no IP fragments,

@@ -20,7 +20,6 @@ PinPolicy::Change PinPolicy::Observe(size_t frames) {
 
 AdaptivePin::AdaptivePin(int cpu, size_t batch_capacity) : cpu_(cpu), policy_(batch_capacity) {
   if (cpu_ < 0) return;
-  CPU_ZERO(&allowed_);
   if (pthread_getaffinity_np(pthread_self(), sizeof allowed_, &allowed_) != 0) {
     cpu_ = -1;  // cannot restore what we cannot read: leave the thread alone
     return;

@@ -32,7 +32,6 @@ class PinPolicy {
   // keeps it from flapping.
   Change Observe(size_t frames);
   bool pinned() const { return pinned_; }
-  double depth() const { return depth_; }
 
  private:
   static constexpr double kPinBelow = 4;

@@ -4,6 +4,7 @@
 #include <sched.h>
 
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
