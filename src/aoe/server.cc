@@ -1,7 +1,5 @@
 #include "aoe/server.h"
 
-#include <pthread.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -164,13 +162,15 @@ void Server::WriteStats() const {
   std::rename(tmp.c_str(), options_.stats_file.c_str());
 }
 
+void Server::Stop() {
+  {
+    std::lock_guard lock(stop_mu_);
+    stop_ = true;
+  }
+  stop_cv_.notify_all();
+}
+
 void Server::Run() {
-  // Signals are taken synchronously here, so workers never see them.
-  sigset_t set, old;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, &old);
   for (auto& w : workers_) {
     Worker* wp = w.get();
     w->thread = std::thread([this, wp] { WorkerLoop(*wp); });
@@ -196,17 +196,12 @@ void Server::Run() {
       WriteStats();
       next_stats = now + std::chrono::seconds(1);
     }
-    timespec timeout{0, kPollMs * 1000000L};
-    int sig = sigtimedwait(&set, nullptr, &timeout);
-    if (sig == SIGINT || sig == SIGTERM) {
-      log_->info("signal {}: shutting down", sig);
-      break;
-    }
+    std::unique_lock lock(stop_mu_);
+    stop_cv_.wait_for(lock, std::chrono::milliseconds(kPollMs), [this] { return stop_.load(); });
   }
   stop_ = true;
   for (auto& w : workers_)
     w->thread.join();
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
   ClientCounts total;
   for (const auto& [mac, c] : Stats()) {
     total += c;

@@ -2,10 +2,12 @@
 // The AoE target's data plane: one AF_PACKET socket per worker thread in a
 // PACKET_FANOUT group, frames received and sent in batches, responses built
 // by Target into preallocated buffers (no allocation or logging per frame),
-// per-client counters per worker. Run() blocks until SIGINT/SIGTERM or
-// Stop(); Stop() and AnnounceTo() may be called from any thread.
+// per-client counters per worker. Run() blocks until Stop(), which (like
+// AnnounceTo() and Stats()) may be called from any thread. The server never
+// touches signals: the caller decides who takes them (cli/signals.h).
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -38,7 +40,7 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   void Run();
-  void Stop() { stop_ = true; }
+  void Stop();
   // Sends every export's Query Config response to one initiator (e.g. when
   // DHCP saw it boot), so it need not wait for its next discovery.
   void AnnounceTo(const Mac& mac);
@@ -53,6 +55,8 @@ class Server {
   ServerOptions options_;
   Logger log_;
   std::atomic<bool> stop_{false};
+  std::mutex stop_mu_;  // with stop_cv_: Run()'s control loop wakes at once on Stop()
+  std::condition_variable stop_cv_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::mutex announce_mu_;
   std::unique_ptr<sys::PacketSocket> announce_socket_;  // guarded by announce_mu_

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <memory>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "base/file_io.h"
 #include "base/logging.h"
 #include "cli/command.h"
+#include "cli/signals.h"
 #include "linux/packet_socket.h"
 #include "linux/privilege.h"
 
@@ -41,12 +43,6 @@ struct ExportArgs {
   bool sync = false;
   bool pread = false;
 };
-
-template <typename T>
-T OrThrow(Result<T> r) {
-  if (!r) throw std::runtime_error(r.error().message);
-  return std::move(*r);
-}
 
 void RequireCapNetRaw(const std::string& what) {
   if (!sys::HasCapNetRaw()) throw std::runtime_error(what + " " + sys::NeedsCapNetRawMessage());
@@ -127,7 +123,13 @@ int RunExport(const ExportArgs& a) {
   so.announce_seconds = a.announce;
   so.workers = a.workers;
   so.stats_file = a.stats_file;
-  aoe::Server server(target, so, GetLogger("aoe"));
+  StopOnSignal on_signal;  // before the server starts its workers
+  Logger log = GetLogger("aoe");
+  aoe::Server server(target, so, log);
+  std::stop_callback stop(on_signal.token(), [&] {
+    log->info("signal {}: shutting down", on_signal.signal());
+    server.Stop();
+  });
   server.Run();
   return 0;
 }

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <csignal>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -554,9 +553,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
 }  // namespace
 
 void ServerCore::Listen() {
-  // sendfile has no MSG_NOSIGNAL: a client that resets mid-transfer would
-  // otherwise kill the process with SIGPIPE instead of failing with EPIPE.
-  std::signal(SIGPIPE, SIG_IGN);
   error_code ec;
   auto address = net::ip::make_address(options.address, ec);
   if (ec) throw std::runtime_error(fmt::format("http: bad listen address '{}'", options.address));
