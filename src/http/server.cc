@@ -489,21 +489,34 @@ class Connection : public std::enable_shared_from_this<Connection> {
     Close();
   }
 
-  // Half-closes and drains what the client still sends, so that a response
-  // to a request we did not fully read is not destroyed by a TCP reset.
+  // Lingering close, as nginx's lingering_close: we answered without
+  // reading the whole request (a refused upload, a body on a GET), so the
+  // client may still be sending. Closing now, with its bytes unread, would
+  // send a TCP reset: the client's next send() fails and it reports "failed
+  // sending data" instead of our status. So half-close (our answer and a
+  // FIN go out), then read and discard until the client closes, which it
+  // does once it has read the answer, for at most kLingerTime and
+  // kMaxDrain bytes.
   void Linger() {
     error_code ec;
     socket_.shutdown(tcp::socket::shutdown_send, ec);
-    SetDeadline(std::min<Clock::duration>(core_.options.request_timeout, std::chrono::seconds(2)));
+    if (ec) return Close();
+    SetDeadline(std::min<Clock::duration>(core_.options.request_timeout, kLingerTime));
     chunk_.resize(kDrainBytes);
     Drain(0);
   }
   void Drain(uint64_t drained) {
-    socket_.async_read_some(net::buffer(chunk_),
-                            [self = shared_from_this(), drained](error_code ec, size_t n) {
-                              if (ec || drained + n > kMaxDrain) return self->Close();
-                              self->Drain(drained + n);
-                            });
+    socket_.async_read_some(
+        net::buffer(chunk_), [self = shared_from_this(), drained](error_code ec, size_t n) {
+          if (ec || drained + n > kMaxDrain) {
+            if (!ec) {
+              self->core_.log->debug("{}: still sending after {} bytes; closing", self->ip_,
+                                     drained + n);
+            }
+            return self->Close();
+          }
+          self->Drain(drained + n);
+        });
   }
 
   void Close() {
@@ -516,8 +529,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   static constexpr uint64_t kTurnBytes = 8 << 20;
   static constexpr uint64_t kChunkBytes = 64 << 10;
-  static constexpr size_t kDrainBytes = 16 << 10;
-  static constexpr uint64_t kMaxDrain = 1 << 20;
+  static constexpr size_t kDrainBytes = 64 << 10;
+  // A client stops sending within a round trip of reading our answer; these
+  // only bound one that never does. (1 MiB was too little: on loopback a
+  // client had sent more before it read the 413, and got a reset.)
+  static constexpr uint64_t kMaxDrain = 64 << 20;
+  static constexpr std::chrono::seconds kLingerTime{5};
 
   ServerCore& core_;
   tcp::socket socket_;

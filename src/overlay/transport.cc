@@ -2,11 +2,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <stdexcept>
@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include "base/file_io.h"
+#include "base/strings.h"
 #include "overlay/sftp.h"
 
 namespace isoboot::overlay {
@@ -95,7 +96,7 @@ class HttpSink : public Sink {
  public:
   HttpSink(const std::string& url, const TransportOptions& options) : url_(url) {
     InitCurl();
-    ::signal(SIGPIPE, SIG_IGN);  // a failed upload shows as EPIPE in Write
+    // A failed upload shows as EPIPE in Write (main ignores SIGPIPE).
     int p[2];
     if (::pipe2(p, O_CLOEXEC) != 0) ThrowErrno("pipe");
     read_.Reset(p[0]);
@@ -140,7 +141,13 @@ class HttpSink : public Sink {
     return static_cast<size_t>(r);
   }
 
-  static size_t Discard(char*, size_t size, size_t n, void*) { return size * n; }
+  // Keeps the start of the server's answer: its reason, when it refuses.
+  static size_t KeepReason(char* data, size_t size, size_t n, void* self_ptr) {
+    auto* self = static_cast<HttpSink*>(self_ptr);
+    size_t room = kMaxReason - std::min(kMaxReason, self->reason_.size());
+    self->reason_.append(data, std::min(room, size * n));
+    return size * n;
+  }
 
   void Transfer() {
     CURL* c = curl_easy_init();
@@ -152,15 +159,23 @@ class HttpSink : public Sink {
     curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(c, CURLOPT_READFUNCTION, Read);
     curl_easy_setopt(c, CURLOPT_READDATA, this);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, Discard);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, KeepReason);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, this);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     CURLcode rc = curl_easy_perform(c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    if (rc != CURLE_OK) {
+    if (status >= 300 || (status != 0 && rc != CURLE_OK)) {
+      // The server's own words come first: "the store refused the backup
+      // (HTTP 413): n1: more than 1 MiB, over the store's limit of 1 MiB".
+      std::string reason(Trim(reason_));
+      std::replace(reason.begin(), reason.end(), '\n', ' ');
+      error_ = fmt::format("the store refused the backup (HTTP {}){}{}", status,
+                           reason.empty() ? "" : ": ", reason);
+    } else if (rc != CURLE_OK) {
       error_ = curl_easy_strerror(rc);
-    } else if (status < 200 || status >= 300) {
+    } else if (status < 200) {
       error_ = fmt::format("server answered HTTP {}", status);
     }
     curl_slist_free_all(headers);
@@ -168,7 +183,8 @@ class HttpSink : public Sink {
     read_.Reset();  // a writer still blocked in write() now gets EPIPE
   }
 
-  std::string url_, auth_, error_;
+  static constexpr size_t kMaxReason = 512;
+  std::string url_, auth_, error_, reason_;
   UniqueFd read_, write_;
   std::atomic<bool> aborted_{false};
   std::thread thread_;

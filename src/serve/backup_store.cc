@@ -102,8 +102,10 @@ class StoreUpload : public http::Upload {
   std::optional<http::StoreReply> Write(std::span<const uint8_t> data) override {
     bytes_ += data.size();
     if (bytes_ > store_.options_.max_bytes) {
-      return Reply(413, fmt::format("{}: larger than the store's limit of {} bytes", name_,
-                                    store_.options_.max_bytes));
+      // The body is streamed: its size is known only to be more than this.
+      return Reply(413, fmt::format("{}: more than {}, over the store's limit of {}", name_,
+                                    FormatSize(store_.options_.max_bytes),
+                                    FormatSize(store_.options_.max_bytes)));
     }
     try {
       WriteAll(fd_.get(), data);
@@ -269,8 +271,8 @@ std::variant<std::unique_ptr<http::Upload>, http::StoreReply> BackupStore::Put(
     return Reply(400, "a backup name is 1-128 of A-Z a-z 0-9 . _ : - and does not start with '.'");
   }
   if (req.content_length && *req.content_length > options_.max_bytes) {
-    return Reply(413, fmt::format("{}: {} bytes is over the store's limit of {} bytes", *name,
-                                  *req.content_length, options_.max_bytes));
+    return Reply(413, fmt::format("{}: {} is over the store's limit of {}", *name,
+                                  FormatSize(*req.content_length), FormatSize(options_.max_bytes)));
   }
   const std::string dir = fmt::format("{}/{}", options_.dir, *name);
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
@@ -370,6 +372,19 @@ std::optional<uint64_t> ParseSize(std::string_view text) {
     return std::nullopt;
   if (shift && value > (UINT64_MAX >> shift)) return std::nullopt;
   return value << shift;
+}
+
+std::string FormatSize(uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB"};
+  if (bytes < 1024) return fmt::format("{} bytes", bytes);
+  double v = static_cast<double>(bytes);
+  size_t unit = 0;
+  for (v /= 1024; v >= 1024 && unit + 1 < std::size(kUnits); v /= 1024)
+    ++unit;
+  // One decimal, none when it is .0: "1 MiB", not "1.0 MiB".
+  std::string text = fmt::format("{:.1f}", v);
+  if (text.ends_with(".0")) text.resize(text.size() - 2);
+  return fmt::format("{} {}", text, kUnits[unit]);
 }
 
 }  // namespace isoboot::serve
