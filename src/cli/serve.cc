@@ -1,10 +1,19 @@
 // `isoboot serve IMAGE --interface IFACE`: boot clients from one live ISO
 // (DHCP/ProxyDHCP, TFTP, HTTP, AoE, generated boot entries).
 
+#include <map>
 #include <memory>
+#include <stop_token>
 #include <string>
+#include <tuple>
+#include <vector>
 
+#include "aoe/codec.h"
+#include "base/logging.h"
+#include "base/mac.h"
 #include "cli/command.h"
+#include "cli/signals.h"
+#include "serve/backup_store.h"
 #include "serve/config_file.h"
 #include "serve/daemon.h"
 
@@ -27,12 +36,75 @@ void ApplyConfigFile(CLI::App& command, const std::string& path) {
   }
 }
 
+// The flags that name a choice, as typed; turned into serve::Options' types
+// once, by ApplyChoices.
+struct ChoiceFlags {
+  std::string dhcp = "proxy";
+  std::string root = "aoe";
+  std::string aoe = "e0.1";
+  std::string bios_loader = "ipxe";
+  std::string uefi_loader = "ipxe.efi";
+  std::string ipv6_ra = "auto";
+  std::string backup_max_size = "8G";
+  std::vector<std::string> nodes;  // MAC=ARGS
+};
+
+template <typename T>
+T Choice(const std::map<std::string, T>& choices, const std::string& value) {
+  return choices.at(value);  // CLI::IsMember checked it
+}
+
+void ApplyChoices(const ChoiceFlags& f, serve::Options& o) {
+  using serve::BiosLoader, serve::DhcpMode, serve::RouterAdverts, serve::UefiLoader;
+  o.dhcp = Choice<DhcpMode>(
+      {{"proxy", DhcpMode::kProxy}, {"full", DhcpMode::kFull}, {"off", DhcpMode::kOff}}, f.dhcp);
+  o.root = Choice<boot::RootTransport>(
+      {{"aoe", boot::RootTransport::kAoe}, {"http", boot::RootTransport::kHttp}}, f.root);
+  o.bios_loader = Choice<BiosLoader>(
+      {{"ipxe", BiosLoader::kIpxe}, {"pxelinux", BiosLoader::kPxelinux}}, f.bios_loader);
+  o.uefi_loader = Choice<UefiLoader>(
+      {{"ipxe.efi", UefiLoader::kIpxeEfi}, {"snponly.efi", UefiLoader::kSnponly}}, f.uefi_loader);
+  o.ipv6_ra = Choice<RouterAdverts>(
+      {{"auto", RouterAdverts::kAuto}, {"on", RouterAdverts::kOn}, {"off", RouterAdverts::kOff}},
+      f.ipv6_ra);
+  auto target = aoe::ParseTargetName(f.aoe);
+  if (!target) throw CLI::ValidationError("--aoe", target.error().message);
+  std::tie(o.aoe_shelf, o.aoe_slot) = *target;
+  auto max = serve::ParseSize(f.backup_max_size);
+  if (!max) {
+    throw CLI::ValidationError("--backup-max-size",
+                               f.backup_max_size + ": not a size like 8G, 512M or 1000000");
+  }
+  o.backup_max_bytes = *max;
+  o.nodes.clear();
+  for (const auto& spec : f.nodes) {
+    size_t eq = spec.find('=');
+    auto mac = ParseMac(std::string_view(spec).substr(0, eq));
+    if (eq == std::string::npos || !mac) {
+      throw CLI::ValidationError("--node", spec + ": expected MAC=KERNEL-ARGS");
+    }
+    o.nodes.push_back({*mac, spec.substr(eq + 1)});
+  }
+}
+
+// Runs the daemon until SIGINT or SIGTERM (exit 0) or until a server fails.
+int RunDaemon(const serve::Options& options) {
+  StopOnSignal on_signal;  // before the daemon starts any thread
+  Logger log = GetLogger("serve");
+  serve::Daemon daemon(options, log);
+  std::stop_callback on_stop(on_signal.token(), [&] {
+    if (int sig = on_signal.signal()) log->info("signal {}: shutting down", sig);
+  });
+  return daemon.Run(on_signal.token());
+}
+
 }  // namespace
 
 void AddServeCommand(CLI::App& app, Run& run) {
   auto* serve = app.add_subcommand(
       "serve", "Boot clients from IMAGE: DHCP/ProxyDHCP, TFTP, HTTP and AoE, all from the ISO");
   auto o = std::make_shared<serve::Options>();
+  auto flags = std::make_shared<ChoiceFlags>();
   // Every flag can also come from a TOML file (key = flag name without --).
   auto config = std::make_shared<std::string>();
   serve->add_option("--config", *config,
@@ -42,24 +114,27 @@ void AddServeCommand(CLI::App& app, Run& run) {
   serve->add_option("--server-ip", o->server_ip,
                     "Address clients reach this server at (default: the interface's IPv4)");
   serve
-      ->add_option("--dhcp", o->dhcp,
+      ->add_option("--dhcp", flags->dhcp,
                    "proxy: PXE answers beside the site's DHCP server; full: lease addresses "
                    "(needs --dhcp-range); off")
       ->check(CLI::IsMember({"proxy", "full", "off"}))
       ->capture_default_str();
   serve->add_option("--dhcp-range", o->dhcp_range, "Full DHCP: START,END[,NETMASK]");
   serve->add_option("--lease-file", o->lease_file, "Full DHCP: file the leases persist in");
-  serve->add_option("--root", o->root, "How the initrd reaches its root: aoe (KIWI) or http")
+  serve->add_option("--root", flags->root, "How the initrd reaches its root: aoe (KIWI) or http")
       ->check(CLI::IsMember({"aoe", "http"}))
       ->capture_default_str();
-  serve->add_option("--aoe", o->aoe, "AoE target to export the image as")->capture_default_str();
+  serve->add_option("--aoe", flags->aoe, "AoE target to export the image as")
+      ->capture_default_str();
   serve->add_option("--append", o->append, "Extra kernel arguments, e.g. console=ttyS0");
   serve
-      ->add_option("--bios-loader", o->bios_loader,
+      ->add_option("--bios-loader", flags->bios_loader,
                    "BIOS clients: ipxe (undionly.kpxe, then HTTP) or pxelinux (TFTP)")
       ->check(CLI::IsMember({"ipxe", "pxelinux"}))
       ->capture_default_str();
-  serve->add_option("--uefi-loader", o->uefi_loader, "UEFI x86-64 clients: ipxe.efi or snponly.efi")
+  serve
+      ->add_option("--uefi-loader", flags->uefi_loader,
+                   "UEFI x86-64 clients: ipxe.efi or snponly.efi")
       ->check(CLI::IsMember({"ipxe.efi", "snponly.efi"}))
       ->capture_default_str();
   serve->add_option("--tftp-address", o->tftp_address)->capture_default_str();
@@ -71,14 +146,14 @@ void AddServeCommand(CLI::App& app, Run& run) {
                    "Seconds between unsolicited AoE announcements (0: off)")
       ->capture_default_str();
   serve
-      ->add_option("--ipv6-ra", o->ipv6_ra,
+      ->add_option("--ipv6-ra", flags->ipv6_ra,
                    "Answer IPv6 router solicitations with an empty advertisement so iPXE does "
                    "not wait ~16 s for IPv6: auto (with --dhcp full), on, off")
       ->check(CLI::IsMember({"auto", "on", "off"}))
       ->capture_default_str();
   serve->add_flag("--http-only", o->http_only,
                   "Serve only HTTP (the ISO and its files, e.g. for BMC virtual media)");
-  serve->add_option("--node", o->node_args,
+  serve->add_option("--node", flags->nodes,
                     "MAC=ARGS: kernel arguments for one node, in its own boot entries "
                     "(repeatable), e.g. 52:54:00:12:34:56=hostname=node1");
   serve->add_option("--backup-dir", o->backup_dir,
@@ -86,7 +161,8 @@ void AddServeCommand(CLI::App& app, Run& run) {
                     "nodes named by MAC boot with their newest one restored");
   serve->add_option("--backup-token-file", o->backup_token_file,
                     "Bearer token for the backup store (default: DIR/.token, made when missing)");
-  serve->add_option("--backup-max-size", o->backup_max_size, "Largest backup accepted (K/M/G/T)")
+  serve
+      ->add_option("--backup-max-size", flags->backup_max_size, "Largest backup accepted (K/M/G/T)")
       ->capture_default_str();
   serve->add_option("--backup-keep", o->backup_keep, "Versions kept per backup name")
       ->check(CLI::Range(1u, 1000u))
@@ -101,9 +177,10 @@ void AddServeCommand(CLI::App& app, Run& run) {
       ->capture_default_str();
   serve->add_option("--ipxe-efi", o->loaders.ipxe_efi, "ipxe.efi to serve")->capture_default_str();
   serve->add_option("--snponly", o->loaders.snponly, "snponly.efi to serve")->capture_default_str();
-  serve->callback([&run, o, config, serve] {
+  serve->callback([&run, o, flags, config, serve] {
     if (!config->empty()) ApplyConfigFile(*serve, *config);
-    run = [o] { return serve::Serve(*o); };
+    ApplyChoices(*flags, *o);
+    run = [o] { return RunDaemon(*o); };
   });
 }
 

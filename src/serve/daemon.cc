@@ -1,21 +1,11 @@
 #include "serve/daemon.h"
 
-#include <signal.h>
 #include <sys/stat.h>
-#include <time.h>
 
-#include <atomic>
-#include <chrono>
-#include <cstdio>
+#include <algorithm>
 #include <map>
-#include <memory>
 #include <mutex>
-#include <optional>
-#include <set>
 #include <stdexcept>
-#include <thread>
-#include <tuple>
-#include <vector>
 
 #include <fmt/format.h>
 
@@ -23,36 +13,57 @@
 #include "aoe/device.h"
 #include "aoe/server.h"
 #include "aoe/target.h"
-#include "base/logging.h"
 #include "dhcp/server.h"
 #include "http/server.h"
 #include "iso/image.h"
 #include "linux/packet_socket.h"
 #include "serve/backup_store.h"
-#include "serve/image_device.h"
 #include "serve/netif.h"
 #include "serve/router_advert.h"
 #include "tftp/codec.h"
 #include "tftp/server.h"
 
 namespace isoboot::serve {
-namespace {
 
-std::shared_ptr<const iso::Image> OpenImage(const std::string& path) {
-  auto image = iso::Image::Open(path);
-  if (!image) throw std::runtime_error(image.error().message);
-  return std::shared_ptr<const iso::Image>(std::move(*image));
+std::string_view FileName(UefiLoader loader) {
+  return loader == UefiLoader::kSnponly ? "snponly.efi" : "ipxe.efi";
 }
 
 // The image being served and the tree built from it; replaced as a whole
 // when the image file is rebuilt.
-struct Generation {
+struct Daemon::Generation {
   std::shared_ptr<const iso::Image> image;
   BootTree boot;
 };
 
+// The current generation and the tree served from it (the generation's
+// tree plus per-node entries), which change together.
+class Daemon::Generations {
+ public:
+  std::shared_ptr<const vfs::Tree> Tree() const {
+    std::lock_guard lock(mu_);
+    return tree_;
+  }
+  std::shared_ptr<const Generation> Current() const {
+    std::lock_guard lock(mu_);
+    return current_;
+  }
+  // `next` null: the same generation with new node entries.
+  template <typename MakeTree>
+  void Publish(std::shared_ptr<const Generation> next, MakeTree make_tree) {
+    std::lock_guard lock(mu_);
+    if (next) current_ = std::move(next);
+    tree_ = make_tree(*current_);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const Generation> current_;  // guarded by mu_
+  std::shared_ptr<const vfs::Tree> tree_;      // guarded by mu_
+};
+
 // Client IP -> MAC, learnt from DHCP, so TFTP/HTTP milestones name the MAC.
-class ClientNames {
+class Daemon::ClientNames {
  public:
   void Learn(const MacAddress& mac, dhcp::Ip4 ip) {
     if (ip == 0) return;
@@ -67,327 +78,308 @@ class ClientNames {
 
  private:
   mutable std::mutex mu_;
-  std::map<std::string, std::string> by_ip_;
+  std::map<std::string, std::string> by_ip_;  // guarded by mu_
 };
 
-bool SameFile(const struct stat& a, const struct stat& b) {
-  return a.st_dev == b.st_dev && a.st_ino == b.st_ino && a.st_size == b.st_size &&
-         a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec;
+namespace {
+
+bool StatFile(const std::string& path, struct stat& st) {
+  return ::stat(path.c_str(), &st) == 0;
 }
 
 }  // namespace
 
-int Serve(const Options& o) {
-  Logger log = GetLogger("serve");
-  boot::ProfileOptions profile_options;
-  auto target = aoe::ParseTargetName(o.aoe);
-  if (!target) throw std::runtime_error("--aoe: " + target.error().message);
-  std::tie(profile_options.shelf, profile_options.slot) = *target;
-  // Without the boot network there is no AoE export: entries fetch over HTTP.
-  profile_options.root =
-      o.root == "http" || o.http_only ? boot::RootTransport::kHttp : boot::RootTransport::kAoe;
-  profile_options.append = o.append;
-
-  std::string server_ip = o.server_ip;
-  if (server_ip.empty() && !o.interface.empty()) {
-    auto addr = InterfaceIpv4(o.interface);
-    if (!addr) throw std::runtime_error(addr.error().message);
-    server_ip = addr->ip;
-  }
-  if (server_ip.empty()) server_ip = "127.0.0.1";
-  if (!o.http_only && o.interface.empty()) {
+Daemon::Daemon(Options options, Logger logger)
+    : options_(std::move(options)), log_(std::move(logger)), server_ip_(ServerIp()) {
+  if (!options_.http_only && options_.interface.empty()) {
     throw std::runtime_error("--interface is required (the boot network), or use --http-only");
   }
-  // Bind HTTP first so the boot entries carry the real port (port 0 in tests).
-  // `served_tree` is the generation's tree plus per-node entries; both change
-  // together under generation_mu.
-  std::mutex generation_mu;
-  std::shared_ptr<const Generation> generation;
-  std::shared_ptr<const vfs::Tree> served_tree;
-  auto current_tree = [&]() -> std::shared_ptr<const vfs::Tree> {
-    std::lock_guard lock(generation_mu);
-    return served_tree;
-  };
-  ClientNames names;
-
-  std::shared_ptr<BackupStore> store;
-  if (!o.backup_dir.empty()) {
-    BackupStoreOptions so;
-    so.dir = o.backup_dir;
-    so.token_file = o.backup_token_file;
-    auto max = ParseSize(o.backup_max_size);
-    if (!max) throw std::runtime_error("--backup-max-size: not a size like 8G, 512M or 1000000");
-    so.max_bytes = *max;
-    so.keep = o.backup_keep;
-    store = std::make_shared<BackupStore>(so, GetLogger("backup"));
+  profile_.shelf = options_.aoe_shelf;
+  profile_.slot = options_.aoe_slot;
+  // Without the boot network there is no AoE export: entries fetch over HTTP.
+  profile_.root = options_.http_only ? boot::RootTransport::kHttp : options_.root;
+  profile_.append = options_.append;
+  profile_.node_scripts = !options_.backup_dir.empty() || !options_.nodes.empty();
+  names_ = std::make_unique<ClientNames>();
+  generations_ = std::make_unique<Generations>();
+  store_ = MakeStore();
+  // HTTP is bound before the image is loaded: the entries carry its port.
+  http_ = MakeHttp();
+  profile_.http_base = fmt::format("http://{}:{}", server_ip_, http_->port());
+  Publish(Load());
+  struct stat st {};
+  if (StatFile(options_.image, st)) {
+    served_file_ = {st.st_dev, st.st_ino, static_cast<uint64_t>(st.st_size),
+                    st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec};
+  }
+  if (store_) {
+    store_->set_on_commit([this](const std::string& name) {
+      Publish(nullptr);
+      if (ParseMac(name)) log_->info("node {}: its next boots restore this backup", name);
+    });
+  }
+  if (!options_.http_only) {
+    MakeAoe();
+    tftp_ = MakeTftp();
+    dhcp_ = MakeDhcp();
+    router_advertiser_ = MakeRouterAdvertiser();
   }
 
-  http::ServerOptions http_options;
-  http_options.address = o.http_address;
-  http_options.port = o.http_port;
-  http_options.threads = 2;
-  http_options.store = store;
+  auto generation = generations_->Current();
+  if (store_) {
+    log_->info(
+        "overlay backups: PUT/GET {}{}NAME, stored in {} (token in {}); {} node(s) boot "
+        "with theirs",
+        profile_.http_base, http::ServerOptions{}.store_prefix, store_->options().dir,
+        store_->options().token_file, store_->Nodes().size());
+  }
+  if (!generation->boot.profile.kernel.empty()) {
+    log_->info("serving {} ({} layout, {}): kernel {}, initrd {}", options_.image,
+               iso::ToString(generation->boot.layout.kind), generation->boot.layout.arch,
+               generation->boot.profile.kernel, generation->boot.profile.initrd);
+    log_->info("kernel command line: {}", generation->boot.profile.cmdline);
+  }
+  log_->info("HTTP on {}; the image is at {}/{}", http_->port(), profile_.http_base, kImageName);
+}
+
+Daemon::~Daemon() {
+  supervisor_.StopAll();
+}
+
+uint16_t Daemon::http_port() const {
+  return http_->port();
+}
+
+std::string Daemon::ServerIp() const {
+  if (!options_.server_ip.empty()) return options_.server_ip;
+  if (!options_.interface.empty()) return OrThrow(InterfaceIpv4(options_.interface)).ip;
+  return "127.0.0.1";
+}
+
+std::shared_ptr<BackupStore> Daemon::MakeStore() {
+  if (options_.backup_dir.empty()) return nullptr;
+  BackupStoreOptions so;
+  so.dir = options_.backup_dir;
+  so.token_file = options_.backup_token_file;
+  so.max_bytes = options_.backup_max_bytes;
+  so.keep = options_.backup_keep;
+  return std::make_shared<BackupStore>(so, GetLogger("backup"));
+}
+
+std::unique_ptr<http::Server> Daemon::MakeHttp() {
+  http::ServerOptions ho;
+  ho.address = options_.http_address;
+  ho.port = options_.http_port;
+  ho.threads = 2;
+  ho.store = store_;
   Logger http_log = GetLogger("http");
-  auto http_server = std::make_unique<http::Server>(
-      current_tree, http_options, http_log, [&names, http_log](const http::RequestRecord& r) {
+  return std::make_unique<http::Server>(
+      [this] { return generations_->Tree(); }, ho, http_log,
+      [names = names_.get(), http_log](const http::RequestRecord& r) {
         if (r.received > 0) {
-          http_log->info("{} {} {} {}: received {} bytes in {:.2f} s", names.Name(r.client),
+          http_log->info("{} {} {} {}: received {} bytes in {:.2f} s", names->Name(r.client),
                          r.method, r.path, r.status, r.received, r.seconds);
           return;
         }
-        http_log->info("{} {} {} {}: {} of {} bytes in {:.2f} s", names.Name(r.client), r.method,
+        http_log->info("{} {} {} {}: {} of {} bytes in {:.2f} s", names->Name(r.client), r.method,
                        r.path, r.status, r.bytes, r.content_length, r.seconds);
       });
-  profile_options.http_base = fmt::format("http://{}:{}", server_ip, http_server->port());
+}
 
-  // Each node with a stored backup boots with the URL of its newest one and
-  // a key that reads that backup only.
-  std::map<MacAddress, std::string> node_args;
-  for (const auto& spec : o.node_args) {
-    size_t eq = spec.find('=');
-    auto mac = ParseMac(std::string_view(spec).substr(0, eq));
-    if (eq == std::string::npos || !mac) {
-      throw std::runtime_error(fmt::format("--node {}: expected MAC=KERNEL-ARGS", spec));
-    }
-    std::string& args = node_args[*mac];
-    args += (args.empty() ? "" : " ") + spec.substr(eq + 1);
+std::shared_ptr<const Daemon::Generation> Daemon::Load() const {
+  auto image = std::shared_ptr<const iso::Image>(OrThrow(iso::Image::Open(options_.image)));
+  auto boot =
+      OrThrow(BuildBootTree(image, profile_, options_.loaders, options_.http_only), options_.image);
+  for (const auto& w : boot.warnings)
+    log_->warn("{}", w);
+  return std::make_shared<const Generation>(Generation{image, std::move(boot)});
+}
+
+// Each node with a stored backup boots with the URL of its newest one and a
+// key that reads that backup only.
+std::vector<NodeEntry> Daemon::NodeEntries() const {
+  std::map<MacAddress, std::string> args;
+  for (const NodeArgs& n : options_.nodes) {
+    std::string& a = args[n.mac];
+    a += (a.empty() ? "" : " ") + n.kernel_args;
   }
-  auto node_entries = [&]() {
-    std::map<MacAddress, std::string> args = node_args;
-    if (store) {
-      for (const MacAddress& mac : store->Nodes()) {
-        std::string name = *BackupStore::CanonicalName(FormatMac(mac));
-        std::string& a = args[mac];
-        a += fmt::format("{}isoboot.overlay={}{}{}?key={}", a.empty() ? "" : " ",
-                         profile_options.http_base, http_options.store_prefix, name,
-                         store->ReadKey(name));
-      }
+  if (store_) {
+    const std::string prefix = http::ServerOptions{}.store_prefix;
+    for (const MacAddress& mac : store_->Nodes()) {
+      std::string name = *BackupStore::CanonicalName(FormatMac(mac));
+      std::string& a = args[mac];
+      a += fmt::format("{}isoboot.overlay={}{}{}?key={}", a.empty() ? "" : " ", profile_.http_base,
+                       prefix, name, store_->ReadKey(name));
     }
-    std::vector<NodeEntry> nodes;
-    for (auto& [mac, a] : args)
-      nodes.push_back({mac, std::move(a)});
-    return nodes;
+  }
+  std::vector<NodeEntry> nodes;
+  for (auto& [mac, a] : args)
+    nodes.push_back({mac, std::move(a)});
+  return nodes;
+}
+
+void Daemon::Publish(std::shared_ptr<const Generation> next) {
+  generations_->Publish(std::move(next), [this](const Generation& g) {
+    return WithNodeEntries(g.boot, profile_.http_base, NodeEntries());
+  });
+}
+
+void Daemon::MakeAoe() {
+  if (profile_.root != boot::RootTransport::kAoe) return;
+  sys::InterfaceInfo iface = sys::LookupInterface(options_.interface);
+  aoe_target_ = std::make_unique<aoe::Target>(iface.mac, aoe::Target::SectorsForMtu(iface.mtu), 16);
+  aoe::ExportOptions eo;
+  eo.shelf = profile_.shelf;
+  eo.slot = profile_.slot;
+  eo.config_string = "isoboot";
+  auto device = std::make_unique<ImageDevice>(generations_->Current()->image);
+  aoe_slot_ = device->slot();
+  aoe_target_->AddExport(eo, std::move(device));
+  aoe::ServerOptions so;
+  so.iface = iface;
+  so.announce_seconds = options_.announce_seconds;
+  aoe_ = std::make_unique<aoe::Server>(*aoe_target_, so, GetLogger("aoe"));
+}
+
+std::unique_ptr<tftp::Server> Daemon::MakeTftp() {
+  tftp::ServerConfig tc;
+  tc.address = options_.tftp_address;
+  tc.port = options_.tftp_port;
+  tc.transfer.limits.max_blksize =
+      tftp::BlksizeForMtu(sys::LookupInterface(options_.interface).mtu);
+  Logger tftp_log = GetLogger("tftp");
+  auto server = std::make_unique<tftp::Server>(
+      tc, [this] { return generations_->Tree(); }, tftp_log);
+  server->set_on_transfer([names = names_.get(), tftp_log](const tftp::TransferRecord& r) {
+    if (r.outcome == tftp::Outcome::kComplete) {
+      tftp_log->info("{}: sent {} ({} bytes) in {:.2f} s, blksize {}, window {}, {} retransmits",
+                     names->Name(r.client_address), r.filename, r.bytes, r.seconds, r.blksize,
+                     r.windowsize, r.retransmits);
+    } else if (r.outcome != tftp::Outcome::kRejected && r.bytes > 0) {
+      tftp_log->warn("{}: {} failed after {} of {} bytes: {}", names->Name(r.client_address),
+                     r.filename, r.bytes, r.size, r.detail);
+    }
+  });
+  return server;
+}
+
+std::unique_ptr<dhcp::Server> Daemon::MakeDhcp() {
+  if (options_.dhcp == DhcpMode::kOff) return nullptr;
+  dhcp::ServerConfig dc;
+  dc.interface = options_.interface;
+  dc.protocol.mode = options_.dhcp == DhcpMode::kFull ? dhcp::Mode::kFull : dhcp::Mode::kProxy;
+  auto ip = dhcp::ParseIp(server_ip_);
+  if (!ip) throw std::runtime_error(fmt::format("--server-ip {}: not an IPv4 address", server_ip_));
+  dc.protocol.server_ip = *ip;
+  const bool pxelinux = options_.bios_loader == BiosLoader::kPxelinux;
+  dc.protocol.bios_file = pxelinux ? "pxelinux.0" : "undionly.kpxe";
+  dc.protocol.uefi_x64_file = FileName(options_.uefi_loader);
+  // With pxelinux, iPXE (e.g. a NIC's ROM) is handed pxelinux.0 too.
+  dc.protocol.ipxe_script_url = pxelinux ? "" : profile_.http_base + "/" + kIpxeScript;
+  if (dc.protocol.mode == dhcp::Mode::kFull) {
+    if (options_.dhcp_range.empty())
+      throw std::runtime_error("--dhcp full needs --dhcp-range START,END");
+    OrThrow(dhcp::ParseRange(options_.dhcp_range, dc.protocol), "--dhcp-range");
+    dc.lease_file = options_.lease_file;
+  }
+  dc.on_client = [names = names_.get(), announce = aoe_.get(), slot = aoe_slot_.get()](
+                     const MacAddress& mac, dhcp::Ip4 ip, bool is_pxe) {
+    names->Learn(mac, ip);
+    // A PXE request starts a boot: from now on this client reads the newest
+    // image over AoE (its initrd's own DHCP later is not PXE).
+    if (slot && is_pxe) slot->Bind(mac);
+    // A booting client will look for its root soon: tell it where the AoE
+    // target is now rather than at the driver's next 60 s discovery.
+    if (announce) announce->AnnounceTo(mac);
   };
-  profile_options.node_scripts = store || !node_args.empty();
-  // Call with generation_mu held.
-  auto publish = [&](std::shared_ptr<const Generation> next) {
-    generation = std::move(next);
-    served_tree = WithNodeEntries(generation->boot, profile_options.http_base, node_entries());
+  return std::make_unique<dhcp::Server>(dc, GetLogger("dhcp"));
+}
+
+std::unique_ptr<RouterAdvertiser> Daemon::MakeRouterAdvertiser() {
+  const RouterAdverts ra = options_.ipv6_ra;
+  if (ra == RouterAdverts::kOff || (ra == RouterAdverts::kAuto && options_.dhcp != DhcpMode::kFull))
+    return nullptr;
+  try {
+    return std::make_unique<RouterAdvertiser>(options_.interface, log_);
+  } catch (const std::system_error& e) {
+    if (ra == RouterAdverts::kOn) throw;
+    log_->warn("no IPv6 router advertisements ({}); iPXE may wait ~16 s for IPv6", e.what());
+    return nullptr;
+  }
+}
+
+int Daemon::Run(std::stop_token stop) {
+  auto start = [this](const char* name, auto* server) {
+    if (server)
+      supervisor_.Start(
+          name, [server] { server->Run(); }, [server] { server->Stop(); });
   };
-  if (store) {
-    store->set_on_commit([&](const std::string& name) {
-      std::lock_guard lock(generation_mu);
-      publish(generation);
-      if (ParseMac(name)) log->info("node {}: its next boots restore this backup", name);
-    });
-  }
+  start("http", http_.get());
+  start("aoe", aoe_.get());
+  start("tftp", tftp_.get());
+  start("dhcp", dhcp_.get());
+  start("ipv6-ra", router_advertiser_.get());
+  const char* dhcp_mode = options_.dhcp == DhcpMode::kFull ? "full" : "proxy";
+  log_->info("ready: HTTP{}{}{}",
+             aoe_ ? fmt::format(", AoE e{}.{}", profile_.shelf, profile_.slot) : "",
+             tftp_ ? ", TFTP" : "", dhcp_ ? fmt::format(", DHCP ({})", dhcp_mode) : "");
 
-  auto load = [&](const std::string& path) {
-    auto image = OpenImage(path);
-    auto boot = BuildBootTree(image, profile_options, o.loaders, o.http_only);
-    if (!boot) throw std::runtime_error(fmt::format("{}: {}", path, boot.error().message));
-    for (const auto& w : boot->warnings)
-      log->warn("{}", w);
-    return std::make_shared<const Generation>(Generation{image, std::move(*boot)});
-  };
-  {
-    std::lock_guard lock(generation_mu);
-    publish(load(o.image));
+  next_rebuild_check_ = std::chrono::steady_clock::now();
+  while (supervisor_.WaitFor(stop, std::chrono::seconds(1)))
+    Tick();
+  if (auto failure = supervisor_.failure()) {
+    log_->error("{}; shutting down", *failure);
+    supervisor_.StopAll();
+    return kExitServerFailed;
   }
-  if (store) {
-    log->info(
-        "overlay backups: PUT/GET {}{}NAME, stored in {} (token in {}); {} node(s) boot "
-        "with theirs",
-        profile_options.http_base, http_options.store_prefix, store->options().dir,
-        store->options().token_file, store->Nodes().size());
-  }
-  if (!generation->boot.profile.kernel.empty()) {
-    log->info("serving {} ({} layout, {}): kernel {}, initrd {}", o.image,
-              iso::ToString(generation->boot.layout.kind), generation->boot.layout.arch,
-              generation->boot.profile.kernel, generation->boot.profile.initrd);
-    log->info("kernel command line: {}", generation->boot.profile.cmdline);
-  }
-  log->info("HTTP on {}; the image is at {}/{}", http_server->port(), profile_options.http_base,
-            kImageName);
+  log_->info("shutting down");
+  supervisor_.StopAll();
+  return 0;
+}
 
-  // Signals are taken by this thread only (sigtimedwait below).
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-  std::unique_ptr<aoe::Target> aoe_target;
-  std::unique_ptr<aoe::Server> aoe_server;
-  std::unique_ptr<tftp::Server> tftp_server;
-  std::unique_ptr<dhcp::Server> dhcp_server;
-  std::unique_ptr<RouterAdvertiser> router_advertiser;
-  std::shared_ptr<ImageDevice::Slot> aoe_slot;
-  if (!o.http_only) {
-    sys::InterfaceInfo iface = sys::LookupInterface(o.interface);
-    if (profile_options.root == boot::RootTransport::kAoe) {
-      aoe_target =
-          std::make_unique<aoe::Target>(iface.mac, aoe::Target::SectorsForMtu(iface.mtu), 16);
-      aoe::ExportOptions eo;
-      eo.shelf = profile_options.shelf;
-      eo.slot = profile_options.slot;
-      eo.config_string = "isoboot";
-      auto device = std::make_unique<ImageDevice>(generation->image);
-      aoe_slot = device->slot();
-      aoe_target->AddExport(eo, std::move(device));
-      aoe::ServerOptions so;
-      so.iface = iface;
-      so.announce_seconds = o.announce_seconds;
-      aoe_server = std::make_unique<aoe::Server>(*aoe_target, so, GetLogger("aoe"));
-    }
-    tftp::ServerConfig tc;
-    tc.address = o.tftp_address;
-    tc.port = o.tftp_port;
-    tc.transfer.limits.max_blksize = tftp::BlksizeForMtu(iface.mtu);
-    Logger tftp_log = GetLogger("tftp");
-    tftp_server = std::make_unique<tftp::Server>(tc, current_tree, tftp_log);
-    tftp_server->set_on_transfer([&names, tftp_log](const tftp::TransferRecord& r) {
-      if (r.outcome == tftp::Outcome::kComplete) {
-        tftp_log->info("{}: sent {} ({} bytes) in {:.2f} s, blksize {}, window {}, {} retransmits",
-                       names.Name(r.client_address), r.filename, r.bytes, r.seconds, r.blksize,
-                       r.windowsize, r.retransmits);
-      } else if (r.outcome != tftp::Outcome::kRejected && r.bytes > 0) {
-        tftp_log->warn("{}: {} failed after {} of {} bytes: {}", names.Name(r.client_address),
-                       r.filename, r.bytes, r.size, r.detail);
-      }
-    });
-
-    if (o.dhcp != "off") {
-      dhcp::ServerConfig dc;
-      dc.interface = o.interface;
-      dc.protocol.mode = o.dhcp == "full" ? dhcp::Mode::kFull : dhcp::Mode::kProxy;
-      auto ip = dhcp::ParseIp(server_ip);
-      if (!ip)
-        throw std::runtime_error(fmt::format("--server-ip {}: not an IPv4 address", server_ip));
-      dc.protocol.server_ip = *ip;
-      bool pxelinux = o.bios_loader == "pxelinux";
-      dc.protocol.bios_file = pxelinux ? "pxelinux.0" : "undionly.kpxe";
-      dc.protocol.uefi_x64_file = o.uefi_loader;
-      // With pxelinux, iPXE (e.g. a NIC's ROM) is handed pxelinux.0 too.
-      dc.protocol.ipxe_script_url = pxelinux ? "" : profile_options.http_base + "/" + kIpxeScript;
-      if (dc.protocol.mode == dhcp::Mode::kFull) {
-        if (o.dhcp_range.empty())
-          throw std::runtime_error("--dhcp full needs --dhcp-range START,END");
-        if (auto r = dhcp::ParseRange(o.dhcp_range, dc.protocol); !r) {
-          throw std::runtime_error(fmt::format("--dhcp-range: {}", r.error().message));
-        }
-        dc.lease_file = o.lease_file;
-      }
-      aoe::Server* announce = aoe_server.get();
-      ImageDevice::Slot* slot = aoe_slot.get();
-      dc.on_client = [&names, announce, slot](const MacAddress& mac, dhcp::Ip4 ip, bool is_pxe) {
-        names.Learn(mac, ip);
-        // A PXE request starts a boot: from now on this client reads the
-        // newest image over AoE (its initrd's own DHCP later is not PXE).
-        if (slot && is_pxe) slot->Bind(mac);
-        // A booting client will look for its root soon: tell it where the
-        // AoE target is now rather than at the driver's next 60 s discovery.
-        if (announce) announce->AnnounceTo(mac);
-      };
-      dhcp_server = std::make_unique<dhcp::Server>(dc, GetLogger("dhcp"));
-    }
-    if (o.ipv6_ra == "on" || (o.ipv6_ra == "auto" && o.dhcp == "full")) {
-      try {
-        router_advertiser = std::make_unique<RouterAdvertiser>(o.interface, log);
-      } catch (const std::system_error& e) {
-        if (o.ipv6_ra == "on") throw;
-        log->warn("no IPv6 router advertisements ({}); iPXE may wait ~16 s for IPv6", e.what());
-      }
+void Daemon::Tick() {
+  if (aoe_) {
+    for (const auto& [mac, counts] : aoe_->Stats()) {
+      if (counts.frames == 0 || std::ranges::count(seen_aoe_clients_, mac) > 0) continue;
+      seen_aoe_clients_.push_back(mac);
+      log_->info("{}: first AoE reads of e{}.{} ({} bytes so far)", FormatMac(mac), profile_.shelf,
+                 profile_.slot, counts.bytes);
     }
   }
-
-  std::atomic<int> running{0};
-  std::vector<std::thread> threads;
-  auto start = [&](auto* server) {
-    if (!server) return;
-    ++running;
-    threads.emplace_back([server, &running] {
-      server->Run();
-      --running;
-    });
-  };
-  const int expected = 1 + (aoe_server ? 1 : 0) + (tftp_server ? 1 : 0) + (dhcp_server ? 1 : 0) +
-                       (router_advertiser ? 1 : 0);
-  start(http_server.get());
-  start(aoe_server.get());
-  start(tftp_server.get());
-  start(dhcp_server.get());
-  start(router_advertiser.get());
-  log->info("ready: {}{}{}{}", "HTTP", aoe_server ? ", AoE " + o.aoe : "",
-            tftp_server ? ", TFTP" : "", dhcp_server ? ", DHCP (" + o.dhcp + ")" : "");
-
-  struct stat served {};
-  ::stat(o.image.c_str(), &served);
-  std::set<aoe::Mac> seen_aoe_clients;
-  auto next_check = std::chrono::steady_clock::now();
-  int status = 0;
-  for (;;) {
-    timespec timeout{1, 0};
-    int sig = sigtimedwait(&signals, nullptr, &timeout);
-    if (sig == SIGINT || sig == SIGTERM) {
-      log->info("signal {}: shutting down", sig);
-      break;
-    }
-    if (running.load() < expected) {
-      log->error("a server stopped unexpectedly; shutting down");
-      status = 1;
-      break;
-    }
-    if (aoe_server) {
-      for (const auto& [mac, counts] : aoe_server->Stats()) {
-        if (counts.frames > 0 && seen_aoe_clients.insert(mac).second) {
-          log->info("{}: first AoE reads of e{}.{} ({} bytes so far)", FormatMac(mac),
-                    profile_options.shelf, profile_options.slot, counts.bytes);
-        }
-      }
-    }
-    auto now = std::chrono::steady_clock::now();
-    if (o.rebuild_check_seconds && now >= next_check) {
-      next_check = now + std::chrono::seconds(o.rebuild_check_seconds);
-      struct stat st {};
-      if (::stat(o.image.c_str(), &st) == 0 && !SameFile(st, served)) {
-        // A rebuilt image: new boots get it; running clients keep their
-        // open image (TFTP/HTTP transfers hold their sources, AoE clients
-        // keep the generation they started with).
-        try {
-          auto next = load(o.image);
-          served = st;
-          if (aoe_slot && next->image->size() != aoe_slot->current()->size()) {
-            // The AoE export's size is fixed (clients learn it once); a
-            // mismatched kernel, initrd and root would be worse than the old
-            // image, so everything stays on the old one.
-            log->warn(
-                "image rebuilt but its size changed ({} -> {} bytes): restart isoboot serve to "
-                "export it over AoE; still serving the previous image",
-                aoe_slot->current()->size(), next->image->size());
-            continue;
-          }
-          {
-            std::lock_guard lock(generation_mu);
-            publish(next);
-          }
-          if (aoe_slot) aoe_slot->Replace(next->image);
-          log->info("image rebuilt (inode {}): new boots get it", st.st_ino);
-        } catch (const std::exception& e) {
-          // Half-written or broken: keep serving the old one, try again later.
-          log->warn("image changed but cannot be served yet: {}", e.what());
-        }
-      }
-    }
+  auto now = std::chrono::steady_clock::now();
+  if (!options_.rebuild_check_seconds || now < next_rebuild_check_) return;
+  next_rebuild_check_ = now + std::chrono::seconds(options_.rebuild_check_seconds);
+  struct stat st {};
+  if (!StatFile(options_.image, st)) return;
+  FileId id{st.st_dev, st.st_ino, static_cast<uint64_t>(st.st_size),
+            st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec};
+  if (id == served_file_) return;
+  // A rebuilt image: new boots get it; running clients keep their open image
+  // (TFTP/HTTP transfers hold their sources, AoE clients keep the generation
+  // they started with).
+  std::shared_ptr<const Generation> next;
+  try {
+    next = Load();
+  } catch (const std::exception& e) {
+    // Half-written or broken: keep serving the old one, try again later.
+    log_->warn("image changed but cannot be served yet: {}", e.what());
+    return;
   }
-  if (router_advertiser) router_advertiser->Stop();
-  if (dhcp_server) dhcp_server->Stop();
-  if (tftp_server) tftp_server->Stop();
-  if (aoe_server) aoe_server->Stop();
-  http_server->Stop();
-  for (auto& t : threads)
-    t.join();
-  return status;
+  served_file_ = id;
+  if (aoe_slot_ && next->image->size() != aoe_slot_->current()->size()) {
+    // The AoE export's size is fixed (clients learn it once); a mismatched
+    // kernel, initrd and root would be worse than the old image, so
+    // everything stays on the old one.
+    log_->warn(
+        "image rebuilt but its size changed ({} -> {} bytes): restart isoboot serve to export it "
+        "over AoE; still serving the previous image",
+        aoe_slot_->current()->size(), next->image->size());
+    return;
+  }
+  auto image = next->image;
+  Publish(std::move(next));
+  if (aoe_slot_) aoe_slot_->Replace(image);
+  log_->info("image rebuilt (inode {}): new boots get it", st.st_ino);
 }
 
 }  // namespace isoboot::serve

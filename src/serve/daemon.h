@@ -3,54 +3,182 @@
 // opens the image, detects its layout, exports it over AoE, serves kernel,
 // initrd, bootloaders and generated entries over TFTP and HTTP (plus the
 // whole image over HTTP), and answers DHCP (ProxyDHCP or a full server).
-// Each protocol server runs on its own thread; the calling thread handles
-// SIGINT/SIGTERM, logs per-client milestones and picks up a rebuilt image.
+//
+// Daemon is the composition root: its members are the running parts, built
+// in dependency order by short factories and destroyed in reverse. Run()
+// starts each protocol server on a thread of its own and supervises them:
+// it returns when asked to stop, or when a server fails (docs/design.md,
+// "The daemon"). The Daemon touches no signals: cli/serve.cc turns SIGTERM
+// into the stop request.
+//
+// Threading: construct, Run() and destroy on one thread. http_port() may be
+// called from any thread once constructed.
 
+#include <chrono>
 #include <cstdint>
+#include <memory>
+#include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
 
+#include "base/logging.h"
+#include "base/mac.h"
 #include "boot/profile.h"
 #include "serve/boot_tree.h"
+#include "serve/image_device.h"
+#include "serve/supervisor.h"
+
+namespace isoboot::aoe {
+class Target;
+class Server;
+}  // namespace isoboot::aoe
+namespace isoboot::tftp {
+class Server;
+}
+namespace isoboot::dhcp {
+class Server;
+}
+namespace isoboot::http {
+class Server;
+}
 
 namespace isoboot::serve {
 
+class BackupStore;
+class RouterAdvertiser;
+
+enum class DhcpMode {
+  kProxy,
+  kFull,
+  kOff
+};
+// BIOS clients get undionly.kpxe (then iPXE over HTTP) or pxelinux.0 (TFTP).
+enum class BiosLoader {
+  kIpxe,
+  kPxelinux
+};
+// UEFI x86-64 clients get ipxe.efi or snponly.efi.
+enum class UefiLoader {
+  kIpxeEfi,
+  kSnponly
+};
+// Empty IPv6 router advertisements so iPXE need not wait ~16 s for IPv6
+// (serve/router_advert.h): kAuto = with DhcpMode::kFull only.
+enum class RouterAdverts {
+  kAuto,
+  kOn,
+  kOff
+};
+
+// The served file name of a UEFI loader ("ipxe.efi", "snponly.efi").
+std::string_view FileName(UefiLoader loader);
+
+// Kernel arguments for one node (--node MAC=ARGS).
+struct NodeArgs {
+  MacAddress mac{};
+  std::string kernel_args;
+};
+
+// Typed once, at the CLI boundary (cli/serve.cc).
 struct Options {
   std::string image;
-  std::string interface;             // the boot network; required unless http_only
-  std::string server_ip;             // default: the interface's IPv4 address
-  std::string dhcp = "proxy";        // proxy | full | off
-  std::string dhcp_range;            // full mode: "START,END[,NETMASK]"
-  std::string lease_file;            // full mode: where leases persist
-  std::string root = "aoe";          // aoe | http (KIWI); other layouts need http
-  std::string aoe = "e0.1";          // the AoE target the image is exported as
-  std::string append;                // extra kernel arguments
-  std::string bios_loader = "ipxe";  // ipxe (undionly.kpxe, then HTTP) | pxelinux (TFTP)
-  std::string uefi_loader = "ipxe.efi";
+  std::string interface;  // the boot network; required unless http_only
+  std::string server_ip;  // default: the interface's IPv4 address
+  DhcpMode dhcp = DhcpMode::kProxy;
+  std::string dhcp_range;                                // full mode: "START,END[,NETMASK]"
+  std::string lease_file;                                // full mode: where leases persist
+  boot::RootTransport root = boot::RootTransport::kAoe;  // kHttp for non-KIWI layouts
+  uint16_t aoe_shelf = 0;                                // the AoE target the image is exported as
+  uint8_t aoe_slot = 1;
+  std::string append;  // extra kernel arguments
+  BiosLoader bios_loader = BiosLoader::kIpxe;
+  UefiLoader uefi_loader = UefiLoader::kIpxeEfi;
   std::string tftp_address = "0.0.0.0";
   uint16_t tftp_port = 69;
   std::string http_address = "0.0.0.0";
-  uint16_t http_port = 8080;
+  uint16_t http_port = 8080;  // 0: the kernel picks one (see Daemon::http_port())
   unsigned announce_seconds = 5;
-  // Empty IPv6 router advertisements so iPXE need not wait ~16 s for IPv6
-  // (serve/router_advert.h): auto = with --dhcp full only.
-  std::string ipv6_ra = "auto";  // auto | on | off
-  bool http_only = false;        // only the HTTP server (BMC virtual media, no interface needed)
-  // Per-node kernel arguments, "MAC=ARGS" (e.g. "52:54:00:12:34:56=hostname=n1"):
-  // that node gets its own boot entries with ARGS after the profile's.
-  std::vector<std::string> node_args;
+  RouterAdverts ipv6_ra = RouterAdverts::kAuto;
+  bool http_only = false;  // only the HTTP server (BMC virtual media, no interface needed)
+  // That node gets its own boot entries with these arguments after the
+  // profile's (several for one MAC are joined).
+  std::vector<NodeArgs> nodes;
   // Overlay backup store at /overlay/ (serve/backup_store.h); off when empty.
   // Nodes named by MAC boot with isoboot.overlay=<their newest backup>.
   std::string backup_dir;
   std::string backup_token_file;  // default: <backup_dir>/.token, created when missing
-  std::string backup_max_size = "8G";
+  uint64_t backup_max_bytes = 8ull << 30;
   unsigned backup_keep = 5;
   Bootloaders loaders;
   unsigned rebuild_check_seconds = 2;
 };
 
-// Runs until SIGINT or SIGTERM; returns the exit status. Setup errors throw
-// (one line naming the problem).
-int Serve(const Options& options);
+// Exit status of `isoboot serve` when a server stopped with an error while
+// serving (setup errors exit 1 through main; a requested stop exits 0).
+inline constexpr int kExitServerFailed = 3;
+
+class Daemon {
+ public:
+  // Opens the image, binds every socket and builds every server; throws a
+  // one-line setup error (std::exception) naming what is wrong.
+  Daemon(Options options, Logger logger);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Serves until `stop` is requested (returns 0) or a server fails (logs
+  // which and why, stops the others, returns kExitServerFailed). Call once.
+  int Run(std::stop_token stop);
+
+  uint16_t http_port() const;
+
+ private:
+  class ClientNames;
+  class Generations;
+  struct Generation;
+
+  // The factories, called by the constructor in this order.
+  std::string ServerIp() const;
+  std::shared_ptr<BackupStore> MakeStore();
+  std::unique_ptr<http::Server> MakeHttp();
+  std::shared_ptr<const Generation> Load() const;
+  void MakeAoe();
+  std::unique_ptr<tftp::Server> MakeTftp();
+  std::unique_ptr<dhcp::Server> MakeDhcp();
+  std::unique_ptr<RouterAdvertiser> MakeRouterAdvertiser();
+
+  std::vector<NodeEntry> NodeEntries() const;
+  void Publish(std::shared_ptr<const Generation> next);  // a new image or a new backup
+  void Tick();  // once a second: first AoE reads, a rebuilt image
+
+  // In the order they are built; each uses only those above it.
+  const Options options_;
+  const Logger log_;
+  const std::string server_ip_;
+  boot::ProfileOptions profile_;  // http_base known once HTTP is bound
+  std::unique_ptr<ClientNames> names_;
+  std::unique_ptr<Generations> generations_;  // the served image and tree
+  std::shared_ptr<BackupStore> store_;
+  std::unique_ptr<http::Server> http_;
+  std::unique_ptr<aoe::Target> aoe_target_;
+  std::shared_ptr<ImageDevice::Slot> aoe_slot_;
+  std::unique_ptr<aoe::Server> aoe_;
+  std::unique_ptr<tftp::Server> tftp_;
+  std::unique_ptr<dhcp::Server> dhcp_;
+  std::unique_ptr<RouterAdvertiser> router_advertiser_;
+  // Last: destroyed first, so every server thread is joined before the
+  // servers go.
+  Supervisor supervisor_;
+  // Tick()'s state, owner's thread only.
+  struct FileId {  // which file, and which contents, is served
+    uint64_t dev = 0, ino = 0, size = 0;
+    int64_t mtime_ns = 0;
+    bool operator==(const FileId&) const = default;
+  };
+  FileId served_file_;
+  std::vector<MacAddress> seen_aoe_clients_;
+  std::chrono::steady_clock::time_point next_rebuild_check_;
+};
 
 }  // namespace isoboot::serve
