@@ -1,10 +1,13 @@
 #include "aoe/server.h"
 
+#include <net/if.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <exception>
 #include <fstream>
 #include <system_error>
 
@@ -111,7 +114,21 @@ void Server::WorkerLoop(Worker& w) {
   std::vector<size_t> lens(kBatch);
   TxSink sink(*w.socket, frame_size);
   while (!stop_.load(std::memory_order_relaxed)) {
-    size_t n = w.socket->Receive(rx_spans, lens, kPollMs);
+    size_t n = 0;
+    try {
+      n = w.socket->Receive(rx_spans, lens, kPollMs);
+    } catch (const std::system_error& e) {
+      if (e.code().value() != ENETDOWN) throw;
+      // Down (it may come up again: the kernel then delivers frames to
+      // the socket once more) or removed (it never will: stop serving).
+      if (::if_nametoindex(options_.iface.name.c_str()) !=
+          static_cast<unsigned>(options_.iface.index)) {
+        throw std::runtime_error(fmt::format(
+            "interface {} is gone; nothing can reach the AoE target", options_.iface.name));
+      }
+      log_->warn("interface {} went down; serving again when it comes up", options_.iface.name);
+      continue;
+    }
     pin.Observe(n);
     for (size_t i = 0; i < n; ++i) {
       std::span<const uint8_t> frame(rx[i].data(), lens[i]);
@@ -173,7 +190,18 @@ void Server::Stop() {
 void Server::Run() {
   for (auto& w : workers_) {
     Worker* wp = w.get();
-    w->thread = std::thread([this, wp] { WorkerLoop(*wp); });
+    w->thread = std::thread([this, wp] {
+      try {
+        WorkerLoop(*wp);
+      } catch (...) {
+        // The first failure stops the server; Run() rethrows it.
+        {
+          std::lock_guard lock(stop_mu_);
+          if (!failure_) failure_ = std::current_exception();
+        }
+        Stop();
+      }
+    });
   }
   for (const auto& e : target_.exports()) {
     log_->info("exporting e{}.{} ({} sectors, {}) on {} ({}, MTU {}, {} sectors/frame)", e->shelf(),
@@ -211,6 +239,8 @@ void Server::Run() {
   log_->info("served {} frames, {} bytes, {} errors, {} malformed dropped", total.frames,
              total.bytes, total.ata_errors, total.dropped);
   WriteStats();
+  std::lock_guard lock(stop_mu_);
+  if (failure_) std::rethrow_exception(failure_);
 }
 
 }  // namespace isoboot::aoe

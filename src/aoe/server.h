@@ -4,11 +4,14 @@
 // by Target into preallocated buffers (no allocation or logging per frame),
 // per-client counters per worker. Run() blocks until Stop(), which (like
 // AnnounceTo() and Stats()) may be called from any thread. The server never
-// touches signals: the caller decides who takes them (cli/signals.h).
+// touches signals: the caller decides who takes them (cli/signals.h). A
+// worker that fails (e.g. its interface was removed) stops the server and
+// Run() throws its error.
 
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -57,6 +60,7 @@ class Server {
   std::atomic<bool> stop_{false};
   std::mutex stop_mu_;  // with stop_cv_: Run()'s control loop wakes at once on Stop()
   std::condition_variable stop_cv_;
+  std::exception_ptr failure_;  // guarded by stop_mu_: a worker's, rethrown by Run()
   std::vector<std::unique_ptr<Worker>> workers_;
   std::mutex announce_mu_;
   std::unique_ptr<sys::PacketSocket> announce_socket_;  // guarded by announce_mu_

@@ -113,6 +113,11 @@ size_t PacketSocket::Receive(std::span<const std::span<uint8_t>> bufs, std::span
     msgs_[i].msg_hdr.msg_iovlen = 1;
   }
   int got = recvmmsg(fd_.get(), msgs_.data(), static_cast<unsigned>(n), MSG_WAITFORONE, nullptr);
+  if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+    // E.g. ENETDOWN, reported once when the interface goes down or away.
+    // Returning 0 here would spin: every later call fails at once.
+    Fail("recvmmsg");
+  }
   if (got <= 0) return 0;
   for (int i = 0; i < got; ++i) {
     lens[static_cast<size_t>(i)] = std::min<size_t>(msgs_[static_cast<size_t>(i)].msg_len,

@@ -54,7 +54,8 @@ class PacketSocket {
   // Waits up to timeout_ms for frames, then receives up to
   // min(bufs.size(), batch()) of them without blocking. lens[i] gets each
   // frame's length (truncated to the buffer). Returns the count; 0 on timeout
-  // or EINTR.
+  // or EINTR. Throws std::system_error on any other failure, e.g. ENETDOWN
+  // (once) when the interface goes down or is removed.
   size_t Receive(std::span<const std::span<uint8_t>> bufs, std::span<size_t> lens, int timeout_ms);
 
   // Sends the frames (each a complete Ethernet frame) in batches; returns how

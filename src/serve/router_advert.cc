@@ -6,7 +6,9 @@
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <system_error>
@@ -68,6 +70,14 @@ RouterAdvertiser::RouterAdvertiser(const std::string& interface, Logger logger)
   if (setsockopt(fd, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, &group, sizeof group) != 0) {
     Fail("joining ff02::2 on " + interface + " (is IPv6 enabled there?)");
   }
+  wake_fd_.Reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake_fd_.valid()) Fail("eventfd");
+}
+
+void RouterAdvertiser::Stop() {
+  stop_ = true;
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t r = ::write(wake_fd_.get(), &one, sizeof one);
 }
 
 void RouterAdvertiser::Run() {
@@ -78,11 +88,13 @@ void RouterAdvertiser::Run() {
   inet_pton(AF_INET6, "ff02::1", &all_nodes.sin6_addr);
   uint8_t buf[1500];
   while (!stop_) {
-    struct pollfd p {
-      fd_.get(), POLLIN, 0
-    };
-    if (poll(&p, 1, 200) <= 0) continue;
-    ssize_t n = recv(fd_.get(), buf, sizeof buf, 0);
+    struct pollfd p[2] = {{fd_.get(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}};
+    if (poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      Fail("poll");
+    }
+    if (!(p[0].revents & (POLLIN | POLLERR))) continue;  // recv also clears an error
+    ssize_t n = recv(fd_.get(), buf, sizeof buf, MSG_DONTWAIT);
     if (n < 1 || buf[0] != ND_ROUTER_SOLICIT) continue;
     if (sendto(fd_.get(), advert.data(), advert.size(), 0,
                reinterpret_cast<const struct sockaddr*>(&all_nodes), sizeof all_nodes) < 0) {

@@ -30,7 +30,7 @@ class RouterAdvertiser {
   // throws std::system_error naming what failed (needs CAP_NET_RAW).
   RouterAdvertiser(const std::string& interface, Logger logger);
   void Run();
-  void Stop() { stop_ = true; }
+  void Stop();
   uint64_t answered() const { return answered_; }
 
  private:
@@ -38,6 +38,7 @@ class RouterAdvertiser {
   unsigned index_ = 0;
   Logger log_;
   UniqueFd fd_;
+  UniqueFd wake_fd_;  // written by Stop()
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> answered_{0};
 };
