@@ -59,6 +59,9 @@ ip -n "$ns" addr add 10.88.0.1/24 dev "$br"
 start_bg() {  # LOG CMD... : runs CMD in the namespace, in the background
   local log=$1
   shift
+  # The background shell truncates LOG only once it runs: a wait_log right
+  # after would otherwise read the previous path's "ready:".
+  rm -f "$log"
   ip netns exec "$ns" "$@" >"$log" 2>&1 &
   pids+=($!)
 }

@@ -124,6 +124,7 @@ if "$ISOBOOT_BIN" serve "$tmp/other.iso" --config "$tmp/bad.toml" >"$tmp/bad.out
   fail "an unknown key in --config was accepted"
 fi
 grep -q 'unknown option "no-such-option"' "$tmp/bad.out" || fail "unclear --config error: $(cat "$tmp/bad.out")"
+rm -f "$tmp/serve.log"  # else the wait below may read the first server's "ready:"
 ip netns exec "$srv" "$ISOBOOT_BIN" serve "$tmp/other.iso" --config "$tmp/isoboot.toml" \
   --http-port 18080 >"$tmp/serve.log" 2>&1 &
 pid=$!

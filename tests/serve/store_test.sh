@@ -29,6 +29,7 @@ fail() {
 "$src/scripts/make-layout-iso.sh" kiwi "$tmp/live.iso" >/dev/null
 store=$tmp/store
 start_server() {
+  rm -f "$tmp/serve.log"  # else the wait below may read the previous run's "ready:"
   "$bin" serve --http-only "$tmp/live.iso" --http-address 127.0.0.1 --http-port 0 \
     --backup-dir "$store" --backup-keep 2 --backup-max-size 1M \
     --node 52:54:00:00:00:77=hostname=n77 --node 52-54-00-12-34-56=hostname=n56 >"$tmp/serve.log" 2>&1 &
