@@ -1,7 +1,7 @@
 #pragma once
-// The TFTP server: one Asio event loop serving read requests for the current
-// vfs::Tree, with one ephemeral UDP socket per transfer (its TID, RFC 1350)
-// and one timer each, so hundreds of transfers share one thread. Each
+// The TFTP server: one Boost.Asio event loop serving read requests for the
+// current vfs::Tree, with one ephemeral UDP socket per transfer (its TID,
+// RFC 1350) and one timer each, so hundreds of transfers share one thread. Each
 // request, client packet and timer expiry is handed to a tftp::Transfer (the
 // pure state machine); this file only does I/O and logging. Bad packets are
 // dropped and counted.
