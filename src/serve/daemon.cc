@@ -245,8 +245,7 @@ int Serve(const Options& o) {
     tc.port = o.tftp_port;
     tc.transfer.limits.max_blksize = tftp::BlksizeForMtu(iface.mtu);
     Logger tftp_log = GetLogger("tftp");
-    tftp_server = std::make_unique<tftp::Server>(tc, current_tree, tftp_log);
-    tftp_server->set_on_transfer([&names, tftp_log](const tftp::TransferRecord& r) {
+    tc.on_transfer = [&names, tftp_log](const tftp::TransferRecord& r) {
       if (r.outcome == tftp::Outcome::kComplete) {
         tftp_log->info("{}: sent {} ({} bytes) in {:.2f} s, blksize {}, window {}, {} retransmits",
                        names.Name(r.client_address), r.filename, r.bytes, r.seconds, r.blksize,
@@ -255,7 +254,8 @@ int Serve(const Options& o) {
         tftp_log->warn("{}: {} failed after {} of {} bytes: {}", names.Name(r.client_address),
                        r.filename, r.bytes, r.size, r.detail);
       }
-    });
+    };
+    tftp_server = std::make_unique<tftp::Server>(tc, current_tree, tftp_log);
 
     if (o.dhcp != "off") {
       dhcp::ServerConfig dc;

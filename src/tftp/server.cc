@@ -54,7 +54,6 @@ struct Server::Impl {
   ServerConfig config;
   TreeProvider trees;
   Logger log;
-  TransferHook hook;
   net::io_context io;
   udp::socket listener;
   udp::endpoint from;
@@ -90,10 +89,6 @@ Server::Server(ServerConfig config, TreeProvider trees, Logger logger)
 }
 
 Server::~Server() = default;
-
-void Server::set_on_transfer(TransferHook hook) {
-  impl_->hook = std::move(hook);
-}
 
 uint16_t Server::port() const {
   return impl_->listener.local_endpoint().port();
@@ -274,7 +269,7 @@ void Server::Impl::Finish(const std::shared_ptr<Session>& s) {
   r.retransmits = t.retransmits();
   // With a hook, its owner writes the milestone line (e.g. with the client's
   // MAC); this one drops to debug so each transfer is logged once.
-  auto milestone = hook ? spdlog::level::debug : spdlog::level::info;
+  auto milestone = config.on_transfer ? spdlog::level::debug : spdlog::level::info;
   if (r.outcome == Outcome::kComplete) {
     ++completed;
     log->log(
@@ -290,7 +285,7 @@ void Server::Impl::Finish(const std::shared_ptr<Session>& s) {
              r.outcome == Outcome::kRejected ? "refused" : "failed sending", r.filename,
              r.client_address, OutcomeName(r.outcome), r.bytes, r.size, r.detail);
   }
-  if (hook) hook(r);
+  if (config.on_transfer) config.on_transfer(r);
 }
 
 }  // namespace isoboot::tftp
