@@ -248,9 +248,7 @@ std::unique_ptr<tftp::Server> Daemon::MakeTftp() {
   tc.transfer.limits.max_blksize =
       tftp::BlksizeForMtu(sys::LookupInterface(options_.interface).mtu);
   Logger tftp_log = GetLogger("tftp");
-  auto server = std::make_unique<tftp::Server>(
-      tc, [this] { return generations_->Tree(); }, tftp_log);
-  server->set_on_transfer([names = names_.get(), tftp_log](const tftp::TransferRecord& r) {
+  tc.on_transfer = [names = names_.get(), tftp_log](const tftp::TransferRecord& r) {
     if (r.outcome == tftp::Outcome::kComplete) {
       tftp_log->info("{}: sent {} ({} bytes) in {:.2f} s, blksize {}, window {}, {} retransmits",
                      names->Name(r.client_address), r.filename, r.bytes, r.seconds, r.blksize,
@@ -259,8 +257,8 @@ std::unique_ptr<tftp::Server> Daemon::MakeTftp() {
       tftp_log->warn("{}: {} failed after {} of {} bytes: {}", names->Name(r.client_address),
                      r.filename, r.bytes, r.size, r.detail);
     }
-  });
-  return server;
+  };
+  return std::make_unique<tftp::Server>(tc, [this] { return generations_->Tree(); }, tftp_log);
 }
 
 std::unique_ptr<dhcp::Server> Daemon::MakeDhcp() {

@@ -67,7 +67,7 @@ void Transfer::Start(const Request& request, TimePoint now) {
                                 config_.max_netascii_size));
     std::vector<uint8_t> raw(static_cast<size_t>(source_->size()));
     auto n = source_->Read(0, raw);
-    if (!n) return Reject(ErrorCode::kNotDefined, "read error");
+    if (!n) return FailRead(n.error().message);
     raw.resize(*n);
     source_ = vfs::TextSource(ToNetascii(raw));
   }
@@ -96,9 +96,15 @@ std::vector<uint8_t>& Transfer::NextOut() {
 
 void Transfer::Reject(ErrorCode code, std::string message) {
   Append(ErrorPacket{code, message}, NextOut());
-  outcome_ = code == ErrorCode::kNotDefined && message == "read error" ? Outcome::kReadError
-                                                                       : Outcome::kRejected;
+  outcome_ = Outcome::kRejected;
   detail_ = std::move(message);
+}
+
+void Transfer::FailRead(std::string detail) {
+  out_count_ = 0;  // no DATA of a window that could not be read completely
+  Append(ErrorPacket{ErrorCode::kNotDefined, "read error"}, NextOut());
+  outcome_ = Outcome::kReadError;
+  detail_ = std::move(detail);
 }
 
 void Transfer::SendOack() {
@@ -116,13 +122,7 @@ void Transfer::SendWindow(uint64_t first) {
     buf.resize(4 + want);
     if (want > 0) {
       auto n = source_->Read(offset, std::span<uint8_t>(buf).subspan(4));
-      if (!n || *n != want) {
-        out_count_ = 0;
-        Reject(ErrorCode::kNotDefined, "read error");
-        detail_ = n ? "source shorter than its size" : n.error().message;
-        outcome_ = Outcome::kReadError;
-        return;
-      }
+      if (!n || *n != want) return FailRead(n ? "source shorter than its size" : n.error().message);
     }
   }
   sent_ = std::max(sent_, last);

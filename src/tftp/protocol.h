@@ -86,7 +86,11 @@ class Transfer {
  private:
   void Start(const Request& request, TimePoint now);
   std::vector<uint8_t>& NextOut();
+  // Sends ERROR `code` with `message` (also the detail) and ends as kRejected.
   void Reject(ErrorCode code, std::string message);
+  // The source failed: drops what is queued, sends ERROR 0 "read error" and
+  // ends as kReadError with `detail` (the source's error) for the log.
+  void FailRead(std::string detail);
   void SendOack();
   void SendWindow(uint64_t first);
   void Arm(TimePoint now);

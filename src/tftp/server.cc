@@ -1,8 +1,8 @@
-// Asio rather than a hand-written epoll loop: the HTTP server (Beast) runs on
-// Asio too, so `isoboot serve` can drive every protocol from one io_context,
-// and Asio's timer queue gives each transfer its own timer without a
-// timerfd each. Sockets are non-blocking and sends are synchronous: a UDP send
-// either goes or is dropped (the retransmission timer covers drops).
+// Boost.Asio rather than a hand-written epoll loop: the HTTP server (Beast)
+// needs it anyway, so every server uses one event-loop library, and Asio's
+// timer queue gives each transfer its own timer without a timerfd each.
+// Sockets are non-blocking and sends are synchronous: a UDP send either goes
+// or is dropped (the retransmission timer covers drops).
 
 #include "tftp/server.h"
 
@@ -11,20 +11,25 @@
 #include <map>
 #include <system_error>
 
-#include <asio.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
 
 namespace isoboot::tftp {
 
-using asio::ip::udp;
+namespace net = boost::asio;
+using boost::system::error_code;
+using net::ip::udp;
 
 namespace {
 
 struct Session {
-  Session(asio::io_context& io, const udp::endpoint& peer_in)
+  Session(net::io_context& io, const udp::endpoint& peer_in)
       : socket(io), timer(io), peer(peer_in) {}
   udp::socket socket;
-  asio::steady_timer timer;
+  net::steady_timer timer;
   udp::endpoint peer;
   std::unique_ptr<Transfer> transfer;
   TimePoint started;
@@ -49,8 +54,7 @@ struct Server::Impl {
   ServerConfig config;
   TreeProvider trees;
   Logger log;
-  TransferHook hook;
-  asio::io_context io;
+  net::io_context io;
   udp::socket listener;
   udp::endpoint from;
   std::array<uint8_t, 2048> rx{};
@@ -63,28 +67,28 @@ struct Server::Impl {
 Server::Server(ServerConfig config, TreeProvider trees, Logger logger)
     : impl_(std::make_unique<Impl>(std::move(config), std::move(trees), std::move(logger))) {
   auto& im = *impl_;
-  std::error_code ec;
-  auto addr = asio::ip::make_address(im.config.address, ec);
-  if (ec)
-    throw std::system_error(ec, fmt::format("tftp: bad listen address '{}'", im.config.address));
+  // Setup errors throw std::system_error (not Boost's), as the header says.
+  auto fail = [&](const error_code& ec, const std::string& what) {
+    throw std::system_error(ec.value(), std::system_category(), what);
+  };
+  error_code ec;
+  auto addr = net::ip::make_address(im.config.address, ec);
+  if (ec) fail(ec, fmt::format("tftp: bad listen address '{}'", im.config.address));
   udp::endpoint ep(addr, im.config.port);
-  im.listener.open(ep.protocol());
-  im.listener.set_option(asio::socket_base::receive_buffer_size(1 << 20), ec);  // bursts of RRQs
+  im.listener.open(ep.protocol(), ec);
+  if (ec) fail(ec, fmt::format("tftp: cannot open a UDP socket for {}", im.config.address));
+  im.listener.set_option(net::socket_base::receive_buffer_size(1 << 20), ec);  // bursts of RRQs
   im.listener.bind(ep, ec);
   if (ec) {
     std::string hint =
-        ec == std::errc::permission_denied ? " (ports below 1024 need CAP_NET_BIND_SERVICE)" : "";
-    throw std::system_error(
-        ec, fmt::format("tftp: cannot bind UDP {}:{}{}", im.config.address, im.config.port, hint));
+        ec == net::error::access_denied ? " (ports below 1024 need CAP_NET_BIND_SERVICE)" : "";
+    fail(ec, fmt::format("tftp: cannot bind UDP {}:{}{}", im.config.address, im.config.port, hint));
   }
-  im.listener.non_blocking(true);
+  im.listener.non_blocking(true, ec);
+  if (ec) fail(ec, "tftp: cannot make the listening socket non-blocking");
 }
 
 Server::~Server() = default;
-
-void Server::set_on_transfer(TransferHook hook) {
-  impl_->hook = std::move(hook);
-}
 
 uint16_t Server::port() const {
   return impl_->listener.local_endpoint().port();
@@ -107,8 +111,8 @@ ServerStats Server::stats() const {
 }
 
 void Server::Impl::StartReceive() {
-  listener.async_receive_from(asio::buffer(rx), from, [this](std::error_code ec, size_t n) {
-    if (ec == asio::error::operation_aborted) return;
+  listener.async_receive_from(net::buffer(rx), from, [this](error_code ec, size_t n) {
+    if (ec == net::error::operation_aborted) return;
     if (!ec) {
       OnRequest(std::span<const uint8_t>(rx.data(), n), from);
     } else if (Debug()) {
@@ -119,9 +123,11 @@ void Server::Impl::StartReceive() {
 }
 
 bool Server::Impl::OpenTransferSocket(Session& s) {
-  std::error_code ec;
+  error_code ec;
   s.socket.open(s.peer.protocol(), ec);
-  if (!ec) s.socket.bind(udp::endpoint(listener.local_endpoint().address(), 0), ec);
+  udp::endpoint local;
+  if (!ec) local = listener.local_endpoint(ec);
+  if (!ec) s.socket.bind(udp::endpoint(local.address(), 0), ec);
   // Connected: the kernel then drops datagrams from any other TID for us.
   if (!ec) s.socket.connect(s.peer, ec);
   if (!ec) s.socket.non_blocking(true, ec);
@@ -160,8 +166,8 @@ void Server::Impl::OnRequest(std::span<const uint8_t> bytes, const udp::endpoint
     if (OpenTransferSocket(*s)) {
       std::vector<uint8_t> out;
       Append(ErrorPacket{ErrorCode::kNotDefined, "server busy, try again"}, out);
-      std::error_code ec;
-      s->socket.send(asio::buffer(out), 0, ec);
+      error_code ec;
+      s->socket.send(net::buffer(out), 0, ec);
     }
     log->warn("busy: refused {} from {} ({} transfers running)", req->filename,
               peer.address().to_string(), sessions.size());
@@ -187,8 +193,8 @@ void Server::Impl::OnRequest(std::span<const uint8_t> bytes, const udp::endpoint
 
 void Server::Impl::SendOutput(Session& s) {
   for (const auto& p : s.transfer->output()) {
-    std::error_code ec;
-    s.socket.send(asio::buffer(p), 0, ec);
+    error_code ec;
+    s.socket.send(net::buffer(p), 0, ec);
     if (Debug()) {
       auto parsed = Parse(p);
       log->debug("{}:{} <- {}{}", s.peer.address().to_string(), s.peer.port(),
@@ -199,8 +205,8 @@ void Server::Impl::SendOutput(Session& s) {
 }
 
 void Server::Impl::Receive(const std::shared_ptr<Session>& s) {
-  s->socket.async_receive(asio::buffer(s->rx), [this, s](std::error_code ec, size_t n) {
-    if (ec == asio::error::operation_aborted || !s->socket.is_open()) return;
+  s->socket.async_receive(net::buffer(s->rx), [this, s](error_code ec, size_t n) {
+    if (ec == net::error::operation_aborted || !s->socket.is_open()) return;
     if (ec) {
       // Typically ECONNREFUSED (ICMP port unreachable: the client is gone).
       // Re-arming on an error that persists would spin, so any error ends it.
@@ -231,8 +237,8 @@ void Server::Impl::Receive(const std::shared_ptr<Session>& s) {
 
 void Server::Impl::ArmTimer(const std::shared_ptr<Session>& s) {
   s->timer.expires_at(*s->transfer->deadline());
-  s->timer.async_wait([this, s](std::error_code ec) {
-    if (ec == asio::error::operation_aborted || !s->socket.is_open()) return;
+  s->timer.async_wait([this, s](error_code ec) {
+    if (ec == net::error::operation_aborted || !s->socket.is_open()) return;
     s->transfer->OnTimer(Clock::now());
     SendOutput(*s);
     if (s->transfer->finished()) {
@@ -246,7 +252,7 @@ void Server::Impl::ArmTimer(const std::shared_ptr<Session>& s) {
 void Server::Impl::Finish(const std::shared_ptr<Session>& s) {
   const Transfer& t = *s->transfer;
   if (sessions.erase(s->peer)) --active;
-  std::error_code ec;
+  error_code ec;
   s->timer.cancel();
   s->socket.close(ec);
   TransferRecord r;
@@ -263,7 +269,7 @@ void Server::Impl::Finish(const std::shared_ptr<Session>& s) {
   r.retransmits = t.retransmits();
   // With a hook, its owner writes the milestone line (e.g. with the client's
   // MAC); this one drops to debug so each transfer is logged once.
-  auto milestone = hook ? spdlog::level::debug : spdlog::level::info;
+  auto milestone = config.on_transfer ? spdlog::level::debug : spdlog::level::info;
   if (r.outcome == Outcome::kComplete) {
     ++completed;
     log->log(
@@ -279,7 +285,7 @@ void Server::Impl::Finish(const std::shared_ptr<Session>& s) {
              r.outcome == Outcome::kRejected ? "refused" : "failed sending", r.filename,
              r.client_address, OutcomeName(r.outcome), r.bytes, r.size, r.detail);
   }
-  if (hook) hook(r);
+  if (config.on_transfer) config.on_transfer(r);
 }
 
 }  // namespace isoboot::tftp

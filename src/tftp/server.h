@@ -1,14 +1,15 @@
 #pragma once
-// The TFTP server: one Asio event loop serving read requests for the current
-// vfs::Tree, with one ephemeral UDP socket per transfer (its TID, RFC 1350)
-// and one timer each, so hundreds of transfers share one thread. Each
+// The TFTP server: one Boost.Asio event loop serving read requests for the
+// current vfs::Tree, with one ephemeral UDP socket per transfer (its TID,
+// RFC 1350) and one timer each, so hundreds of transfers share one thread. Each
 // request, client packet and timer expiry is handed to a tftp::Transfer (the
 // pure state machine); this file only does I/O and logging. Bad packets are
 // dropped and counted.
 //
 // Threading: Run() blocks the calling thread running the loop; Stop() and
-// stats() may be called from any thread. The tree provider and the transfer
-// hook are called on the loop thread.
+// stats() may be called from any thread. The tree provider and
+// config.on_transfer are called on the loop thread. The server touches no
+// signals or other process-wide state.
 
 #include <chrono>
 #include <cstdint>
@@ -21,14 +22,6 @@
 #include "vfs/vfs.h"
 
 namespace isoboot::tftp {
-
-struct ServerConfig {
-  std::string address = "0.0.0.0";  // IPv4 or IPv6 literal
-  uint16_t port = 69;               // 0 picks a free port (tests); see Server::port()
-  TransferConfig transfer;          // transfer.limits.max_blksize: see BlksizeForMtu
-  // Transfers in flight; requests beyond get ERROR 0 "server busy".
-  size_t max_transfers = 2048;
-};
 
 // One finished request, for the log line and for the on_transfer hook.
 struct TransferRecord {
@@ -43,6 +36,20 @@ struct TransferRecord {
   uint32_t blksize = 0;
   uint32_t windowsize = 0;
   uint64_t retransmits = 0;
+};
+
+// Called on the loop thread after each request ends (found or not).
+using TransferHook = std::function<void(const TransferRecord&)>;
+
+struct ServerConfig {
+  std::string address = "0.0.0.0";  // IPv4 or IPv6 literal
+  uint16_t port = 69;               // 0 picks a free port (tests); see Server::port()
+  TransferConfig transfer;          // transfer.limits.max_blksize: see BlksizeForMtu
+  // Transfers in flight; requests beyond get ERROR 0 "server busy".
+  size_t max_transfers = 2048;
+  // With a hook, the server logs each transfer at debug level only, leaving
+  // the milestone line to the hook (e.g. with the client's MAC). May be empty.
+  TransferHook on_transfer;
 };
 
 struct ServerStats {
@@ -60,7 +67,6 @@ class Server {
   // Returns the tree to serve a new request from; called once per request, so
   // a rebuilt image can be swapped in while running transfers keep theirs.
   using TreeProvider = std::function<std::shared_ptr<const vfs::Tree>()>;
-  using TransferHook = std::function<void(const TransferRecord&)>;
 
   // Binds the listening socket now; throws std::system_error naming the
   // address if that fails (e.g. port 69 without CAP_NET_BIND_SERVICE).
@@ -69,8 +75,6 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Called after each request ends (found or not). Set before Run().
-  void set_on_transfer(TransferHook hook);
   // The bound port (useful with port 0).
   uint16_t port() const;
 

@@ -17,6 +17,16 @@
 namespace isoboot::vfs {
 namespace {
 
+// A std::system_error from base/file_io (errno in the generic category) as an
+// Error of that errno's kind; the message stays "context: what()".
+Error FromSystemError(const std::system_error& e, std::string_view context = {}) {
+  bool os = e.code().category() == std::generic_category() ||
+            e.code().category() == std::system_category();
+  Error error = os ? OsError(e.code().value(), {}) : MakeError(ErrorKind::kIo, {});
+  error.message = context.empty() ? e.what() : fmt::format("{}: {}", context, e.what());
+  return error;
+}
+
 class ImageFile final : public Source {
  public:
   ImageFile(std::shared_ptr<const iso::Image> image, const iso::Node& node)
@@ -28,7 +38,7 @@ class ImageFile final : public Source {
     try {
       return image_->Read(node_, offset, out);
     } catch (const std::system_error& e) {
-      return MakeError(fmt::format("{}: {}", image_->path(), e.what()));
+      return FromSystemError(e, image_->path());
     }
   }
   std::optional<FileSpan> Contiguous(uint64_t offset) const override {
@@ -68,7 +78,7 @@ class WholeFile final : public Source {
     try {
       return PreadFull(fd_, out.first(n), offset);
     } catch (const std::system_error& e) {
-      return MakeError(e.what());
+      return FromSystemError(e);
     }
   }
   std::optional<FileSpan> Contiguous(uint64_t offset) const override {
@@ -127,12 +137,11 @@ SourcePtr TextSource(std::string text, int64_t mtime) {
 
 Result<SourcePtr> HostFileSource(const std::string& path) {
   int raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (raw < 0) return MakeError(fmt::format("{}: {}", path, std::strerror(errno)));
+  if (raw < 0) return OsError(errno, path);
   UniqueFd fd(raw);
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    return MakeError(fmt::format("{}: not a regular file", path));
-  }
+  if (::fstat(fd.get(), &st) != 0) return OsError(errno, path);
+  if (!S_ISREG(st.st_mode)) return MakeError(fmt::format("{}: not a regular file", path));
   auto size = static_cast<uint64_t>(st.st_size);
   return SourcePtr(std::make_shared<WholeFile>(std::move(fd), size, st));
 }

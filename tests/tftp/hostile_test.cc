@@ -75,12 +75,12 @@ class TftpHostileTest : public ::testing::Test {
     config.address = "127.0.0.1";
     config.port = 0;
     config.transfer = transfer;
-    server_ = std::make_unique<Server>(
-        config, [tree] { return tree; }, NullLogger());
-    server_->set_on_transfer([this](const TransferRecord& r) {
+    config.on_transfer = [this](const TransferRecord& r) {
       std::lock_guard lock(mu_);
       records_.push_back(r);
-    });
+    };
+    server_ = std::make_unique<Server>(
+        config, [tree] { return tree; }, NullLogger());
     thread_ = std::thread([this] { server_->Run(); });
   }
   void TearDown() override {

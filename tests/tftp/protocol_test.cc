@@ -1,5 +1,8 @@
 #include "tftp/protocol.h"
 
+#include <errno.h>
+
+#include <algorithm>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -43,6 +46,28 @@ std::string Pattern(size_t n) {
 TransferConfig Config() {
   return TransferConfig{};
 }
+
+// A source whose reads at or past `fail_at` fail (an image on a dying disk),
+// or, with `short_by`, end that many bytes before size().
+class FailingSource final : public vfs::Source {
+ public:
+  FailingSource(uint64_t size, uint64_t fail_at, uint64_t short_by = 0)
+      : size_(size), fail_at_(fail_at), short_by_(short_by) {}
+  uint64_t size() const override { return size_; }
+  int64_t mtime() const override { return 0; }
+  Result<size_t> Read(uint64_t offset, std::span<uint8_t> out) const override {
+    if (offset >= fail_at_) return OsError(EIO, "read");
+    uint64_t end = size_ - short_by_;
+    size_t n = static_cast<size_t>(std::min<uint64_t>(out.size(), end - std::min(end, offset)));
+    std::fill_n(out.begin(), n, uint8_t{'x'});
+    return n;
+  }
+  std::optional<vfs::FileSpan> Contiguous(uint64_t) const override { return std::nullopt; }
+  std::string Etag() const override { return "failing"; }
+
+ private:
+  uint64_t size_, fail_at_, short_by_;
+};
 
 TEST(TftpTransfer, MissingFileGetsErrorAtOnce) {
   Transfer t(Rrq("pxelinux.cfg/01-52-54-00-12-34-56"), nullptr, Config(), kT0);
@@ -233,6 +258,37 @@ TEST(TftpTransfer, NetasciiConvertsLineEnds) {
   EXPECT_EQ(big.outcome(), Outcome::kRejected);
   Transfer mail(Rrq("cfg", {}, "mail"), vfs::TextSource("abc"), Config(), kT0);
   EXPECT_EQ(Summary(mail), "ERROR 4 mail mode is not supported");
+}
+
+TEST(TftpTransfer, SourceReadErrorEndsAsReadError) {
+  Transfer t(Rrq("f"), std::make_shared<FailingSource>(1000, 0), Config(), kT0);
+  EXPECT_EQ(Summary(t), "ERROR 0 read error");
+  EXPECT_EQ(t.outcome(), Outcome::kReadError);
+  EXPECT_EQ(t.detail(), "read: Input/output error");
+  EXPECT_FALSE(t.deadline());
+}
+
+TEST(TftpTransfer, ReadErrorMidTransferSendsNoPartialWindow) {
+  std::vector<Option> options{{"windowsize", "4"}};
+  Transfer t(Rrq("f", options), std::make_shared<FailingSource>(10 * 512, 3 * 512), Config(), kT0);
+  EXPECT_EQ(Summary(t), "OACK windowsize=4");
+  t.OnPacket(Ack{0}, kT0);
+  EXPECT_EQ(Summary(t), "ERROR 0 read error");  // block 4 failed: none of 1-4 goes out
+  EXPECT_EQ(t.outcome(), Outcome::kReadError);
+}
+
+TEST(TftpTransfer, SourceShorterThanItsSizeIsReadError) {
+  Transfer t(Rrq("f"), std::make_shared<FailingSource>(1000, 10'000, 100), Config(), kT0);
+  t.OnPacket(Ack{1}, kT0);
+  EXPECT_EQ(Summary(t), "ERROR 0 read error");
+  EXPECT_EQ(t.outcome(), Outcome::kReadError);
+  EXPECT_EQ(t.detail(), "source shorter than its size");
+}
+
+TEST(TftpTransfer, NetasciiReadErrorIsReadError) {
+  Transfer t(Rrq("cfg", {}, "netascii"), std::make_shared<FailingSource>(100, 0), Config(), kT0);
+  EXPECT_EQ(Summary(t), "ERROR 0 read error");
+  EXPECT_EQ(t.outcome(), Outcome::kReadError);
 }
 
 }  // namespace

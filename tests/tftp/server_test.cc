@@ -67,6 +67,10 @@ class TftpServerTest : public ::testing::Test {
   void StartServer(ServerConfig config = {}) {
     config.address = "127.0.0.1";
     config.port = 0;
+    config.on_transfer = [this](const TransferRecord& r) {
+      std::lock_guard lock(mu_);
+      records_.push_back(r);
+    };
     server_ = std::make_unique<Server>(
         config,
         [this] {
@@ -74,10 +78,6 @@ class TftpServerTest : public ::testing::Test {
           return tree_override_ ? tree_override_ : tree_;
         },
         GetLogger("tftp"));
-    server_->set_on_transfer([this](const TransferRecord& r) {
-      std::lock_guard lock(mu_);
-      records_.push_back(r);
-    });
     thread_ = std::thread([this] { server_->Run(); });
     url_ = "tftp://127.0.0.1:" + std::to_string(server_->port()) + "/";
   }
