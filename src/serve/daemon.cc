@@ -258,7 +258,8 @@ std::unique_ptr<tftp::Server> Daemon::MakeTftp() {
                      r.filename, r.bytes, r.size, r.detail);
     }
   };
-  return std::make_unique<tftp::Server>(tc, [this] { return generations_->Tree(); }, tftp_log);
+  return std::make_unique<tftp::Server>(
+      tc, [this] { return generations_->Tree(); }, tftp_log);
 }
 
 std::unique_ptr<dhcp::Server> Daemon::MakeDhcp() {

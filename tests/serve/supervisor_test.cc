@@ -90,7 +90,8 @@ TEST(Supervisor, AThrowingServerIsAFailureNamedAfterIt) {
 
 TEST(Supervisor, AServerReturningByItselfIsAFailure) {
   Supervisor s;
-  s.Start("tftp", [] {}, [] {});
+  s.Start(
+      "tftp", [] {}, [] {});
   std::stop_source never;
   ASSERT_TRUE(WaitForEnd(s, never.get_token()));
   EXPECT_EQ(s.failure(), "tftp: stopped by itself");
