@@ -1,12 +1,12 @@
 #include "bmc/client.h"
 
-#include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <thread>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include "base/strings.h"
 
 namespace isoboot::bmc {
 namespace {
@@ -29,12 +29,6 @@ std::vector<std::string> Members(const json& collection) {
   return out;
 }
 
-std::string Upper(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  return s;
-}
-
 bool IsCdSlot(const json& slot) {
   if (auto t = slot.find("MediaTypes"); t != slot.end() && t->is_array() && !t->empty()) {
     for (const auto& m : *t) {
@@ -43,8 +37,8 @@ bool IsCdSlot(const json& slot) {
     return false;
   }
   // AMI's CD1 lists no MediaTypes: fall back to the name.
-  return Upper(slot.value("Id", "")).find("CD") != std::string::npos ||
-         Upper(slot.value("Name", "")).find("CD") != std::string::npos;
+  return ToUpper(slot.value("Id", "")).find("CD") != std::string::npos ||
+         ToUpper(slot.value("Name", "")).find("CD") != std::string::npos;
 }
 
 }  // namespace

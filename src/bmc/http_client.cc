@@ -1,12 +1,12 @@
 #include "bmc/http_client.h"
 
-#include <algorithm>
-#include <cctype>
 #include <mutex>
 #include <stdexcept>
 
 #include <curl/curl.h>
 #include <fmt/format.h>
+
+#include "base/strings.h"
 
 namespace isoboot::bmc {
 namespace {
@@ -20,19 +20,12 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
 
 size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   auto* headers = static_cast<std::map<std::string, std::string>*>(user);
-  std::string line(data, size * n);
+  std::string_view line(data, size * n);
   // A new status line (after 100-continue or a redirect) starts a new header set.
-  if (line.rfind("HTTP/", 0) == 0) headers->clear();
+  if (line.starts_with("HTTP/")) headers->clear();
   auto colon = line.find(':');
-  if (colon == std::string::npos) return size * n;
-  std::string name = line.substr(0, colon);
-  std::transform(name.begin(), name.end(), name.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  std::string value = line.substr(colon + 1);
-  auto first = value.find_first_not_of(" \t");
-  auto last = value.find_last_not_of(" \t\r\n");
-  value = first == std::string::npos ? "" : value.substr(first, last - first + 1);
-  (*headers)[name] = value;
+  if (colon == std::string_view::npos) return size * n;
+  (*headers)[ToLower(line.substr(0, colon))] = std::string(Trim(line.substr(colon + 1)));
   return size * n;
 }
 

@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/logging.h"
+#include "base/strings.h"
 #include "bmc/client.h"
 #include "bmc/console.h"
 #include "cli/command.h"
@@ -90,12 +91,6 @@ void OnSignal(int) {
   bmc::g_cancel = true;
 }
 
-std::string Trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r'))
-    s.pop_back();
-  return s;
-}
-
 std::string ReadPassword(const BmcArgs& a) {
   if (!a.password_env.empty()) {
     const char* v = std::getenv(a.password_env.c_str());
@@ -108,7 +103,8 @@ std::string ReadPassword(const BmcArgs& a) {
     if (!f) throw BmcError(Failure::kUsage, "cannot read the password file " + a.password_file);
     std::string line;
     std::getline(f, line);
-    return Trim(line);
+    // Only the line end: a password may start or end with a space.
+    return std::string(Trim(line, "\r\n"));
   }
   FILE* tty = std::fopen("/dev/tty", "r+");
   if (!tty) {
@@ -129,7 +125,7 @@ std::string ReadPassword(const BmcArgs& a) {
   std::fprintf(tty, "\n");
   std::fclose(tty);
   if (!ok) throw BmcError(Failure::kUsage, "no password entered");
-  return Trim(buf);
+  return std::string(Trim(buf, "\r\n"));
 }
 
 std::vector<std::string> ReadHosts(const BmcArgs& a) {
@@ -139,13 +135,8 @@ std::vector<std::string> ReadHosts(const BmcArgs& a) {
     if (!f) throw BmcError(Failure::kUsage, "cannot read " + a.host_file);
     std::string line;
     while (std::getline(f, line)) {
-      line = Trim(line);
-      auto hash = line.find('#');
-      if (hash != std::string::npos) line = line.substr(0, hash);
-      auto b = line.find_first_not_of(" \t");
-      if (b == std::string::npos) continue;
-      auto e = line.find_last_not_of(" \t");
-      hosts.push_back(line.substr(b, e - b + 1));
+      std::string_view host = Trim(std::string_view(line).substr(0, line.find('#')));
+      if (!host.empty()) hosts.emplace_back(host);
     }
   }
   if (hosts.empty()) throw BmcError(Failure::kUsage, "no BMC: pass --bmc HOST or --bmc-file FILE");
