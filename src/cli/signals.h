@@ -10,11 +10,11 @@
 // Threading: construct and destroy StopOnSignal on the command's main
 // thread, before starting (and after joining) the threads it protects.
 
+#include <signal.h>
+
 #include <atomic>
 #include <stop_token>
 #include <thread>
-
-#include <signal.h>
 
 namespace isoboot::cli {
 
