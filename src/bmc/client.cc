@@ -1,7 +1,8 @@
 #include "bmc/client.h"
 
 #include <chrono>
-#include <thread>
+#include <condition_variable>
+#include <mutex>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -45,7 +46,7 @@ bool IsCdSlot(const json& slot) {
 
 BmcClient::BmcClient(const std::string& host, Credentials credentials, ClientOptions options,
                      Logger log, ProgressFn progress)
-    : rf_(host, std::move(credentials), options.http, log),
+    : rf_(host, std::move(credentials), options.http, log, options.stop),
       options_(std::move(options)),
       log_(std::move(log)),
       progress_(std::move(progress)),
@@ -61,12 +62,13 @@ void BmcClient::Fail(Failure f, const std::string& what, const Reply& r) {
 }
 
 void BmcClient::Sleep() {
-  auto end =
-      std::chrono::steady_clock::now() + std::chrono::duration<double>(options_.poll_interval_s);
-  while (std::chrono::steady_clock::now() < end) {
-    if (g_cancel) throw BmcError(Failure::kInternal, "interrupted");
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  // Nothing notifies the condition variable: only the time or a stop ends the wait.
+  std::mutex mu;
+  std::condition_variable_any never;
+  std::unique_lock lock(mu);
+  never.wait_for(lock, options_.stop, std::chrono::duration<double>(options_.poll_interval_s),
+                 [] { return false; });
+  if (options_.stop.stop_requested()) throw Interrupted();
 }
 
 void BmcClient::Discover() {

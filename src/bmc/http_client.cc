@@ -29,6 +29,11 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   return size * n;
 }
 
+// Non-zero aborts the transfer (CURLE_ABORTED_BY_CALLBACK).
+int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<const std::stop_token*>(user)->stop_requested() ? 1 : 0;
+}
+
 }  // namespace
 
 std::string HttpResponse::Header(const std::string& name) const {
@@ -46,7 +51,7 @@ HttpClient::~HttpClient() {
   curl_easy_cleanup(static_cast<CURL*>(curl_));
 }
 
-Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
+Result<HttpResponse> HttpClient::Send(const HttpRequest& request, std::stop_token stop) {
   CURL* c = static_cast<CURL*>(curl_);
   curl_easy_reset(c);
   HttpResponse response;
@@ -85,8 +90,17 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &response.body);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &response.headers);
+  if (stop.stop_possible()) {
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, OnProgress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &stop);
+  }
   CURLcode rc = curl_easy_perform(c);
   curl_slist_free_all(list);
+  if (rc == CURLE_ABORTED_BY_CALLBACK) {
+    return MakeError(ErrorKind::kCancelled,
+                     fmt::format("{} {}: interrupted", request.method, request.url));
+  }
   if (rc != CURLE_OK) {
     std::string detail = error[0] ? error : curl_easy_strerror(rc);
     if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE) {
