@@ -1,12 +1,13 @@
 #include "bmc/client.h"
 
-#include <algorithm>
-#include <cctype>
 #include <chrono>
-#include <thread>
+#include <condition_variable>
+#include <mutex>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include "base/strings.h"
 
 namespace isoboot::bmc {
 namespace {
@@ -29,12 +30,6 @@ std::vector<std::string> Members(const json& collection) {
   return out;
 }
 
-std::string Upper(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  return s;
-}
-
 bool IsCdSlot(const json& slot) {
   if (auto t = slot.find("MediaTypes"); t != slot.end() && t->is_array() && !t->empty()) {
     for (const auto& m : *t) {
@@ -43,15 +38,15 @@ bool IsCdSlot(const json& slot) {
     return false;
   }
   // AMI's CD1 lists no MediaTypes: fall back to the name.
-  return Upper(slot.value("Id", "")).find("CD") != std::string::npos ||
-         Upper(slot.value("Name", "")).find("CD") != std::string::npos;
+  return ToUpper(slot.value("Id", "")).find("CD") != std::string::npos ||
+         ToUpper(slot.value("Name", "")).find("CD") != std::string::npos;
 }
 
 }  // namespace
 
 BmcClient::BmcClient(const std::string& host, Credentials credentials, ClientOptions options,
                      Logger log, ProgressFn progress)
-    : rf_(host, std::move(credentials), options.http, log),
+    : rf_(host, std::move(credentials), options.http, log, options.stop),
       options_(std::move(options)),
       log_(std::move(log)),
       progress_(std::move(progress)),
@@ -67,12 +62,13 @@ void BmcClient::Fail(Failure f, const std::string& what, const Reply& r) {
 }
 
 void BmcClient::Sleep() {
-  auto end =
-      std::chrono::steady_clock::now() + std::chrono::duration<double>(options_.poll_interval_s);
-  while (std::chrono::steady_clock::now() < end) {
-    if (g_cancel) throw BmcError(Failure::kInternal, "interrupted");
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  // Nothing notifies the condition variable: only the time or a stop ends the wait.
+  std::mutex mu;
+  std::condition_variable_any never;
+  std::unique_lock lock(mu);
+  never.wait_for(lock, options_.stop, std::chrono::duration<double>(options_.poll_interval_s),
+                 [] { return false; });
+  if (options_.stop.stop_requested()) throw Interrupted();
 }
 
 void BmcClient::Discover() {

@@ -4,10 +4,12 @@
 // the power state. Every step is driven by links, targets and allowable
 // values read from the BMC; vendor differences come from VendorProfile only.
 // Every loop is bounded; failures throw BmcError with a Failure class; the
-// session is deleted on every path (Redfish's destructor). One thread per
+// session is deleted on every path (Redfish's destructor), also after a stop
+// request (ClientOptions::stop). One thread per
 // BmcClient; run several clients in parallel for several BMCs.
 
 #include <functional>
+#include <stop_token>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -28,6 +30,9 @@ struct ClientOptions {
   int task_polls = 200;   // task monitors: 200 x 3 s
   int post_retries = 10;  // iLO "during POST" refusals of the boot PATCH
   std::string boot_mode;  // "", "UEFI" or "Legacy"; "" keeps the current one
+  // Once stop is requested every step throws Interrupted() (the session is
+  // still deleted); waits between polls end at once.
+  std::stop_token stop;
 };
 
 struct MediaState {

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <stop_token>
 #include <vector>
 
 #include <fmt/format.h>
@@ -34,14 +35,35 @@ int Spawn(const SolOptions& o, const std::string& cipher, const char* verb) {
   for (auto& e : env_store)
     envp.push_back(e.data());
   envp.push_back(nullptr);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  short flags = POSIX_SPAWN_SETSIGDEF;
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGPIPE);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  if (o.signal_mask) {
+    flags |= POSIX_SPAWN_SETSIGMASK;
+    posix_spawnattr_setsigmask(&attr, &*o.signal_mask);
+  }
+  posix_spawnattr_setflags(&attr, flags);
   pid_t pid;
-  int rc = posix_spawnp(&pid, o.ipmitool.c_str(), nullptr, nullptr, argv.data(), envp.data());
+  int rc = posix_spawnp(&pid, o.ipmitool.c_str(), nullptr, &attr, argv.data(), envp.data());
+  posix_spawnattr_destroy(&attr);
   // Wipe our copy of the password before anything else can see it.
   for (auto& e : env_store)
     std::fill(e.begin(), e.end(), '\0');
   if (rc != 0) {
     throw BmcError(Failure::kConsole, fmt::format("cannot run {}: {} (install ipmitool)",
                                                   o.ipmitool, std::strerror(rc)));
+  }
+  {
+    // Waits without reaping (WNOWAIT), so the pid cannot be reused while the
+    // callback may still signal it.
+    std::stop_callback forward(o.stop, [pid] { kill(pid, SIGTERM); });
+    siginfo_t info{};
+    while (waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
+    }
   }
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -64,13 +86,17 @@ std::string HostOnly(const std::string& bmc) {
 }
 
 int RunSolConsole(const SolOptions& o) {
-  // Only one SOL session per BMC: clear a stale one first (errors ignored).
-  Spawn(o, "17", "deactivate");
-  int rc = Spawn(o, "17", "activate");
-  if (rc == 0) return 0;
-  // Old BMCs (e.g. Dell R710) have no cipher suite 17.
-  Spawn(o, "3", "deactivate");
-  return Spawn(o, "3", "activate");
+  int rc = 128 + SIGTERM;
+  // Old BMCs (e.g. Dell R710) have no cipher suite 17: then 3.
+  for (const char* cipher : {"17", "3"}) {
+    if (o.stop.stop_requested()) break;
+    // Only one SOL session per BMC: clear a stale one first (errors ignored).
+    Spawn(o, cipher, "deactivate");
+    if (o.stop.stop_requested()) break;
+    rc = Spawn(o, cipher, "activate");
+    if (rc == 0) break;
+  }
+  return rc;
 }
 
 }  // namespace isoboot::bmc

@@ -60,6 +60,10 @@ std::string_view FailureName(Failure f) {
   return "unknown";
 }
 
+BmcError Interrupted() {
+  return BmcError(Failure::kInternal, "interrupted");
+}
+
 std::string DescribeError(long status, const json& body) {
   std::string out;
   if (const json* info = ExtendedInfo(body)) {

@@ -39,6 +39,10 @@ class BmcError : public std::runtime_error {
   Failure failure_;
 };
 
+// A step cut short by a stop request (Ctrl-C, SIGTERM): kInternal,
+// "interrupted".
+BmcError Interrupted();
+
 // One line from an error body: the ExtendedInfo messages (or their
 // MessageId when a BMC sends no Message, as iLO 6 does), else error.message,
 // else "HTTP <status>".

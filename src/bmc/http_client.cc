@@ -1,12 +1,12 @@
 #include "bmc/http_client.h"
 
-#include <algorithm>
-#include <cctype>
 #include <mutex>
 #include <stdexcept>
 
 #include <curl/curl.h>
 #include <fmt/format.h>
+
+#include "base/strings.h"
 
 namespace isoboot::bmc {
 namespace {
@@ -20,20 +20,18 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
 
 size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   auto* headers = static_cast<std::map<std::string, std::string>*>(user);
-  std::string line(data, size * n);
+  std::string_view line(data, size * n);
   // A new status line (after 100-continue or a redirect) starts a new header set.
-  if (line.rfind("HTTP/", 0) == 0) headers->clear();
+  if (line.starts_with("HTTP/")) headers->clear();
   auto colon = line.find(':');
-  if (colon == std::string::npos) return size * n;
-  std::string name = line.substr(0, colon);
-  std::transform(name.begin(), name.end(), name.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  std::string value = line.substr(colon + 1);
-  auto first = value.find_first_not_of(" \t");
-  auto last = value.find_last_not_of(" \t\r\n");
-  value = first == std::string::npos ? "" : value.substr(first, last - first + 1);
-  (*headers)[name] = value;
+  if (colon == std::string_view::npos) return size * n;
+  (*headers)[ToLower(line.substr(0, colon))] = std::string(Trim(line.substr(colon + 1)));
   return size * n;
+}
+
+// Non-zero aborts the transfer (CURLE_ABORTED_BY_CALLBACK).
+int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<const std::stop_token*>(user)->stop_requested() ? 1 : 0;
 }
 
 }  // namespace
@@ -53,7 +51,7 @@ HttpClient::~HttpClient() {
   curl_easy_cleanup(static_cast<CURL*>(curl_));
 }
 
-Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
+Result<HttpResponse> HttpClient::Send(const HttpRequest& request, std::stop_token stop) {
   CURL* c = static_cast<CURL*>(curl_);
   curl_easy_reset(c);
   HttpResponse response;
@@ -92,8 +90,17 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &response.body);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &response.headers);
+  if (stop.stop_possible()) {
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, OnProgress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &stop);
+  }
   CURLcode rc = curl_easy_perform(c);
   curl_slist_free_all(list);
+  if (rc == CURLE_ABORTED_BY_CALLBACK) {
+    return MakeError(ErrorKind::kCancelled,
+                     fmt::format("{} {}: interrupted", request.method, request.url));
+  }
   if (rc != CURLE_OK) {
     std::string detail = error[0] ? error : curl_easy_strerror(rc);
     if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE) {

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -48,8 +49,9 @@ class HttpClient {
   HttpClient& operator=(const HttpClient&) = delete;
 
   // Transport errors (refused, time-out, TLS) come back as an Error; any
-  // HTTP status is a response.
-  Result<HttpResponse> Send(const HttpRequest& request);
+  // HTTP status is a response. A stop request aborts the transfer within
+  // about a second (libcurl's progress callback): Error kind kCancelled.
+  Result<HttpResponse> Send(const HttpRequest& request, std::stop_token stop = {});
 
  private:
   HttpOptions options_;

@@ -6,8 +6,6 @@
 
 namespace isoboot::bmc {
 
-std::atomic<bool> g_cancel{false};
-
 namespace {
 
 using nlohmann::json;
@@ -32,11 +30,13 @@ std::string PathOf(const std::string& base, const std::string& location) {
 
 }  // namespace
 
-Redfish::Redfish(const std::string& host, Credentials credentials, HttpOptions options, Logger log)
+Redfish::Redfish(const std::string& host, Credentials credentials, HttpOptions options, Logger log,
+                 std::stop_token stop)
     : base_(BaseUrl(host)),
       credentials_(std::move(credentials)),
       http_(std::move(options)),
-      log_(std::move(log)) {}
+      log_(std::move(log)),
+      stop_(std::move(stop)) {}
 
 Redfish::~Redfish() {
   Logout();
@@ -92,7 +92,7 @@ void Redfish::Logout() {
   if (token_.empty()) return;
   std::string path = session_path_;
   Reply r;
-  if (!path.empty()) r = Send("DELETE", path, nullptr, "", false);
+  if (!path.empty()) r = Send("DELETE", path, nullptr, "", false, /*cancellable=*/false);
   if (path.empty() || (!r.ok() && r.status != 404)) {
     log_->warn("{}: could not delete session {} ({})", base_, path,
                path.empty() ? "no session URI" : DescribeError(r.status, r.body));
@@ -124,7 +124,8 @@ json Redfish::GetJson(const std::string& path) {
 }
 
 Reply Redfish::Send(const std::string& method, const std::string& path, const json* body,
-                    const std::string& if_match, bool retry_login) {
+                    const std::string& if_match, bool retry_login, bool cancellable) {
+  if (cancellable && stop_.stop_requested()) throw Interrupted();
   HttpRequest req;
   req.method = method;
   req.url = base_ + PathOf(base_, path);
@@ -140,7 +141,8 @@ Reply Redfish::Send(const std::string& method, const std::string& path, const js
     req.basic_user = credentials_.user;
     req.basic_password = credentials_.password;
   }
-  auto res = http_.Send(req);
+  auto res = http_.Send(req, cancellable ? stop_ : std::stop_token());
+  if (!res && res.error().Is(ErrorKind::kCancelled)) throw Interrupted();
   if (!res) throw BmcError(Failure::kConnect, res.error().message);
   Reply r;
   r.status = res->status;

@@ -2,9 +2,11 @@
 // A logged-in Redfish connection: session login (X-Auth-Token, Basic auth as
 // the fallback), requests with JSON bodies, and a logout that always runs
 // (the destructor DELETEs the session, also when an error unwinds). The
-// password is kept only in memory: never in a URL, never logged. One thread.
+// password is kept only in memory: never in a URL, never logged. A stop
+// request makes every request but the logout fail with Interrupted(). One
+// thread.
 
-#include <atomic>
+#include <stop_token>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -31,7 +33,8 @@ struct Reply {
 class Redfish {
  public:
   // `host` is "name", "name:port" or a full "https://name:port" base.
-  Redfish(const std::string& host, Credentials credentials, HttpOptions options, Logger log);
+  Redfish(const std::string& host, Credentials credentials, HttpOptions options, Logger log,
+          std::stop_token stop = {});
   ~Redfish();  // logs out
   Redfish(const Redfish&) = delete;
   Redfish& operator=(const Redfish&) = delete;
@@ -53,22 +56,21 @@ class Redfish {
   bool using_session() const { return !token_.empty(); }
 
  private:
+  // `cancellable`: false only for the logout, which must run after a stop.
   Reply Send(const std::string& method, const std::string& path, const nlohmann::json* body,
-             const std::string& if_match, bool retry_login);
+             const std::string& if_match, bool retry_login, bool cancellable = true);
   void Login();
 
   std::string base_;
   Credentials credentials_;
   HttpClient http_;
   Logger log_;
+  std::stop_token stop_;
   nlohmann::json root_;
   std::string token_;
   std::string last_token_;  // X-Auth-Token of the last reply (login reads it)
   std::string session_path_;
   bool basic_ = false;
 };
-
-// Set from a signal handler; polling loops give up (and clean up) when set.
-extern std::atomic<bool> g_cancel;
 
 }  // namespace isoboot::bmc

@@ -1,16 +1,9 @@
 #include "bmc/vendor.h"
 
-#include <algorithm>
-#include <cctype>
+#include "base/strings.h"
 
 namespace isoboot::bmc {
 namespace {
-
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 std::string StringAt(const nlohmann::json& j, const char* key) {
   auto it = j.find(key);
@@ -22,8 +15,8 @@ std::string StringAt(const nlohmann::json& j, const char* key) {
 VendorProfile DetectVendor(const nlohmann::json& root) {
   VendorProfile p;
   if (!root.is_object()) return p;
-  std::string vendor = Lower(StringAt(root, "Vendor"));
-  std::string product = Lower(StringAt(root, "Product"));
+  std::string vendor = ToLower(StringAt(root, "Vendor"));
+  std::string product = ToLower(StringAt(root, "Product"));
   nlohmann::json oem = root.value("Oem", nlohmann::json::object());
   if (!oem.is_object()) oem = nlohmann::json::object();
   auto has = [&](const char* k) { return oem.contains(k); };

@@ -4,19 +4,20 @@
 // prompt, never from argv; it is never logged or put in a URL.
 
 #include <netdb.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <termios.h>
 #include <unistd.h>
 
-#include <atomic>
+#include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
-#include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,9 +26,12 @@
 #include <nlohmann/json.hpp>
 
 #include "base/logging.h"
+#include "base/strings.h"
 #include "bmc/client.h"
 #include "bmc/console.h"
+#include "bmc/fleet.h"
 #include "cli/command.h"
+#include "cli/signals.h"
 #include "http/server.h"
 #include "vfs/vfs.h"
 
@@ -62,13 +66,6 @@ struct BmcArgs {
   std::string url_host;
 };
 
-// Bytes each BMC has pulled from isoboot's HTTP server, by BMC host. Set
-// when `--serve IMAGE` runs the server in this process (the counters are
-// per client address: the BMC is assumed to download from the address it
-// is managed at). Empty otherwise: progress then shows states only.
-using ServedBytesFn = std::function<std::optional<uint64_t>(const std::string& host)>;
-ServedBytesFn g_served_bytes;
-
 // The BMC's address as the HTTP server sees its peers (numeric).
 std::string ResolveHost(const std::string& bmc) {
   std::string host = bmc::HostOnly(bmc);
@@ -80,20 +77,6 @@ std::string ResolveHost(const std::string& bmc) {
   getnameinfo(res->ai_addr, res->ai_addrlen, buf, sizeof buf, nullptr, 0, NI_NUMERICHOST);
   freeaddrinfo(res);
   return buf;
-}
-
-std::string Bytes(uint64_t n) {
-  return n < (16u << 20) ? fmt::format("{} bytes", n) : fmt::format("{} MiB", n >> 20);
-}
-
-void OnSignal(int) {
-  bmc::g_cancel = true;
-}
-
-std::string Trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r'))
-    s.pop_back();
-  return s;
 }
 
 std::string ReadPassword(const BmcArgs& a) {
@@ -108,7 +91,8 @@ std::string ReadPassword(const BmcArgs& a) {
     if (!f) throw BmcError(Failure::kUsage, "cannot read the password file " + a.password_file);
     std::string line;
     std::getline(f, line);
-    return Trim(line);
+    // Only the line end: a password may start or end with a space.
+    return std::string(Trim(line, "\r\n"));
   }
   FILE* tty = std::fopen("/dev/tty", "r+");
   if (!tty) {
@@ -129,7 +113,7 @@ std::string ReadPassword(const BmcArgs& a) {
   std::fprintf(tty, "\n");
   std::fclose(tty);
   if (!ok) throw BmcError(Failure::kUsage, "no password entered");
-  return Trim(buf);
+  return std::string(Trim(buf, "\r\n"));
 }
 
 std::vector<std::string> ReadHosts(const BmcArgs& a) {
@@ -139,56 +123,13 @@ std::vector<std::string> ReadHosts(const BmcArgs& a) {
     if (!f) throw BmcError(Failure::kUsage, "cannot read " + a.host_file);
     std::string line;
     while (std::getline(f, line)) {
-      line = Trim(line);
-      auto hash = line.find('#');
-      if (hash != std::string::npos) line = line.substr(0, hash);
-      auto b = line.find_first_not_of(" \t");
-      if (b == std::string::npos) continue;
-      auto e = line.find_last_not_of(" \t");
-      hosts.push_back(line.substr(b, e - b + 1));
+      std::string_view host = Trim(std::string_view(line).substr(0, line.find('#')));
+      if (!host.empty()) hosts.emplace_back(host);
     }
   }
   if (hosts.empty()) throw BmcError(Failure::kUsage, "no BMC: pass --bmc HOST or --bmc-file FILE");
   return hosts;
 }
-
-// One line per host: redrawn in place on a terminal, appended otherwise.
-class Board {
- public:
-  Board(std::vector<std::string> hosts, bool quiet) : hosts_(std::move(hosts)), quiet_(quiet) {
-    tty_ = isatty(STDERR_FILENO) && hosts_.size() > 1;
-    for (const auto& h : hosts_)
-      lines_[h] = "waiting";
-    if (tty_ && !quiet_) {
-      for (const auto& h : hosts_)
-        fmt::print(stderr, "{}: waiting\n", h);
-    }
-  }
-  void Set(const std::string& host, const std::string& state) {
-    std::lock_guard lock(mu_);
-    std::string text = state;
-    if (g_served_bytes) {
-      if (auto bytes = g_served_bytes(host)) text += fmt::format(" ({} pulled)", Bytes(*bytes));
-    }
-    if (lines_[host] == text) return;
-    lines_[host] = text;
-    if (quiet_) return;
-    if (!tty_) {
-      fmt::print(stderr, "{}: {}\n", host, text);
-      return;
-    }
-    fmt::print(stderr, "\x1b[{}A", hosts_.size());
-    for (const auto& h : hosts_)
-      fmt::print(stderr, "\x1b[2K{}: {}\n", h, lines_[h]);
-  }
-
- private:
-  std::vector<std::string> hosts_;
-  bool quiet_;
-  bool tty_ = false;
-  std::mutex mu_;
-  std::map<std::string, std::string> lines_;
-};
 
 json StatusJson(const bmc::SystemStatus& s) {
   json j = {{"vendor", s.vendor},
@@ -209,70 +150,131 @@ json StatusJson(const bmc::SystemStatus& s) {
   return j;
 }
 
-void PrintStatus(const std::string& host, const bmc::SystemStatus& s) {
-  fmt::print("{}: {} {}, power {}, boot override {} ({})\n", host, s.vendor, s.system,
-             s.power_state, s.boot_target, s.boot_enabled);
-  if (!s.has_media) {
-    fmt::print("  virtual media: none ({})\n", s.media_problem);
-  } else {
-    fmt::print("  virtual CD {}: {}{}{}\n", s.media.slot,
-               s.media.inserted ? "inserted " + s.media.image : std::string("empty"),
-               s.media.connected_via.empty() ? "" : ", " + s.media.connected_via,
-               s.media.redirection.empty() ? "" : ", " + s.media.redirection);
+void PrintStatus(const std::string& host, const json& s) {
+  fmt::print("{}: {} {}, power {}, boot override {} ({})\n", host, s["vendor"].get<std::string>(),
+             s["system"].get<std::string>(), s["power_state"].get<std::string>(),
+             s["boot_override_target"].get<std::string>(),
+             s["boot_override_enabled"].get<std::string>());
+  if (!s["virtual_media"].get<bool>()) {
+    fmt::print("  virtual media: none ({})\n", s["media_problem"].get<std::string>());
+    return;
+  }
+  const json& m = s["media"];
+  std::string via = m["connected_via"].get<std::string>();
+  std::string redirection = m.value("redirection_status", "");
+  fmt::print("  virtual CD {}: {}{}{}\n", m["slot"].get<std::string>(),
+             m["inserted"].get<bool>() ? "inserted " + m["image"].get<std::string>()
+                                       : std::string("empty"),
+             via.empty() ? "" : ", " + via, redirection.empty() ? "" : ", " + redirection);
+}
+
+bmc::ClientOptions ClientOptionsFrom(const BmcArgs& a, std::stop_token stop) {
+  bmc::ClientOptions o;
+  o.http.ca_file = a.ca;
+  o.http.insecure = a.insecure;
+  o.http.timeout_ms = static_cast<long>(a.request_timeout * 1000);
+  o.http.connect_timeout_ms = std::min<long>(o.http.timeout_ms, 10000);
+  o.poll_interval_s = a.poll_interval;
+  int per = a.poll_interval > 0 ? 1 : 0;
+  o.verify_polls =
+      std::max(2, static_cast<int>(a.mount_timeout / std::max(a.poll_interval, 0.001)) + per);
+  o.power_polls =
+      std::max(2, static_cast<int>(a.power_timeout / std::max(a.poll_interval, 0.001)) + per);
+  o.boot_mode = a.boot_mode;
+  o.stop = std::move(stop);
+  return o;
+}
+
+// The action for one BMC (`iso`: the URL to mount); everything captured by
+// value, as it runs on the fleet's threads.
+bmc::HostAction MakeAction(const BmcArgs& a, std::string iso, bmc::Credentials credentials,
+                           bmc::ClientOptions options, Logger log, bmc::PulledBytesFn pulled) {
+  return [action = a.action, iso = std::move(iso), credentials = std::move(credentials),
+          options = std::move(options), log = std::move(log),
+          pulled = std::move(pulled)](const std::string& host, const bmc::ProgressFn& progress) {
+    bmc::BmcClient client(host, credentials, options, log, progress);
+    json fields = json::object();
+    if (action == "status") {
+      fields["status"] = StatusJson(client.Status());
+    } else if (action == "insert") {
+      client.Insert(iso);
+    } else if (action == "eject") {
+      client.Eject();
+    } else if (action == "boot") {
+      client.Boot(iso);
+    }
+    fields["vendor"] = client.profile().name;
+    if (pulled) {
+      if (auto bytes = pulled(host)) fields["bytes_pulled"] = *bytes;
+    }
+    return fields;
+  };
+}
+
+// --serve IMAGE: the ISO at a short plain URL (BMCs limit URL length),
+// served by this process on a thread of its own until destroyed.
+class ImageServer {
+ public:
+  ImageServer(const BmcArgs& a, const std::vector<std::string>& hosts) {
+    std::string url_host = a.url_host.empty() ? a.http_address : a.url_host;
+    if (url_host == "0.0.0.0" || url_host == "::") {
+      throw BmcError(Failure::kUsage, "--serve: pass --url-host (the address BMCs reach us at)");
+    }
+    auto source = vfs::HostFileSource(a.serve_image);
+    if (!source) throw BmcError(Failure::kUsage, source.error().message);
+    auto tree = std::make_shared<vfs::Tree>();
+    tree->Add("live.iso", *source);
+    std::shared_ptr<const vfs::Tree> const_tree = tree;
+    http::ServerOptions so;
+    so.address = a.http_address;
+    so.port = a.http_port;
+    server_ =
+        std::make_unique<http::Server>([const_tree] { return const_tree; }, so, GetLogger("http"));
+    url_ = fmt::format("http://{}:{}/live.iso", url_host, server_->port());
+    for (const auto& h : hosts)
+      ips_[h] = ResolveHost(h);
+    thread_ = std::thread([this] { server_->Run(); });
+  }
+  ~ImageServer() {
+    server_->Stop();
+    thread_.join();
+  }
+  ImageServer(const ImageServer&) = delete;
+  ImageServer& operator=(const ImageServer&) = delete;
+
+  const std::string& url() const { return url_; }
+  // Bytes each BMC has pulled, by BMC host: the server counts per client
+  // address, and the BMC is assumed to download from the address it is
+  // managed at. Valid while this server lives.
+  bmc::PulledBytesFn Pulled() const {
+    return [this](const std::string& host) -> std::optional<uint64_t> {
+      auto it = ips_.find(host);
+      if (it == ips_.end()) return std::nullopt;
+      return server_->CountersFor(it->second).body_bytes;
+    };
+  }
+
+ private:
+  std::unique_ptr<http::Server> server_;
+  std::string url_;
+  std::map<std::string, std::string> ips_;
+  std::thread thread_;
+};
+
+// Returns when stop is requested; refreshes the board meanwhile.
+void ServeUntilStopped(std::stop_token stop, bmc::ProgressBoard& board, size_t hosts) {
+  std::mutex mu;
+  std::condition_variable_any never;  // only the stop ends a wait early
+  std::unique_lock lock(mu);
+  while (!stop.stop_requested()) {
+    for (size_t i = 0; i < hosts; ++i)
+      board.Set(i, "serving");
+    never.wait_for(lock, stop, std::chrono::milliseconds(200), [] { return false; });
   }
 }
 
-// Runs the action against one BMC; returns the result object for --json.
-json RunOne(const BmcArgs& a, const std::string& host, const std::string& password, Board& board,
-            const Logger& log) {
-  json result = {{"host", host}, {"action", a.action}};
-  try {
-    bmc::ClientOptions o;
-    o.http.ca_file = a.ca;
-    o.http.insecure = a.insecure;
-    o.http.timeout_ms = static_cast<long>(a.request_timeout * 1000);
-    o.http.connect_timeout_ms = std::min<long>(o.http.timeout_ms, 10000);
-    o.poll_interval_s = a.poll_interval;
-    int per = a.poll_interval > 0 ? 1 : 0;
-    o.verify_polls =
-        std::max(2, static_cast<int>(a.mount_timeout / std::max(a.poll_interval, 0.001)) + per);
-    o.power_polls =
-        std::max(2, static_cast<int>(a.power_timeout / std::max(a.poll_interval, 0.001)) + per);
-    o.boot_mode = a.boot_mode;
-    bmc::BmcClient client(host, bmc::Credentials{a.user, password}, o, log,
-                          [&](const std::string& s) { board.Set(host, s); });
-    if (a.action == "status") {
-      auto s = client.Status();
-      result["status"] = StatusJson(s);
-      if (!a.json_out) PrintStatus(host, s);
-    } else if (a.action == "insert") {
-      client.Insert(a.iso);
-    } else if (a.action == "eject") {
-      client.Eject();
-    } else if (a.action == "boot") {
-      client.Boot(a.iso);
-    }
-    result["vendor"] = client.profile().name;
-    if (g_served_bytes) {
-      if (auto bytes = g_served_bytes(host)) result["bytes_pulled"] = *bytes;
-    }
-    result["ok"] = true;
-    result["exit_code"] = 0;
-    board.Set(host, "done");
-  } catch (const BmcError& e) {
-    result["ok"] = false;
-    result["error"] = e.what();
-    result["failure"] = std::string(bmc::FailureName(e.failure()));
-    result["exit_code"] = static_cast<int>(e.failure());
-    board.Set(host, std::string("failed: ") + e.what());
-  } catch (const std::exception& e) {
-    result["ok"] = false;
-    result["error"] = e.what();
-    result["failure"] = "internal";
-    result["exit_code"] = 1;
-    board.Set(host, std::string("failed: ") + e.what());
-  }
-  return result;
+int RunConsole(const bmc::SolOptions& sol) {
+  return bmc::RunSolConsole(sol) == 0 ? 0 : static_cast<int>(Failure::kConsole);
 }
 
 int RunBmc(const BmcArgs& a) {
@@ -293,98 +295,60 @@ int RunBmc(const BmcArgs& a) {
           "--insecure: the BMC's TLS certificate is not checked; anyone on the path can "
           "read the BMC password");
     }
+    // Ctrl-C at the password prompt still ends the process at once.
     std::string password = ReadPassword(a);
-    struct sigaction sa {};
-    sa.sa_handler = OnSignal;
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
+    // Before any thread starts (the HTTP server's, the fleet's, libcurl's
+    // resolvers): they inherit the blocked SIGINT and SIGTERM. ipmitool gets
+    // the mask from before, so Ctrl-C reaches it as it would without us.
+    StopOnSignal on_signal;
+    bmc::SolOptions sol;
+    sol.host = bmc::HostOnly(hosts[0]);
+    sol.user = a.user;
+    sol.password = password;
+    sol.signal_mask = on_signal.original_mask();
+    sol.stop = on_signal.token();
+    if (a.action == "console") return RunConsole(sol);
 
-    if (a.action == "console") {
-      int rc = bmc::RunSolConsole({bmc::HostOnly(hosts[0]), a.user, password});
-      return rc == 0 ? 0 : static_cast<int>(Failure::kConsole);
-    }
-    // --serve: the ISO at a short plain URL (BMCs limit URL length).
-    std::unique_ptr<http::Server> server;
-    std::thread server_thread;
-    BmcArgs args = a;
-    if (!a.serve_image.empty()) {
-      auto source = vfs::HostFileSource(a.serve_image);
-      if (!source) throw BmcError(Failure::kUsage, source.error().message);
-      auto tree = std::make_shared<vfs::Tree>();
-      tree->Add("live.iso", *source);
-      std::shared_ptr<const vfs::Tree> const_tree = tree;
-      http::ServerOptions so;
-      so.address = a.http_address;
-      so.port = a.http_port;
-      server = std::make_unique<http::Server>([const_tree] { return const_tree; }, so,
-                                              GetLogger("http"));
-      std::string url_host = a.url_host.empty() ? a.http_address : a.url_host;
-      if (url_host == "0.0.0.0" || url_host == "::") {
-        throw BmcError(Failure::kUsage, "--serve: pass --url-host (the address BMCs reach us at)");
-      }
-      if (args.iso.empty())
-        args.iso = fmt::format("http://{}:{}/live.iso", url_host, server->port());
-      server_thread = std::thread([&server] { server->Run(); });
-      std::map<std::string, std::string> ips;
-      for (const auto& h : hosts)
-        ips[h] = ResolveHost(h);
-      http::Server* srv = server.get();
-      g_served_bytes = [srv, ips](const std::string& host) -> std::optional<uint64_t> {
-        auto it = ips.find(host);
-        if (it == ips.end()) return std::nullopt;
-        return srv->CountersFor(it->second).body_bytes;
-      };
-    }
-    struct StopServer {
-      std::unique_ptr<http::Server>& s;
-      std::thread& t;
-      ~StopServer() {
-        g_served_bytes = nullptr;
-        if (s) s->Stop();
-        if (t.joinable()) t.join();
-      }
-    } stop_server{server, server_thread};
-    Board board(hosts, a.json_out && hosts.size() == 1);
-    std::vector<json> results(hosts.size());
-    std::atomic<size_t> next{0};
-    std::vector<std::thread> workers;
-    size_t n = std::min<size_t>(hosts.size(), static_cast<size_t>(std::max(1, a.parallel)));
-    for (size_t w = 0; w < n; ++w) {
-      workers.emplace_back([&] {
-        for (size_t i; (i = next++) < hosts.size();) {
-          results[i] = RunOne(args, hosts[i], password, board, log);
-        }
-      });
-    }
-    for (auto& t : workers)
-      t.join();
+    std::unique_ptr<ImageServer> server;
+    if (!a.serve_image.empty()) server = std::make_unique<ImageServer>(a, hosts);
+    std::string iso = a.iso.empty() && server ? server->url() : a.iso;
+    bmc::PulledBytesFn pulled = server ? server->Pulled() : nullptr;
+    bmc::ProgressBoard board(hosts, {.out = stderr,
+                                     .redraw = isatty(STDERR_FILENO) && hosts.size() > 1,
+                                     .quiet = a.json_out && hosts.size() == 1,
+                                     .pulled = pulled});
+    bmc::FleetOptions fleet;
+    fleet.parallel = static_cast<size_t>(std::max(1, a.parallel));
+    fleet.stop = on_signal.token();
+    fleet.progress = [&board](size_t host, const std::string& state) { board.Set(host, state); };
+    auto results = bmc::RunFleet(hosts,
+                                 MakeAction(a, iso, {a.user, password},
+                                            ClientOptionsFrom(a, on_signal.token()), log, pulled),
+                                 fleet);
 
-    int code = 0;
-    for (const auto& r : results) {
-      if (!r["ok"].get<bool>()) {
-        code = hosts.size() == 1 ? r["exit_code"].get<int>()
-                                 : static_cast<int>(Failure::kSomeHostsFailed);
-        if (!a.json_out) fmt::print(stderr, "isoboot: error: {}\n", r["error"].get<std::string>());
-      }
-    }
+    int code = bmc::ExitCode(results);
     if (a.json_out) {
-      json out = hosts.size() == 1 && a.host_file.empty() ? results[0] : json(results);
+      json out = json::array();
+      for (const auto& r : results)
+        out.push_back(bmc::ResultJson(r, a.action));
+      if (hosts.size() == 1 && a.host_file.empty()) out = out[0];
       fmt::print("{}\n", out.dump(2));
+    } else {
+      for (const auto& r : results) {
+        if (!r.ok) {
+          fmt::print(stderr, "isoboot: error: {}\n", r.error);
+        } else if (r.fields.contains("status")) {
+          PrintStatus(r.host, r.fields["status"]);
+        }
+      }
     }
     if (server && code == 0 && !a.console && (a.action == "boot" || a.action == "insert")) {
       // The BMCs keep reading the image while their hosts boot: keep serving.
-      log->info("serving {} at {} until interrupted (Ctrl-C)", a.serve_image, args.iso);
-      while (!bmc::g_cancel) {
-        for (const auto& h : hosts)
-          board.Set(h, "serving");
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      }
+      log->info("serving {} at {} until interrupted (Ctrl-C)", a.serve_image, iso);
+      ServeUntilStopped(on_signal.token(), board, hosts.size());
       log->info("stopped serving");
     }
-    if (code == 0 && a.console) {
-      int rc = bmc::RunSolConsole({bmc::HostOnly(hosts[0]), a.user, password});
-      if (rc != 0) code = static_cast<int>(Failure::kConsole);
-    }
+    if (code == 0 && a.console) code = RunConsole(sol);
     return code;
   } catch (const BmcError& e) {
     std::fflush(stdout);

@@ -451,17 +451,96 @@ class EndToEnd(Base):
         self.assertTrue(S(fake)[1][2]["Image"].endswith("/live.iso"))
 
 
+def start(fake, action, *extra, err_path):
+    """Starts `isoboot bmc ACTION` against `fake` with stderr to err_path."""
+    args = [BIN, "--log-level", "trace", "bmc", action, "--bmc", fake.host, "--user", "admin",
+            "--password-env", "BMC_PW", "--ca", CERT, "--poll-interval", "0.05"] + list(extra)
+    with open(err_path, "w") as err:
+        p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, text=True,
+                             env=dict(os.environ, BMC_PW=PASSWORD), stdin=subprocess.DEVNULL)
+    procs.append(p)
+    return p
+
+
+def wait_for(what, check, proc):
+    for _ in range(600):  # bounded: 30 s
+        if check():
+            return
+        assert proc.poll() is None, "isoboot exited (%s) before %s" % (proc.returncode, what)
+        time.sleep(0.05)
+    raise AssertionError("no " + what)
+
+
+class Interrupt(Base):
+    """Ctrl-C or SIGTERM during `bmc boot`: exit 1 ("interrupted"), the session deleted."""
+
+    def interrupt(self, sig, fake, ready):
+        err_path = os.path.join(fake.dir, "isoboot.err")
+        p = start(fake, "boot", "--iso", IMG_URL, "--mount-timeout", "600", err_path=err_path)
+        wait_for("sign of the step to interrupt", ready(err_path), p)
+        with open("/proc/%d/cmdline" % p.pid, "rb") as f:
+            cmdline = f.read()
+        sent = time.monotonic()
+        p.send_signal(sig)
+        out, _ = p.communicate(timeout=30)
+        # Well below the 30 s request time-out: a hanging request is aborted.
+        self.assertLess(time.monotonic() - sent, 10)
+        with open(err_path) as f:
+            err = f.read()
+        self.assertEqual(p.returncode, 1, err)
+        self.assertIn("isoboot: error: interrupted", err)
+        self.check_hygiene(fake, (p.returncode, out, err, cmdline))
+        self.assertFalse(any("Reset" in path for _, path, _ in S(fake)))
+        fake.stop()
+
+    def polling(self, err_path):
+        def check():
+            with open(err_path) as f:
+                return "waiting for the BMC to mount" in f.read()
+        return check
+
+    def test_sigint_while_polling(self):
+        self.interrupt(signal.SIGINT, Fake("ilo5", "--never-mount"), self.polling)
+
+    def test_sigterm_while_polling(self):
+        self.interrupt(signal.SIGTERM, Fake("ilo5", "--never-mount"), self.polling)
+
+    def test_sigterm_during_a_request(self):
+        fake = Fake("ilo5", "--hang-on", R + "/Managers/1/VirtualMedia")
+        self.interrupt(signal.SIGTERM, fake,
+                       lambda _: lambda: os.path.exists(fake.log + ".hanging"))
+
+
 class Console(Base):
-    def fake_ipmitool(self, fail_c17):
+    def fake_ipmitool(self, fail_c17, hang=False):
         d = tempfile.mkdtemp(dir=TMP)
         rec = os.path.join(d, "calls")
         with open(os.path.join(d, "ipmitool"), "w") as f:
             f.write("#!/bin/sh\n"
                     "echo \"$* pw=$([ \"$IPMI_PASSWORD\" = \"$EXPECT_PW\" ] && echo ok)\" >> %s\n"
-                    "case \"$*\" in *'-C 17 sol activate'*) exit %d;; esac\nexit 0\n"
-                    % (rec, 1 if fail_c17 else 0))
+                    # The shell's own masks, read by builtins: while it waits for
+                    # a child (grep) dash blocks every signal.
+                    "while read -r k v; do case $k in SigBlk:|SigIgn:) echo $k$v;; esac;"
+                    " done < /proc/$$/status >> %s.signals\n"
+                    "case \"$*\" in *'-C 17 sol activate'*) %s exit %d;; esac\nexit 0\n"
+                    % (rec, rec, "exec sleep 60;" if hang else "", 1 if fail_c17 else 0))
         os.chmod(os.path.join(d, "ipmitool"), 0o755)
         return d, rec
+
+    def check_signals(self, rec):
+        """Every ipmitool runs with the signal mask isoboot started with (ours: Ctrl-C
+        reaches it, though isoboot blocks SIGINT for its signal thread) and SIGPIPE
+        not ignored (isoboot ignores it)."""
+        with open("/proc/self/status") as f:
+            ours = dict(l.split(":", 1) for l in f.read().splitlines())
+        with open(rec + ".signals") as f:
+            lines = [l.split(":") for l in f.read().splitlines()]
+        self.assertTrue(lines)
+        for k, v in lines:
+            if k == "SigBlk":
+                self.assertEqual(int(v, 16), int(ours["SigBlk"], 16))
+            else:
+                self.assertEqual(int(v, 16) & (1 << (signal.SIGPIPE - 1)), 0)
 
     def test_boot_then_console(self):
         d, rec = self.fake_ipmitool(False)
@@ -473,6 +552,7 @@ class Console(Base):
         self.assertEqual(calls, [
             "-I lanplus -H 127.0.0.1 -U admin -E -C 17 sol deactivate pw=ok",
             "-I lanplus -H 127.0.0.1 -U admin -E -C 17 sol activate pw=ok"])
+        self.check_signals(rec)
 
     def test_console_falls_back_to_cipher_3(self):
         d, rec = self.fake_ipmitool(True)
@@ -484,6 +564,30 @@ class Console(Base):
             calls = [c.split(" sol ")[0][-4:] + " " + c.split(" sol ")[1] for c in f.read().splitlines()]
         self.assertEqual(calls, ["C 17 deactivate pw=ok", "C 17 activate pw=ok",
                                  "-C 3 deactivate pw=ok", "-C 3 activate pw=ok"])
+        self.check_signals(rec)
+
+    def test_sigterm_ends_the_console(self):
+        """SIGTERM to isoboot alone reaches ipmitool, and no fallback starts after it."""
+        d, rec = self.fake_ipmitool(False, hang=True)
+        env = dict(os.environ, BMC_PW=PASSWORD, EXPECT_PW=PASSWORD,
+                   PATH=d + ":" + os.environ["PATH"])
+        p = subprocess.Popen([BIN, "bmc", "console", "--bmc", "127.0.0.1:1", "--user", "admin",
+                              "--password-env", "BMC_PW"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env, stdin=subprocess.DEVNULL)
+        procs.append(p)
+
+        def activated():
+            if not os.path.exists(rec):
+                return False
+            with open(rec) as f:
+                return "sol activate" in f.read()
+        # Whether the shell has exec'd sleep yet or not, SIGTERM ends it.
+        wait_for("sol activate", activated, p)
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 11, err)  # the console failed: ipmitool was killed
+        with open(rec) as f:
+            self.assertEqual(len(f.read().splitlines()), 2)  # no cipher 3 fallback
 
 
 if __name__ == "__main__":

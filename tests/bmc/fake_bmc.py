@@ -10,7 +10,7 @@ that accepts the insert but never mounts, one that never powers on, a slow
 one. On insert it really fetches the image URL with Range requests, as a BMC
 does. Every request is appended to --log as one JSON line.
 """
-import argparse, base64, hashlib, copy, http.server, json, os, ssl, threading, urllib.request, uuid
+import argparse, base64, hashlib, copy, http.server, json, os, ssl, threading, time, urllib.request, uuid
 
 P = argparse.ArgumentParser()
 P.add_argument("--mockups", required=True)
@@ -35,10 +35,13 @@ P.add_argument("--requires", default=None, help="comma list of InsertMedia field
 P.add_argument("--expire-after", type=int, default=0, help="sessions expire after N requests")
 P.add_argument("--stale-etag", action="store_true", help="the ETag changes before the 1st PATCH")
 P.add_argument("--http-only-nfs", action="store_true", help="refuse HTTP TransferProtocolType")
+P.add_argument("--hang-on", default="", help="hold the first GET of this path for 30 s "
+               "(touches LOG.hanging when it starts)")
 A = P.parse_args()
 SAMPLES = os.path.join(A.mockups, "sushy-samples")
 R = "/redfish/v1"
 lock = threading.RLock()
+hung = []  # --hang-on: the paths held so far
 tree, meta = {}, {}  # path -> resource; path -> {"etag": int, "allow": str}
 
 
@@ -317,6 +320,10 @@ class H(http.server.BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         self.raw = self.rfile.read(n).decode() if n else ""
         path = norm(self.path)
+        if A.hang_on and path == norm(A.hang_on) and self.command == "GET" and not hung:
+            hung.append(path)  # once
+            open(A.log + ".hanging", "w").close()
+            time.sleep(30)
         with lock:
             try:
                 self.route(path)
