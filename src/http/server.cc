@@ -41,12 +41,10 @@ using boost::system::error_code;
 
 class ServerCore {
  public:
-  ServerCore(Server::TreeProvider tree, ServerOptions options, Logger logger,
-             Server::RequestHook hook)
+  ServerCore(Server::TreeProvider tree, ServerOptions options, Logger logger)
       : tree(std::move(tree)),
         options(std::move(options)),
         log(std::move(logger)),
-        hook(std::move(hook)),
         boundary_salt(std::random_device{}()),
         acceptor(ioc),
         retry_timer(ioc) {
@@ -72,7 +70,7 @@ class ServerCore {
     }
     log->debug("{} {} {} -> {} ({} of {} bytes, {:.3f} s)", record.client, record.method,
                record.path, record.status, record.bytes, record.content_length, record.seconds);
-    if (hook) hook(record);
+    if (options.on_request) options.on_request(record);
   }
   std::string NextBoundary() {
     return fmt::format("isoboot-{:08x}{:016x}", boundary_salt, boundary_seq.fetch_add(1));
@@ -83,7 +81,6 @@ class ServerCore {
   const Server::TreeProvider tree;
   const ServerOptions options;
   const Logger log;
-  const Server::RequestHook hook;
   mutable std::mutex mu;
   std::map<std::string, ClientCounters, std::less<>> counters;
   std::atomic<size_t> connections{0};
@@ -618,9 +615,8 @@ void ServerCore::Accept() {
   });
 }
 
-Server::Server(TreeProvider tree, ServerOptions options, Logger logger, RequestHook on_request)
-    : core_(std::make_unique<ServerCore>(std::move(tree), std::move(options), std::move(logger),
-                                         std::move(on_request))) {
+Server::Server(TreeProvider tree, ServerOptions options, Logger logger)
+    : core_(std::make_unique<ServerCore>(std::move(tree), std::move(options), std::move(logger))) {
   core_->Listen();
   core_->Accept();
 }

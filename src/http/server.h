@@ -12,8 +12,10 @@
 //
 // Threading: construct, then call Run() on one thread; it blocks until
 // Stop(), which (like Counters()) may be called from any thread. Destroy the
-// Server only after Run() has returned. The tree provider and the request
-// hook are called on the server's threads, concurrently when threads > 1.
+// Server only after Run() has returned. The tree provider and
+// options.on_request are called on the server's threads, concurrently when
+// threads > 1. The server touches no signals: its owner ignores SIGPIPE
+// (sendfile has no MSG_NOSIGNAL; see cli/signals.h).
 
 #include <chrono>
 #include <cstdint>
@@ -28,6 +30,21 @@
 #include "vfs/vfs.h"
 
 namespace isoboot::http {
+
+// One finished (or aborted) response, for access logs and boot milestones.
+struct RequestRecord {
+  std::string client;  // IP address of the peer
+  std::string method;  // "-" when the request head did not parse
+  std::string path;    // decoded path, without the query
+  unsigned status = 0;
+  uint64_t content_length = 0;
+  uint64_t bytes = 0;     // body bytes actually sent
+  uint64_t received = 0;  // request body bytes taken in (uploads to the store)
+  double seconds = 0;     // from the complete request head to the last byte
+  bool complete = false;  // all content_length body bytes were sent
+};
+
+using RequestHook = std::function<void(const RequestRecord&)>;
 
 struct ServerOptions {
   std::string address = "0.0.0.0";
@@ -46,6 +63,9 @@ struct ServerOptions {
   // rather than the tree. No store: everything is read-only.
   std::shared_ptr<StoreHandler> store;
   std::string store_prefix = "/overlay/";
+  // Called after each response ends (finished or aborted), on a server
+  // thread, concurrently when threads > 1. May be empty.
+  RequestHook on_request;
 };
 
 // Per client IP address, since the server started.
@@ -55,31 +75,17 @@ struct ClientCounters {
   uint32_t connections = 0;  // open right now
 };
 
-// One finished (or aborted) response, for access logs and boot milestones.
-struct RequestRecord {
-  std::string client;  // IP address of the peer
-  std::string method;  // "-" when the request head did not parse
-  std::string path;    // decoded path, without the query
-  unsigned status = 0;
-  uint64_t content_length = 0;
-  uint64_t bytes = 0;     // body bytes actually sent
-  uint64_t received = 0;  // request body bytes taken in (uploads to the store)
-  double seconds = 0;     // from the complete request head to the last byte
-  bool complete = false;  // all content_length body bytes were sent
-};
-
 class ServerCore;
 
 class Server {
  public:
   using TreeProvider = std::function<std::shared_ptr<const vfs::Tree>()>;
-  using RequestHook = std::function<void(const RequestRecord&)>;
 
   // Binds and listens at once (so port() is known before Run()). `tree` is
   // asked for the current tree on every request, so a rebuilt image can be
   // swapped in; responses in flight keep the Sources they started with.
   // Throws std::system_error when the address cannot be bound.
-  Server(TreeProvider tree, ServerOptions options, Logger logger, RequestHook on_request = nullptr);
+  Server(TreeProvider tree, ServerOptions options, Logger logger);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

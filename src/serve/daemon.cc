@@ -173,17 +173,16 @@ std::unique_ptr<http::Server> Daemon::MakeHttp() {
   ho.threads = 2;
   ho.store = store_;
   Logger http_log = GetLogger("http");
-  return std::make_unique<http::Server>(
-      [this] { return generations_->Tree(); }, ho, http_log,
-      [names = names_.get(), http_log](const http::RequestRecord& r) {
-        if (r.received > 0) {
-          http_log->info("{} {} {} {}: received {} bytes in {:.2f} s", names->Name(r.client),
-                         r.method, r.path, r.status, r.received, r.seconds);
-          return;
-        }
-        http_log->info("{} {} {} {}: {} of {} bytes in {:.2f} s", names->Name(r.client), r.method,
-                       r.path, r.status, r.bytes, r.content_length, r.seconds);
-      });
+  ho.on_request = [names = names_.get(), http_log](const http::RequestRecord& r) {
+    if (r.received > 0) {
+      http_log->info("{} {} {} {}: received {} bytes in {:.2f} s", names->Name(r.client), r.method,
+                     r.path, r.status, r.received, r.seconds);
+      return;
+    }
+    http_log->info("{} {} {} {}: {} of {} bytes in {:.2f} s", names->Name(r.client), r.method,
+                   r.path, r.status, r.bytes, r.content_length, r.seconds);
+  };
+  return std::make_unique<http::Server>([this] { return generations_->Tree(); }, ho, http_log);
 }
 
 std::shared_ptr<const Daemon::Generation> Daemon::Load() const {

@@ -267,11 +267,11 @@ std::string ServedTree::BigBytes(uint64_t offset, uint64_t length) const {
 RunningServer::RunningServer(std::shared_ptr<const vfs::Tree> tree, ServerOptions options) {
   options.address = "127.0.0.1";
   options.port = 0;
-  server_ = std::make_unique<Server>([tree] { return tree; }, options, NullLogger(),
-                                     [this](const RequestRecord& r) {
-                                       std::lock_guard lock(mu_);
-                                       records_.push_back(r);
-                                     });
+  options.on_request = [this](const RequestRecord& r) {
+    std::lock_guard lock(mu_);
+    records_.push_back(r);
+  };
+  server_ = std::make_unique<Server>([tree] { return tree; }, options, NullLogger());
   thread_ = std::thread([this] { server_->Run(); });
 }
 
