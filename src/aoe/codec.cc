@@ -175,6 +175,17 @@ void AppendAta(const AtaMessage& a, std::vector<uint8_t>& out) {
   w.Zeros(2);
 }
 
+void AppendQueryConfig(const QueryConfig& q, std::vector<uint8_t>& out) {
+  ByteWriter w(out);
+  w.U16(q.buffer_count);
+  w.U16(q.firmware_version);
+  w.U8(q.sector_count);
+  w.U8(static_cast<uint8_t>((q.aoe_version << 4) | (q.ccmd & 0x0f)));
+  size_t n = std::min(q.config.size(), kMaxConfigStringLength);
+  w.U16(static_cast<uint16_t>(n));
+  w.Bytes(q.config.first(n));
+}
+
 void Append(const Frame& f, std::vector<uint8_t>& out) {
   AppendHeader(f.header, out);
   ByteWriter w(out);
@@ -183,17 +194,9 @@ void Append(const Frame& f, std::vector<uint8_t>& out) {
       AppendAta(f.ata, out);
       w.Bytes(f.ata.data);
       break;
-    case Command::kQueryConfig: {
-      const QueryConfig& q = f.config;
-      w.U16(q.buffer_count);
-      w.U16(q.firmware_version);
-      w.U8(q.sector_count);
-      w.U8(static_cast<uint8_t>((q.aoe_version << 4) | (q.ccmd & 0x0f)));
-      size_t n = std::min(q.config.size(), kMaxConfigStringLength);
-      w.U16(static_cast<uint16_t>(n));
-      w.Bytes(q.config.first(n));
+    case Command::kQueryConfig:
+      AppendQueryConfig(f.config, out);
       break;
-    }
     case Command::kMacMask: {
       const MacMaskList& m = f.mask;
       w.U8(0);

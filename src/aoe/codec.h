@@ -161,6 +161,9 @@ Result<Frame> Parse(std::span<const uint8_t> frame);
 void Append(const Frame& frame, std::vector<uint8_t>& out);
 void AppendHeader(const Header& header, std::vector<uint8_t>& out);
 void AppendAta(const AtaMessage& ata, std::vector<uint8_t>& out);  // without data
+// The Query Config argument; a config string longer than
+// kMaxConfigStringLength is cut to that length.
+void AppendQueryConfig(const QueryConfig& config, std::vector<uint8_t>& out);
 
 // Pads to the Ethernet minimum of 60 bytes: some drivers (veth) do not pad,
 // and aoetools' aoeping ignores frames shorter than that.

@@ -173,16 +173,14 @@ void Target::AnswerError(const Frame& f, const Export& e, AoeError error, Respon
 void Target::AppendConfigResponse(const Header& h, uint8_t ccmd, Export& e,
                                   std::vector<uint8_t>& out) {
   AppendHeader(h, out);
+  QueryConfig q;
+  q.buffer_count = buffer_count_;
+  q.firmware_version = kFirmwareVersion;
+  q.sector_count = max_sectors_;
+  q.ccmd = ccmd;
   std::lock_guard lock(e.mu_);
-  out.push_back(static_cast<uint8_t>(buffer_count_ >> 8));
-  out.push_back(static_cast<uint8_t>(buffer_count_));
-  out.push_back(static_cast<uint8_t>(kFirmwareVersion >> 8));
-  out.push_back(static_cast<uint8_t>(kFirmwareVersion));
-  out.push_back(max_sectors_);
-  out.push_back(static_cast<uint8_t>((kVersion << 4) | (ccmd & 0x0f)));
-  out.push_back(static_cast<uint8_t>(e.config_.size() >> 8));
-  out.push_back(static_cast<uint8_t>(e.config_.size()));
-  out.insert(out.end(), e.config_.begin(), e.config_.end());
+  q.config = std::span(reinterpret_cast<const uint8_t*>(e.config_.data()), e.config_.size());
+  AppendQueryConfig(q, out);
   PadFrame(out);
 }
 

@@ -1,6 +1,10 @@
 #pragma once
-// Logging: one named spdlog logger per module ("iso", "aoe", "tftp", ...),
-// created in main and passed to the objects that log. Pure code never logs.
+// Logging: one named spdlog logger per module ("serve", "aoe", "tftp", ...).
+// The code that wires a command gets them with GetLogger (a cli/ subcommand,
+// or serve::Daemon as it builds each server) and passes them to the objects
+// that log; those never call GetLogger themselves. main only sets the level
+// (--log-level, SetLogLevel). Pure code never logs. Thread-safe (spdlog's _mt
+// loggers and registry).
 
 #include <memory>
 #include <string>

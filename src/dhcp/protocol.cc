@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "base/strings.h"
+
 namespace isoboot::dhcp {
 namespace {
 
@@ -14,14 +16,6 @@ constexpr Ip4 kBroadcastIp = 0xffffffff;
 // How long an offered (not yet requested) address stays reserved.
 constexpr int64_t kOfferHoldSeconds = 60;
 constexpr uint64_t kMaxRangeSize = 65536;
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
-}
 
 // "PXEClient:Arch:00007:UNDI:003016" carries the architecture too; clients
 // that omit option 93 are old BIOS ROMs.

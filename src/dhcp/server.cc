@@ -43,10 +43,7 @@ Server::Server(ServerConfig config, Logger logger)
     if (in) {
       std::stringstream text;
       text << in.rdbuf();
-      if (auto ok = protocol_.LoadLeases(text.str()); !ok) {
-        throw std::runtime_error(
-            fmt::format("lease file {}: {}", config_.lease_file, ok.error().message));
-      }
+      OrThrow(protocol_.LoadLeases(text.str()), "lease file " + config_.lease_file);
       logger_->info("loaded {} leases from {}", protocol_.leases().size(), config_.lease_file);
     }
   }

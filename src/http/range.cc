@@ -12,16 +12,11 @@ namespace {
 
 constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
 
-bool IsOws(char c) {
-  return c == ' ' || c == '\t';
-}
+// OWS of RFC 9110 §5.6.3: spaces and horizontal tabs only.
+constexpr std::string_view kOws = " \t";
 
 std::string_view TrimOws(std::string_view s) {
-  while (!s.empty() && IsOws(s.front()))
-    s.remove_prefix(1);
-  while (!s.empty() && IsOws(s.back()))
-    s.remove_suffix(1);
-  return s;
+  return Trim(s, kOws);
 }
 
 bool IsDigit(char c) {
@@ -71,17 +66,6 @@ Result<RangeSpec> ParseSpec(std::string_view s) {
 }
 
 }  // namespace
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
 
 Result<std::vector<RangeSpec>> ParseRange(std::string_view value) {
   value = TrimOws(value);

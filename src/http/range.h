@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "base/result.h"
+// EqualsIgnoreCase, which callers of this header use for tokens.
+#include "base/strings.h"
 
 namespace isoboot::http {
 
@@ -81,8 +83,5 @@ struct Validators {
 // matches); an HTTP-date only when it equals Last-Modified exactly. Anything
 // unparsable is false (send the whole representation), which is always safe.
 bool IfRangeMatches(std::string_view if_range_value, const Validators& current);
-
-// Lowercases ASCII letters only; for case-insensitive tokens.
-bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
 }  // namespace isoboot::http

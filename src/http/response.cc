@@ -2,18 +2,12 @@
 
 #include <fmt/format.h>
 
+#include "base/strings.h"
 #include "http/date.h"
 #include "http/range.h"
 
 namespace isoboot::http {
 namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 bool EndsWithIgnoreCase(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && EqualsIgnoreCase(s.substr(s.size() - suffix.size()), suffix);
@@ -44,10 +38,9 @@ Result<std::string> DecodeTarget(std::string_view target) {
       out.push_back(target[i]);
       continue;
     }
-    int hi = i + 2 < target.size() ? HexValue(target[i + 1]) : -1;
-    int lo = hi >= 0 ? HexValue(target[i + 2]) : -1;
-    if (lo < 0) return MakeError("bad percent-escape in the request-target");
-    out.push_back(static_cast<char>(hi * 16 + lo));
+    auto byte = HexByte(target.substr(i + 1, 2));
+    if (!byte) return MakeError("bad percent-escape in the request-target");
+    out.push_back(static_cast<char>(*byte));
     i += 2;
   }
   return out;

@@ -1,8 +1,8 @@
 #include "iso/layout.h"
 
-#include <algorithm>
 #include <set>
 
+#include "base/strings.h"
 #include "iso/image.h"
 
 namespace isoboot::iso {
@@ -41,8 +41,7 @@ std::string NormalizeArch(std::string_view a) {
 // (BIOS only exists on x86).
 std::string ArchFromBootFiles(const PathSet& s) {
   for (const auto& p : s.all()) {
-    std::string lower = p;
-    std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+    std::string lower = ToLower(p);
     if (lower == "/efi/boot/bootx64.efi") return "x86_64";
     if (lower == "/efi/boot/bootaa64.efi") return "aarch64";
   }

@@ -14,18 +14,15 @@
 #include <system_error>
 #include <unordered_map>
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <fmt/format.h>
 
 #include "base/file_io.h"
+#include "overlay/archive_ptr.h"
 #include "overlay/restore.h"
 #include "overlay/sha256.h"
 
 namespace isoboot::overlay {
 namespace {
-
-using ArchivePtr = std::unique_ptr<struct archive, int (*)(struct archive*)>;
 
 [[noreturn]] void ThrowErrno(const std::string& what) {
   throw std::system_error(errno, std::generic_category(), what);

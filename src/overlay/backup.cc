@@ -11,19 +11,15 @@
 #include <stdexcept>
 #include <string_view>
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <fmt/format.h>
 
+#include "overlay/archive_ptr.h"
 #include "overlay/manifest.h"
 #include "overlay/sha256.h"
 #include "overlay/transport.h"
 
 namespace isoboot::overlay {
 namespace {
-
-using ArchivePtr = std::unique_ptr<struct archive, int (*)(struct archive*)>;
-using EntryPtr = std::unique_ptr<struct archive_entry, void (*)(struct archive_entry*)>;
 
 // The archive stream on its way to the sink: hashed and counted. libarchive
 // calls back through C, so a failure is stored here and reported after.

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "base/byte_io.h"
+#include "base/strings.h"
 
 namespace isoboot::overlay {
 namespace {
@@ -22,13 +23,6 @@ void AppendEscaped(std::string_view path, std::string& out) {
   }
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 Result<std::string> Unescape(std::string_view s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
@@ -37,10 +31,9 @@ Result<std::string> Unescape(std::string_view s) {
       continue;
     }
     if (i + 2 >= s.size()) return MakeError("truncated %XX escape");
-    int hi = HexValue(s[i + 1]);
-    int lo = HexValue(s[i + 2]);
-    if (hi < 0 || lo < 0) return MakeError("bad %XX escape");
-    out.push_back(static_cast<char>(hi << 4 | lo));
+    auto byte = HexByte(s.substr(i + 1, 2));
+    if (!byte) return MakeError("bad %XX escape");
+    out.push_back(static_cast<char>(*byte));
     i += 2;
   }
   return out;

@@ -15,17 +15,14 @@
 #include <system_error>
 #include <unordered_map>
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <fmt/format.h>
 
 #include "base/file_io.h"
+#include "overlay/archive_ptr.h"
 #include "overlay/sha256.h"
 
 namespace isoboot::overlay {
 namespace {
-
-using ArchivePtr = std::unique_ptr<struct archive, int (*)(struct archive*)>;
 
 // The archive bytes before the trailer, read with pread so the file offset
 // does not matter; hashed and reported as progress when asked.

@@ -100,12 +100,6 @@ int PosixRename(sftp_session sftp, const std::string& from, const std::string& t
   return ReadStatus(sftp, id);
 }
 
-SshUrl ParseOrThrow(const std::string& url) {
-  auto r = ParseSshUrl(url);
-  if (!r) throw std::runtime_error(r.error().message);
-  return *r;
-}
-
 std::string RandomSuffix() {
   static constexpr char kAlphabet[] =
       "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -121,7 +115,7 @@ std::string RandomSuffix() {
 class SftpSink : public Sink {
  public:
   SftpSink(const std::string& url, const TransportOptions& options)
-      : target_(ParseOrThrow(url)), session_(url, target_, options) {
+      : target_(OrThrow(ParseSshUrl(url))), session_(url, target_, options) {
     size_t slash = target_.path.rfind('/');
     dir_ = slash == std::string::npos ? "" : target_.path.substr(0, slash + 1);
     std::string name = target_.path.substr(dir_.size());
@@ -303,7 +297,7 @@ std::unique_ptr<Sink> OpenSftpSink(const std::string& url, const TransportOption
 }
 
 UniqueFd DownloadSftp(const std::string& url, const TransportOptions& options) {
-  SshUrl target = ParseOrThrow(url);
+  SshUrl target = OrThrow(ParseSshUrl(url));
   SftpSession session(url, target, options);
   sftp_file file = sftp_open(session.sftp(), target.path.c_str(), O_RDONLY, 0);
   if (file == nullptr) session.Fail("cannot open");

@@ -4,6 +4,8 @@
 
 #include <stdexcept>
 
+#include "base/strings.h"
+
 namespace isoboot::overlay {
 namespace {
 
@@ -45,14 +47,7 @@ Digest Sha256::Final() {
 }
 
 std::string Hex(std::span<const uint8_t> bytes) {
-  static const char kDigits[] = "0123456789abcdef";
-  std::string s;
-  s.reserve(bytes.size() * 2);
-  for (uint8_t b : bytes) {
-    s.push_back(kDigits[b >> 4]);
-    s.push_back(kDigits[b & 15]);
-  }
-  return s;
+  return HexEncode(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 }  // namespace isoboot::overlay

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "base/byte_io.h"
+#include "base/strings.h"
 
 namespace isoboot::overlay {
 namespace {
@@ -18,12 +19,6 @@ std::string Payload(const Trailer& t) {
   return fmt::format("{}{} size={:020}\n", kPrefix, Hex(t.sha256), t.size);
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
 Result<Trailer> ParsePayload(std::span<const uint8_t> p, Compression c) {
   std::string_view s(reinterpret_cast<const char*>(p.data()), p.size());
   if (s.size() != kTrailerPayloadSize || s.substr(0, kPrefix.size()) != kPrefix ||
@@ -32,12 +27,11 @@ Result<Trailer> ParsePayload(std::span<const uint8_t> p, Compression c) {
   }
   Trailer t;
   t.compression = c;
-  for (size_t i = 0; i < 32; ++i) {
-    int hi = HexValue(s[kPrefix.size() + 2 * i]);
-    int lo = HexValue(s[kPrefix.size() + 2 * i + 1]);
-    if (hi < 0 || lo < 0) return MakeError("archive trailer has a malformed sha256");
-    t.sha256[i] = static_cast<uint8_t>(hi << 4 | lo);
-  }
+  // Payload() writes lower case; anything else is not our line.
+  std::string_view hex = s.substr(kPrefix.size(), 2 * t.sha256.size());
+  auto digest = HexDecode(hex);
+  if (!digest || hex != ToLower(hex)) return MakeError("archive trailer has a malformed sha256");
+  std::copy(digest->begin(), digest->end(), t.sha256.begin());
   std::string_view digits = s.substr(kPrefix.size() + 70, 20);
   for (char d : digits) {
     if (d < '0' || d > '9') return MakeError("archive trailer has a malformed size");

@@ -21,6 +21,7 @@
 #include <fmt/format.h>
 
 #include "base/file_io.h"
+#include "base/strings.h"
 #include "overlay/restore.h"
 #include "overlay/sha256.h"
 
@@ -346,12 +347,9 @@ std::string LoadOrCreateToken(const std::string& path, const Logger& log) {
   size_t n =
       PreadFull(fd.get(), std::span(reinterpret_cast<uint8_t*>(text.data()), text.size()), 0);
   text.resize(n);
-  text = text.substr(0, text.find('\n'));
-  const char* blanks = " \t\r";
-  size_t first = text.find_first_not_of(blanks);
-  size_t last = text.find_last_not_of(blanks);
-  if (first == std::string::npos) throw std::runtime_error(path + ": the token file is empty");
-  return text.substr(first, last - first + 1);
+  std::string_view token = Trim(std::string_view(text).substr(0, text.find('\n')), " \t\r");
+  if (token.empty()) throw std::runtime_error(path + ": the token file is empty");
+  return std::string(token);
 }
 
 std::optional<uint64_t> ParseSize(std::string_view text) {

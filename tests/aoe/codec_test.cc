@@ -94,6 +94,58 @@ TEST(AoeCodec, QueryConfigRoundTrip) {
   EXPECT_EQ(std::string(g->config.config.begin(), g->config.config.end()), cs);
 }
 
+TEST(AoeCodec, AppendQueryConfigRoundTrip) {
+  std::string cs = "e1.2 isoboot";
+  Header h;
+  h.dst = kB;
+  h.src = kA;
+  h.flags = kFlagResponse;
+  h.shelf = 1;
+  h.slot = 2;
+  h.command = static_cast<uint8_t>(Command::kQueryConfig);
+  h.tag = 0x01020304;
+  QueryConfig q;
+  q.buffer_count = 0x0203;
+  q.firmware_version = 0x0001;
+  q.sector_count = 2;
+  q.ccmd = static_cast<uint8_t>(ConfigCommand::kForceSet);
+  q.config = std::span(reinterpret_cast<const uint8_t*>(cs.data()), cs.size());
+  std::vector<uint8_t> out;
+  AppendHeader(h, out);
+  AppendQueryConfig(q, out);
+  ASSERT_EQ(out.size(), kEthernetHeaderSize + kAoeHeaderSize + 8 + cs.size());
+  auto body = Bytes({2, 3, 0, 1, 2, 0x14, 0, 12});
+  EXPECT_TRUE(std::equal(body.begin(), body.end(), out.begin() + 24));
+  Frame whole;
+  whole.header = h;
+  whole.config = q;
+  std::vector<uint8_t> via_frame;
+  Append(whole, via_frame);
+  EXPECT_EQ(via_frame, out);
+  auto g = Parse(out);
+  ASSERT_TRUE(g) << g.error().message;
+  EXPECT_EQ(g->header.tag, h.tag);
+  EXPECT_EQ(g->config.buffer_count, q.buffer_count);
+  EXPECT_EQ(g->config.firmware_version, q.firmware_version);
+  EXPECT_EQ(g->config.sector_count, q.sector_count);
+  EXPECT_EQ(g->config.aoe_version, kVersion);
+  EXPECT_EQ(g->config.ccmd, q.ccmd);
+  EXPECT_EQ(std::string(g->config.config.begin(), g->config.config.end()), cs);
+  std::vector<uint8_t> again;
+  Append(*g, again);
+  EXPECT_EQ(again, out);
+}
+
+TEST(AoeCodec, AppendQueryConfigCutsLongConfigStrings) {
+  std::string cs(kMaxConfigStringLength + 5, 'x');
+  QueryConfig q;
+  q.config = std::span(reinterpret_cast<const uint8_t*>(cs.data()), cs.size());
+  std::vector<uint8_t> out;
+  AppendQueryConfig(q, out);
+  ASSERT_EQ(out.size(), 8 + kMaxConfigStringLength);
+  EXPECT_EQ(out[6] << 8 | out[7], static_cast<int>(kMaxConfigStringLength));
+}
+
 TEST(AoeCodec, MacMaskRoundTrip) {
   std::vector<MacDirective> dirs = {{1, kA}, {2, kB}};
   Frame f;

@@ -1,14 +1,13 @@
 #include "aoe/device.h"
 
-#include <stdlib.h>
-#include <unistd.h>
-
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <gtest/gtest.h>
 
-#include "base/file_io.h"
+#include "tests/support/files.h"
+#include "tests/support/temp_dir.h"
 
 namespace isoboot::aoe {
 namespace {
@@ -16,17 +15,13 @@ namespace {
 class DeviceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char name[] = "/tmp/aoe-device-XXXXXX";
-    int fd = mkstemp(name);
-    ASSERT_GE(fd, 0);
-    path_ = name;
+    path_ = (dir_ / "device").string();
     bytes_.resize(3 * 512 + 100);
     for (size_t i = 0; i < bytes_.size(); ++i)
       bytes_[i] = static_cast<uint8_t>(i * 13);
-    WriteAll(fd, bytes_);
-    close(fd);
+    test::WriteFile(path_,
+                    std::string_view(reinterpret_cast<const char*>(bytes_.data()), bytes_.size()));
   }
-  void TearDown() override { unlink(path_.c_str()); }
 
   void Check(BlockDevice& d) {
     EXPECT_EQ(d.size_bytes(), bytes_.size());
@@ -36,6 +31,7 @@ class DeviceTest : public ::testing::Test {
     EXPECT_FALSE(d.Read(bytes_.size() - 10, std::span(buf).first(11)));
   }
 
+  test::TempDir dir_{"aoe-device"};
   std::string path_;
   std::vector<uint8_t> bytes_;
 };

@@ -6,16 +6,16 @@
 set -euo pipefail
 : "${ISOBOOT_BIN:?}" "${ISOBOOT_TEST_TMP:=/tmp}"
 ns="isoboot-aoe-$$"
-dir=$(mktemp -d "${ISOBOOT_TEST_TMP%/}/aoe-interop.XXXXXX" 2>/dev/null || mktemp -d)
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/../lib.sh"
+test_tmp aoe-interop
+dir=$tmp
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   ip netns del "$ns" 2>/dev/null || true
-  rm -rf "$dir"
 }
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
 # Background servers run as `ip netns exec` (which execs), so $! is their PID.
 in_ns() { ip netns exec "$ns" "$@"; }
 

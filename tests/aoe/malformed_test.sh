@@ -9,15 +9,15 @@
 set -euo pipefail
 : "${ISOBOOT_BIN:?}" "${ISOBOOT_TEST_TMP:=/tmp}"
 ns="isoboot-aoebad-$$"
-dir=$(mktemp -d "${ISOBOOT_TEST_TMP%/}/aoe-malformed.XXXXXX" 2>/dev/null || mktemp -d)
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/../lib.sh"
+test_tmp aoe-malformed
+dir=$tmp
 pid=
 cleanup() {
   if [[ -n $pid ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
   ip netns del "$ns" 2>/dev/null || true
-  rm -rf "$dir"
 }
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
 ip netns add "$ns"
 ip -n "$ns" link add name aoet type veth peer name aoei

@@ -104,6 +104,22 @@ TEST_F(TargetTest, BroadcastQueryConfigAnswersEveryExport) {
   EXPECT_EQ(std::string(f->config.config.begin(), f->config.config.end()), "live");
 }
 
+// The exact bytes of a Query Config response, so that changes in how it is
+// encoded cannot change what initiators receive.
+TEST_F(TargetTest, QueryConfigResponseBytes) {
+  auto req = Request(1);
+  req.insert(req.end(), 8, 0);
+  Sink sink;
+  EXPECT_EQ(target_.Handle(req, sink).disposition, Disposition::kAnswered);
+  ASSERT_EQ(sink.frames.size(), 1u);
+  std::vector<uint8_t> want = {
+      0x02, 0,  0, 0, 0, 0x0c, 0x02, 0, 0,   0,   0,   0x01, 0x88, 0xa2,  // Ethernet
+      0x18, 0,  0, 0, 1, 1,    0,    0, 0,   77,                          // AoE: response, slot 1
+      0,    16, 0, 1, 2, 0x10, 0,    4, 'l', 'i', 'v', 'e'};              // buffers, fw, sectors
+  want.resize(60, 0);
+  EXPECT_EQ(sink.frames[0], want);
+}
+
 TEST_F(TargetTest, QueryConfigTestSetAndForceSet) {
   auto qc = [&](ConfigCommand c, const std::string& s, uint8_t slot = 1) {
     auto req = Request(1, 0, slot);

@@ -10,14 +10,16 @@
 # Needs root, iproute2, busybox(-static), isc-dhcp-client, dnsmasq, tcpdump
 # (scripts/deps.sh test). Every wait is bounded.
 #   DHCP_TEST_SERVER  the dhcp_test_server binary (default: next to isoboot's build)
-#   DHCP_TEST_KEEP=1  keep the temporary directory (logs, capture)
+#   DHCP_TEST_KEEP=1  keep the temporary directory (logs, capture); as ISOBOOT_TEST_KEEP=1
 set -euo pipefail
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/../lib.sh"
 server_bin=${DHCP_TEST_SERVER:-$(dirname "${ISOBOOT_BIN:?ISOBOOT_BIN must name the isoboot binary}")/../dhcp/dhcp_test_server}
 [[ -x $server_bin ]] || { echo "no dhcp_test_server at $server_bin" >&2; exit 1; }
 busybox=$(command -v busybox)
 
-mkdir -p "${ISOBOOT_TEST_TMP:-/tmp}"
-tmp=$(mktemp -d "${ISOBOOT_TEST_TMP:-/tmp}/dhcp-clients.XXXXXX")
+test_tmp dhcp-clients
+ISOBOOT_TEST_KEEP=${DHCP_TEST_KEEP:-${ISOBOOT_TEST_KEEP:-0}}
 S=isoboot-dhcps-$$ # server side (bridge br0)
 C=isoboot-dhcpc-$$ # client
 D=isoboot-dhcpd-$$ # site DHCP server (dnsmasq)
@@ -25,19 +27,14 @@ pids=()
 server_pid=""
 dhclient_pid=""
 cleanup() {
-  local rc=$?
+  local rc=$1
   for p in "${pids[@]}" $server_pid $dhclient_pid; do kill "$p" 2>/dev/null || true; done
   for ns in "$S" "$C" "$D"; do ip netns del "$ns" 2>/dev/null || true; done
   if ((rc != 0)); then
     for f in "$tmp"/*.log; do echo "--- $f"; tail -n 30 "$f"; done
   fi
-  if [[ ${DHCP_TEST_KEEP:-0} == 1 ]]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
-  exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
 expect_eq() { [[ "$1" == "$2" ]] || fail "$3: got '$1', want '$2'"; }
 
 for ns in "$S" "$C" "$D"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done

@@ -51,11 +51,7 @@ int main(int argc, char** argv) {
     auto ip = ParseIp(server_ip);
     if (!ip) throw std::runtime_error("bad --server-ip");
     config.protocol.server_ip = *ip;
-    if (!range.empty()) {
-      if (auto ok = ParseRange(range, config.protocol); !ok) {
-        throw std::runtime_error(ok.error().message);
-      }
-    }
+    if (!range.empty()) isoboot::OrThrow(ParseRange(range, config.protocol));
     if (!router.empty()) config.protocol.router = ParseIp(router).value_or(0);
     if (!events.empty()) {
       config.on_client = [events](const MacAddress& mac, Ip4 ip, bool is_pxe) {

@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/temp_dir.h"
+
 namespace isoboot::dhcp {
 namespace {
 
@@ -110,7 +112,8 @@ TEST_F(DhcpServerTest, SetupErrorsSayWhatIsWrong) {
     EXPECT_NE(std::string(e.what()).find("isoboot-no-such-if"), std::string::npos) << e.what();
   }
   config.interface.clear();
-  std::string leases = ::testing::TempDir() + "dhcp_bad_leases";
+  test::TempDir dir("dhcp-server");
+  std::string leases = (dir / "bad_leases").string();
   std::ofstream(leases) << "not a lease\n";
   config.lease_file = leases;
   try {

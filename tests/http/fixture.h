@@ -19,27 +19,19 @@
 #include <gtest/gtest.h>
 
 #include "http/server.h"
+#include "tests/support/files.h"
+#include "tests/support/temp_dir.h"
 #include "vfs/vfs.h"
 
 namespace isoboot::http::testing {
 
-// A fresh directory under $ISOBOOT_TEST_TMP (or /tmp), removed at exit.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::string& path() const { return path_; }
-  std::string operator/(std::string_view name) const { return path_ + "/" + std::string(name); }
+using test::RandomBytes;
+using test::ReadFile;
+using test::TempDir;
+using test::WriteFile;
 
- private:
-  std::string path_;
-};
-
-std::string RandomBytes(size_t n, uint32_t seed);
-std::string ReadFile(const std::string& path);
-void WriteFile(const std::string& path, std::string_view data);
-
-// Runs a shell command; returns its exit status (stdout kept in *out if given).
+// Runs a shell command; returns its exit status, -1 when it was killed
+// (stdout kept in *out if given).
 int Sh(const std::string& command, std::string* out = nullptr);
 
 // One HTTP response head as dumped by curl -D (the last one in the file).

@@ -24,51 +24,10 @@
 
 namespace isoboot::http::testing {
 
-TempDir::TempDir() {
-  const char* base = std::getenv("ISOBOOT_TEST_TMP");
-  std::string root = base && *base ? base : "/tmp";
-  std::filesystem::create_directories(root);
-  std::string templ = root + "/http-test-XXXXXX";
-  if (!::mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed in " + root);
-  path_ = templ;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s)
-    c = static_cast<char>(rng());
-  return s;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteFile(const std::string& path, std::string_view data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(data.data(), static_cast<std::streamsize>(data.size()));
-  if (!out) throw std::runtime_error("cannot write " + path);
-}
-
 int Sh(const std::string& command, std::string* out) {
-  FILE* p = ::popen(command.c_str(), "r");
-  if (!p) return -1;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) {
-    if (out) out->append(buf, n);
-  }
-  int status = ::pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  test::CommandResult r = test::RunCommand(command);
+  if (out) *out += r.out;
+  return r.exit_code;
 }
 
 Head ParseHead(std::string_view text) {
@@ -219,14 +178,12 @@ ServedTree::ServedTree(const TempDir& dir) {
   for (const auto& [name, data] : expected)
     WriteFile(dir / ("root/" + name), data);
   std::string log;
-  if (Sh(fmt::format("xorriso -as mkisofs -R -J -V HTTPTEST -o {} {} 2>&1", dir / "test.iso",
-                     dir / "root"),
+  if (Sh(fmt::format("xorriso -as mkisofs -R -J -V HTTPTEST -o {} {} 2>&1",
+                     (dir / "test.iso").string(), (dir / "root").string()),
          &log) != 0) {
     throw std::runtime_error("xorriso failed: " + log);
   }
-  auto image = iso::Image::Open(dir / "test.iso");
-  if (!image) throw std::runtime_error(image.error().message);
-  std::shared_ptr<const iso::Image> shared(std::move(*image));
+  std::shared_ptr<const iso::Image> shared = OrThrow(iso::Image::Open(dir / "test.iso"));
   auto t = std::make_shared<vfs::Tree>();
   vfs::AddImageFiles(*t, shared);
   t->Add("live.iso", vfs::WholeImageSource(shared));
@@ -249,9 +206,7 @@ ServedTree::ServedTree(const TempDir& dir) {
     }
   }
   ::close(fd);
-  auto big = vfs::HostFileSource(big_path);
-  if (!big) throw std::runtime_error(big.error().message);
-  t->Add("big.bin", *big);
+  t->Add("big.bin", OrThrow(vfs::HostFileSource(big_path)));
   tree = std::move(t);
 }
 

@@ -40,8 +40,8 @@ TEST(ServerLargeTest, MultiExtentFileInARealIso) {
   }
   ::close(fd);
   std::string log;
-  ASSERT_EQ(Sh(fmt::format("xorriso -as mkisofs -R -iso-level 3 -o {} {} 2>&1", dir / "big.iso",
-                           dir / "root"),
+  ASSERT_EQ(Sh(fmt::format("xorriso -as mkisofs -R -iso-level 3 -o {} {} 2>&1",
+                           (dir / "big.iso").string(), (dir / "root").string()),
                &log),
             0)
       << log;

@@ -169,13 +169,14 @@ TEST(ServerRangesTest, ThousandsOfRandomRangeRequests) {
       requests.push_back(RandomRequest(rng, name, served.expected.at(name).size()));
       if (i > 0) config += "next\n";  // a trailing "next" would be an empty transfer
       config += fmt::format("url = \"{}\"\nrange = \"{}\"\noutput = \"{}\"\ndump-header = \"{}\"\n",
-                            server.Url(name), requests.back().range, dir / fmt::format("b{}", i),
-                            dir / fmt::format("h{}", i));
+                            server.Url(name), requests.back().range,
+                            (dir / fmt::format("b{}", i)).string(),
+                            (dir / fmt::format("h{}", i)).string());
     }
     WriteFile(dir / "batch.conf", config);
     std::string out;
     ASSERT_EQ(Sh(fmt::format("curl -s -S --max-time 300 -w '%{{num_connects}}\\n' -K {} 2>&1",
-                             dir / "batch.conf"),
+                             (dir / "batch.conf").string()),
                  &out),
               0)
         << out;

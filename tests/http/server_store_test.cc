@@ -117,7 +117,7 @@ TEST_F(ServerStoreTest, PutWithContentLengthOverBeastsDefaultBodyLimit) {
   WriteFile(dir_ / "up", data);
   // curl sends Expect: 100-continue for a body this large and waits for it.
   std::string verbose;
-  Sh(fmt::format("curl -s -S -v --max-time 60 -T {} '{}' 2>&1", dir_ / "up",
+  Sh(fmt::format("curl -s -S -v --max-time 60 -T {} '{}' 2>&1", (dir_ / "up").string(),
                  server_.Url("overlay/node-a")),
      &verbose);
   EXPECT_NE(verbose.find("HTTP/1.1 100 Continue"), std::string::npos) << verbose;
@@ -137,9 +137,9 @@ TEST_F(ServerStoreTest, PutChunked) {
   const std::string data = RandomBytes(3 << 20, 2);
   WriteFile(dir_ / "up", data);
   // From stdin curl does not know the length and sends chunked.
-  EXPECT_EQ(
-      Curl(fmt::format("-H 'Transfer-Encoding: chunked' -T - < {}", dir_ / "up"), "overlay/chunky"),
-      "201 stored 3145728 bytes\n 201");
+  EXPECT_EQ(Curl(fmt::format("-H 'Transfer-Encoding: chunked' -T - < {}", (dir_ / "up").string()),
+                 "overlay/chunky"),
+            "201 stored 3145728 bytes\n 201");
   auto f = OnlyFinished();
   EXPECT_EQ(f.content_length, std::nullopt);
   EXPECT_TRUE(f.body == data);
@@ -147,7 +147,8 @@ TEST_F(ServerStoreTest, PutChunked) {
 
 TEST_F(ServerStoreTest, RefusedBeforeTheBodyIsSent) {
   WriteFile(dir_ / "up", RandomBytes(4 << 20, 3));
-  EXPECT_EQ(Curl(fmt::format("-T {}", dir_ / "up"), "overlay/refuse"), "403 refused\n 403");
+  EXPECT_EQ(Curl(fmt::format("-T {}", (dir_ / "up").string()), "overlay/refuse"),
+            "403 refused\n 403");
   EXPECT_EQ(store_->started, 0);
   auto records = server_.RecordsAtLeast(1);
   ASSERT_EQ(records.size(), 1u);
@@ -156,7 +157,8 @@ TEST_F(ServerStoreTest, RefusedBeforeTheBodyIsSent) {
 
 TEST_F(ServerStoreTest, RefusedDuringTheBodyDiscardsTheUpload) {
   WriteFile(dir_ / "up", RandomBytes(2 << 20, 4));
-  EXPECT_EQ(Curl(fmt::format("-T {}", dir_ / "up"), "overlay/small"), "413 too large\n 413");
+  EXPECT_EQ(Curl(fmt::format("-T {}", (dir_ / "up").string()), "overlay/small"),
+            "413 too large\n 413");
   EXPECT_TRUE(WaitDiscarded(1));
   EXPECT_TRUE(store_->finished.empty());
 }

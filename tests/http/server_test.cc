@@ -247,7 +247,7 @@ TEST_F(ServerTest, ManyConcurrentClients) {
   std::string out;
   EXPECT_EQ(Sh(fmt::format("curl -s -S --max-time 120 --parallel --parallel-max 300 "
                            "--parallel-immediate -K {} -w '%{{http_code}}\\n' 2>&1",
-                           *dir_ / "par.conf"),
+                           (*dir_ / "par.conf").string()),
                &out),
             0)
       << out;

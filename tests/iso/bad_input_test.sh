@@ -3,8 +3,9 @@
 # non-zero exit, never a crash, a hang or a partial listing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-tmp=$(mktemp -d "${ISOBOOT_TEST_TMP:-/tmp}/iso-bad.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/../lib.sh"
+test_tmp iso-bad
 
 mkdir -p "$tmp/tree/dir/sub"
 head -c 20000 /dev/urandom >"$tmp/tree/afile"

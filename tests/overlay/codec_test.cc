@@ -21,6 +21,7 @@
 #include "overlay/trailer.h"
 #include "overlay/transport.h"
 #include "overlay/upper.h"
+#include "tests/support/temp_dir.h"
 
 namespace isoboot::overlay {
 namespace {
@@ -142,8 +143,8 @@ class MemFileSink : public Sink {
 
 TEST(Backup, RoundTripPlainDirectory) {
   namespace fs = std::filesystem;
-  fs::path dir = fs::temp_directory_path() / ("overlay-codec-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
+  test::TempDir scratch("overlay-codec");
+  const fs::path& dir = scratch.path();
   fs::create_directories(dir / "src/sub");
   std::ofstream(dir / "src/sub/file") << "hello";
   fs::create_symlink("sub/file", dir / "src/link");
@@ -172,7 +173,6 @@ TEST(Backup, RoundTripPlainDirectory) {
     EXPECT_EQ(fs::read_symlink(dir / "dst/link"), "sub/file");
     EXPECT_EQ(fs::hard_link_count(dir / "dst/hard"), 2u);
   }
-  fs::remove_all(dir);
 }
 
 }  // namespace

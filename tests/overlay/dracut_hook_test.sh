@@ -12,10 +12,10 @@ fi
 src=${ISOBOOT_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 bin=${ISOBOOT_BIN:?set ISOBOOT_BIN to the isoboot binary}
 hook=$src/contrib/dracut/95isoboot-overlay/isoboot-overlay-restore.sh
-mkdir -p "${ISOBOOT_TEST_TMP:-/tmp}"
-tmp=$(mktemp -d "${ISOBOOT_TEST_TMP:-/tmp}/overlay-dracut.XXXXXX")
-trap 'rc=$?; umount -l "$tmp/sysroot" 2>/dev/null || true; rm -rf "$tmp"; exit $rc' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/../lib.sh"
+test_tmp overlay-dracut
+cleanup() { umount -l "$tmp/sysroot" 2>/dev/null || true; }
 
 # The backup a node made last time.
 mkdir -p "$tmp/lower/etc" "$tmp/saved/etc"

@@ -19,10 +19,10 @@ fi
 src=${ISOBOOT_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 bin=${ISOBOOT_BIN:?set ISOBOOT_BIN to the isoboot binary}
 listing="python3 $src/tests/overlay/listing.py"
-mkdir -p "${ISOBOOT_TEST_TMP:-/tmp}"
-tmp=$(mktemp -d "${ISOBOOT_TEST_TMP:-/tmp}/overlay-roundtrip.XXXXXX")
-trap 'rc=$?; umount -R -l "$tmp"/m* 2>/dev/null || true; rm -rf "$tmp"; exit $rc' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/../lib.sh"
+test_tmp overlay-roundtrip
+cleanup() { umount -R -l "$tmp"/m* 2>/dev/null || true; }
 mountov() {  # upper work merged
   mkdir -p "$1" "$2" "$3"
   mount -t overlay overlay -o "lowerdir=$tmp/lower,upperdir=$1,workdir=$2,redirect_dir=on" "$3"

@@ -13,18 +13,14 @@ if [[ -z ${OVERLAY_TEST_NS:-} ]]; then
 fi
 src=${ISOBOOT_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 bin=${ISOBOOT_BIN:?set ISOBOOT_BIN to the isoboot binary}
-mkdir -p "${ISOBOOT_TEST_TMP:-/tmp}"
-tmp=$(mktemp -d "${ISOBOOT_TEST_TMP:-/tmp}/overlay-safety.XXXXXX")
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/../lib.sh"
+test_tmp overlay-safety
 server_pid=""
 cleanup() {
-  local rc=$?
   if [[ -n $server_pid ]]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
   umount -l "$tmp/small" 2>/dev/null || true
-  rm -rf "$tmp"
-  exit $rc
 }
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
 empty() { [[ -z $(ls -A "$1") ]]; }
 
 mkdir -p "$tmp/upper/etc" "$tmp/big"

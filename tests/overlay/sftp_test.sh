@@ -21,24 +21,18 @@ fi
 src=${ISOBOOT_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 bin=${ISOBOOT_BIN:?set ISOBOOT_BIN to the isoboot binary}
 listing="python3 $src/tests/overlay/listing.py"
-mkdir -p "${ISOBOOT_TEST_TMP:-/tmp}"
-tmp=$(mktemp -d "${ISOBOOT_TEST_TMP:-/tmp}/overlay-sftp.XXXXXX")
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/../lib.sh"
+test_tmp overlay-sftp
+fail_logs=("$tmp/sshd.log")
+fail_lines=20
 chmod 755 "$tmp" # user nobody reads authorized_keys here
 sshd_pid=""
 agent_pid=""
 cleanup() {
-  local rc=$?
   if [[ -n $sshd_pid ]]; then kill "$sshd_pid" 2>/dev/null || true; wait "$sshd_pid" 2>/dev/null || true; fi
   if [[ -n $agent_pid ]]; then kill "$agent_pid" 2>/dev/null || true; fi
   umount -l "$tmp/small" 2>/dev/null || true
-  rm -rf "$tmp"
-  exit $rc
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  [[ -f $tmp/sshd.log ]] && tail -20 "$tmp/sshd.log" >&2
-  exit 1
 }
 unset SSH_AUTH_SOCK # only the keys given here
 

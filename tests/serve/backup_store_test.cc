@@ -2,9 +2,9 @@
 // is tested end to end in store_test.sh).
 #include "serve/backup_store.h"
 
-#include <filesystem>
-
 #include <gtest/gtest.h>
+
+#include "tests/support/temp_dir.h"
 
 namespace isoboot::serve {
 namespace {
@@ -40,13 +40,12 @@ TEST(BackupStoreSizes, Units) {
 }
 
 TEST(BackupStoreKeys, DependOnTokenAndName) {
-  char dir[] = "/tmp/isoboot-store-XXXXXX";
-  ASSERT_NE(::mkdtemp(dir), nullptr);
+  test::TempDir dir("serve-store");
   BackupStoreOptions a;
-  a.dir = std::string(dir) + "/a";
+  a.dir = (dir / "a").string();
   a.token = "secret-a";
   BackupStoreOptions b = a;
-  b.dir = std::string(dir) + "/b";
+  b.dir = (dir / "b").string();
   b.token = "secret-b";
   BackupStore sa(a, GetLogger("test")), sb(b, GetLogger("test"));
   EXPECT_EQ(sa.ReadKey("n1").size(), 32u);
@@ -54,7 +53,6 @@ TEST(BackupStoreKeys, DependOnTokenAndName) {
   EXPECT_NE(sa.ReadKey("n1"), sa.ReadKey("n2"));
   EXPECT_NE(sa.ReadKey("n1"), sb.ReadKey("n1"));
   EXPECT_TRUE(sa.Nodes().empty());
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

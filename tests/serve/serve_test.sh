@@ -6,7 +6,11 @@
 # requests, and SIGTERM stops the server cleanly.
 set -euo pipefail
 src=${ISOBOOT_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-tmp=$(mktemp -d "${ISOBOOT_TEST_TMP:-/tmp}/serve.XXXXXX")
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/../lib.sh"
+test_tmp serve
+fail_logs=("$tmp/serve.log")
+fail_lines=40
 srv=isb-srv-$$
 cli=isb-cli-$$
 pid=
@@ -14,14 +18,6 @@ cleanup() {
   [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   ip netns del "$srv" 2>/dev/null || true
   ip netns del "$cli" 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  echo "--- server log"
-  tail -40 "$tmp/serve.log" || true
-  exit 1
 }
 
 "$src/scripts/make-layout-iso.sh" kiwi "$tmp/live.iso" >/dev/null
