@@ -44,23 +44,19 @@ void AddBootCommand(CLI::App& app, Run& run) {
   config->add_option("--append", args->append, "Extra kernel arguments, e.g. console=ttyS0");
   config->callback([&run, args] {
     run = [args] {
-      auto image = iso::Image::Open(args->image);
-      if (!image) throw std::runtime_error(image.error().message);
+      auto image = OrThrow(iso::Image::Open(args->image));
       boot::ProfileOptions o;
-      auto target = aoe::ParseTargetName(args->aoe);
-      if (!target) throw std::runtime_error("--aoe: " + target.error().message);
-      std::tie(o.shelf, o.slot) = *target;
+      std::tie(o.shelf, o.slot) = OrThrow(aoe::ParseTargetName(args->aoe), "--aoe");
       o.root = args->root == "http" ? boot::RootTransport::kHttp : boot::RootTransport::kAoe;
       o.http_base = args->http_base;
       o.append = args->append;
       if (args->format == "ipxe" && o.http_base.empty()) {
         throw std::runtime_error("--format ipxe needs --http-base (iPXE fetches over HTTP)");
       }
-      auto profile = boot::MakeProfile(iso::DetectLayout((*image)->tree()), o);
-      if (!profile) throw std::runtime_error(profile.error().message);
-      if (args->format == "pxelinux") fmt::print("{}", boot::RenderPxelinux(*profile));
-      if (args->format == "ipxe") fmt::print("{}", boot::RenderIpxe(*profile, o.http_base));
-      if (args->format == "grub") fmt::print("{}", boot::RenderGrub(*profile));
+      auto profile = OrThrow(boot::MakeProfile(iso::DetectLayout(image->tree()), o));
+      if (args->format == "pxelinux") fmt::print("{}", boot::RenderPxelinux(profile));
+      if (args->format == "ipxe") fmt::print("{}", boot::RenderIpxe(profile, o.http_base));
+      if (args->format == "grub") fmt::print("{}", boot::RenderGrub(profile));
       return 0;
     };
   });

@@ -26,9 +26,7 @@ using iso::Node;
 using iso::NodeType;
 
 std::unique_ptr<iso::Image> OpenImage(const std::string& path) {
-  auto image = iso::Image::Open(path);
-  if (!image) throw std::runtime_error(image.error().message);
-  return std::move(*image);
+  return OrThrow(iso::Image::Open(path));
 }
 
 const Node& FindOrThrow(const iso::Tree& tree, const std::string& path) {
@@ -246,12 +244,11 @@ int RunExtract(const std::string& image_path, const std::vector<std::string>& pa
   options.progress = [&](const std::string& p, uint64_t done, uint64_t total) {
     progress.Update(p, done, total);
   };
-  auto stats = iso::Extract(*image, paths, target, options);
-  if (!stats) throw std::runtime_error(stats.error().message);
+  auto stats = OrThrow(iso::Extract(*image, paths, target, options));
   fmt::print(stderr, "extracted {} files ({} bytes), {} directories, {} symlinks to {}\n",
-             stats->files, stats->bytes, stats->directories, stats->symlinks, target);
-  if (stats->skipped_special) {
-    fmt::print(stderr, "skipped {} device, fifo or socket entries\n", stats->skipped_special);
+             stats.files, stats.bytes, stats.directories, stats.symlinks, target);
+  if (stats.skipped_special) {
+    fmt::print(stderr, "skipped {} device, fifo or socket entries\n", stats.skipped_special);
   }
   return 0;
 }
