@@ -9,21 +9,15 @@ set -euo pipefail
 src=${ISOBOOT_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 bin=${ISOBOOT_BIN:?set ISOBOOT_BIN to the isoboot binary}
 runs=${LIFECYCLE_RUNS:-100}
-mkdir -p "${ISOBOOT_TEST_TMP:-/tmp}"
-tmp=$(mktemp -d "${ISOBOOT_TEST_TMP:-/tmp}/lifecycle.XXXXXX")
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/../lib.sh"
+test_tmp lifecycle
+fail_logs=("$tmp/serve.log")
 ns=isb-life-$$
 pid=
 cleanup() {
   [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   ip netns del "$ns" 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  echo "--- server log"
-  tail -20 "$tmp/serve.log" || true
-  exit 1
 }
 
 "$src/scripts/make-layout-iso.sh" kiwi "$tmp/live.iso" >/dev/null

@@ -10,19 +10,13 @@ set -euo pipefail
 src=${ISOBOOT_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 bin=${ISOBOOT_BIN:?set ISOBOOT_BIN to the isoboot binary}
 runs=${REFUSAL_RUNS:-100}
-mkdir -p "${ISOBOOT_TEST_TMP:-/tmp}"
-tmp=$(mktemp -d "${ISOBOOT_TEST_TMP:-/tmp}/refusal.XXXXXX")
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/../lib.sh"
+test_tmp refusal
+fail_logs=("$tmp/serve.log")
 pid=
 cleanup() {
   [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  echo "--- server log"
-  tail -20 "$tmp/serve.log" || true
-  exit 1
 }
 
 "$src/scripts/make-layout-iso.sh" kiwi "$tmp/live.iso" >/dev/null
