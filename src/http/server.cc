@@ -17,7 +17,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
@@ -111,7 +110,7 @@ std::string_view Sv(boost::beast::string_view s) {
 }
 
 // One client connection: read a request head, plan, send, repeat while
-// keep-alive. All handlers run on the connection's strand.
+// keep-alive. All handlers run on the one thread of the connection's loop.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(ServerCore& core, tcp::socket socket, std::string ip)

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <libssh/callbacks.h>
-#include <signal.h>
 #include <string.h>
 #include <termios.h>
 #include <unistd.h>
@@ -120,7 +119,7 @@ std::string SftpSession::Why() {
 }
 
 void SftpSession::Open(const SshUrl& target, const TransportOptions& options) {
-  ::signal(SIGPIPE, SIG_IGN);  // a dropped connection shows as an error, not a kill
+  // A dropped connection shows as an error, not a kill: main ignores SIGPIPE.
   ssh_ = ssh_new();
   if (ssh_ == nullptr) throw std::runtime_error("ssh_new failed");
   ssh_options_set(ssh_, SSH_OPTIONS_HOST, target.host.c_str());

@@ -7,16 +7,10 @@
 #include <fmt/format.h>
 
 #include "base/byte_io.h"
+#include "base/strings.h"
 
 namespace isoboot::tftp {
 namespace {
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool Printable(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) {
@@ -63,7 +57,7 @@ Result<Packet> ParseRequest(ByteReader& r, bool write) {
     return MakeError(fmt::format("file name longer than {} bytes", kMaxFilenameLength));
   auto mode = CString(r);
   if (!mode) return MakeError("mode is not NUL-terminated");
-  req.mode = Lower(*mode);
+  req.mode = ToLower(*mode);
   if (req.mode != "octet" && req.mode != "netascii" && req.mode != "mail")
     return MakeError(fmt::format("unknown mode '{}'", Printable(*mode) ? *mode : "?"));
   req.filename = std::string(*filename);
@@ -172,7 +166,7 @@ Negotiated Negotiate(const std::vector<Option>& asked, const Limits& limits, uin
   Negotiated n;
   std::vector<std::string> seen;
   for (const auto& o : asked) {
-    std::string name = Lower(o.name);
+    std::string name = ToLower(o.name);
     auto ignore = [&](std::string_view why) {
       n.ignored.push_back(fmt::format("{}={} ({})", o.name, o.value, why));
     };
@@ -228,7 +222,7 @@ Negotiated Negotiate(const std::vector<Option>& asked, const Limits& limits, uin
   }
   n.windowsize = std::clamp<uint32_t>(limits.max_window_bytes / n.blksize, 1, n.windowsize);
   for (auto& o : n.oack)
-    if (Lower(o.name) == "windowsize") o.value = std::to_string(n.windowsize);
+    if (ToLower(o.name) == "windowsize") o.value = std::to_string(n.windowsize);
   return n;
 }
 
