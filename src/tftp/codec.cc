@@ -1,7 +1,6 @@
 #include "tftp/codec.h"
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 
 #include <fmt/format.h>
