@@ -105,7 +105,8 @@ class Text final : public Source {
   Result<size_t> Read(uint64_t offset, std::span<uint8_t> out) const override {
     if (offset >= text_.size()) return size_t{0};
     size_t n = std::min<size_t>(out.size(), text_.size() - offset);
-    std::memcpy(out.data(), text_.data() + offset, n);
+    if (n > 0)
+      std::memcpy(out.data(), text_.data() + offset, n);  // an empty span's data() may be null
     return n;
   }
   std::optional<FileSpan> Contiguous(uint64_t) const override { return std::nullopt; }
