@@ -136,7 +136,12 @@ before=$(sha256sum <"$remote")
 # --- the connection dies mid-upload: the previous backup stays whole
 head -c $((8 << 20)) /dev/urandom >"$tmp/upper/noise" # incompressible
 touch "$tmp/cut"
-if run backup --upper "$tmp/upper" -o "$url$remote" 2>"$tmp/cut.log" >/dev/null; then fail "backup over a cut connection succeeded"; fi
+# Leak checks off here too (see the full-disk run below): when the cut comes
+# in the middle of an entry's data, libarchive leaks the same 64 KiB, with no
+# isoboot frame; whether it does depends on where the cut falls, so under
+# ASan this run failed now and then (1 of 2 fresh-clone runs).
+if ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 run backup --upper "$tmp/upper" \
+  -o "$url$remote" 2>"$tmp/cut.log" >/dev/null; then fail "backup over a cut connection succeeded"; fi
 rm "$tmp/cut"
 expect_error "$tmp/cut.log" "isoboot: error: " "$url$remote: writing $tmp/remote/.b.tar.zst.isoboot-partial-" "connection lost"
 [[ $(sha256sum <"$remote") == "$before" ]] || fail "the previous backup changed"
