@@ -81,13 +81,12 @@ class Daemon::ClientNames {
   std::map<std::string, std::string> by_ip_;  // guarded by mu_
 };
 
-namespace {
-
-bool StatFile(const std::string& path, struct stat& st) {
-  return ::stat(path.c_str(), &st) == 0;
+std::optional<Daemon::FileId> Daemon::StatImage() const {
+  struct stat st {};
+  if (::stat(options_.image.c_str(), &st) != 0) return std::nullopt;
+  return FileId{st.st_dev, st.st_ino, static_cast<uint64_t>(st.st_size),
+                st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec};
 }
-
-}  // namespace
 
 Daemon::Daemon(Options options, Logger logger)
     : options_(std::move(options)), log_(std::move(logger)), server_ip_(ServerIp()) {
@@ -107,11 +106,7 @@ Daemon::Daemon(Options options, Logger logger)
   http_ = MakeHttp();
   profile_.http_base = fmt::format("http://{}:{}", server_ip_, http_->port());
   Publish(Load());
-  struct stat st {};
-  if (StatFile(options_.image, st)) {
-    served_file_ = {st.st_dev, st.st_ino, static_cast<uint64_t>(st.st_size),
-                    st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec};
-  }
+  if (auto id = StatImage()) served_file_ = *id;
   if (store_) {
     store_->set_on_commit([this](const std::string& name) {
       Publish(nullptr);
@@ -347,11 +342,8 @@ void Daemon::Tick() {
   auto now = std::chrono::steady_clock::now();
   if (!options_.rebuild_check_seconds || now < next_rebuild_check_) return;
   next_rebuild_check_ = now + std::chrono::seconds(options_.rebuild_check_seconds);
-  struct stat st {};
-  if (!StatFile(options_.image, st)) return;
-  FileId id{st.st_dev, st.st_ino, static_cast<uint64_t>(st.st_size),
-            st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec};
-  if (id == served_file_) return;
+  std::optional<FileId> id = StatImage();
+  if (!id || *id == served_file_) return;
   // A rebuilt image: new boots get it; running clients keep their open image
   // (TFTP/HTTP transfers hold their sources, AoE clients keep the generation
   // they started with).
@@ -363,7 +355,7 @@ void Daemon::Tick() {
     log_->warn("image changed but cannot be served yet: {}", e.what());
     return;
   }
-  served_file_ = id;
+  served_file_ = *id;
   if (aoe_slot_ && next->image->size() != aoe_slot_->current()->size()) {
     // The AoE export's size is fixed (clients learn it once); a mismatched
     // kernel, initrd and root would be worse than the old image, so
@@ -377,7 +369,7 @@ void Daemon::Tick() {
   auto image = next->image;
   Publish(std::move(next));
   if (aoe_slot_) aoe_slot_->Replace(image);
-  log_->info("image rebuilt (inode {}): new boots get it", st.st_ino);
+  log_->info("image rebuilt (inode {}): new boots get it", id->ino);
 }
 
 }  // namespace isoboot::serve

@@ -149,6 +149,12 @@ class Daemon {
   std::unique_ptr<RouterAdvertiser> MakeRouterAdvertiser();
 
   std::vector<NodeEntry> NodeEntries() const;
+  struct FileId {  // which file, and which contents, is served
+    uint64_t dev = 0, ino = 0, size = 0;
+    int64_t mtime_ns = 0;
+    bool operator==(const FileId&) const = default;
+  };
+  std::optional<FileId> StatImage() const;               // nullopt: cannot stat it now
   void Publish(std::shared_ptr<const Generation> next);  // a new image or a new backup
   void Tick();  // once a second: first AoE reads, a rebuilt image
 
@@ -171,11 +177,6 @@ class Daemon {
   // servers go.
   Supervisor supervisor_;
   // Tick()'s state, owner's thread only.
-  struct FileId {  // which file, and which contents, is served
-    uint64_t dev = 0, ino = 0, size = 0;
-    int64_t mtime_ns = 0;
-    bool operator==(const FileId&) const = default;
-  };
   FileId served_file_;
   std::vector<MacAddress> seen_aoe_clients_;
   std::chrono::steady_clock::time_point next_rebuild_check_;
