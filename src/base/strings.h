@@ -53,4 +53,11 @@ std::optional<std::string> HexDecode(std::string_view hex);
 // Lower-case hex of every byte.
 std::string HexEncode(std::string_view bytes);
 
+// `s` safe to put on one log line: printable ASCII is kept, a backslash
+// becomes two backslashes and every other byte (newlines, escapes, UTF-8)
+// "\xNN", so a name chosen by a client cannot forge or hide log lines.
+std::string EscapeForLog(std::string_view s);
+// True if every byte of `s` is printable ASCII (0x20-0x7e).
+bool IsPrintableAscii(std::string_view s);
+
 }  // namespace isoboot

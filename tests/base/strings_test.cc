@@ -32,3 +32,25 @@ TEST(Strings, Hex) {
 
 }  // namespace
 }  // namespace isoboot
+
+namespace isoboot {
+namespace {
+
+TEST(EscapeForLogTest, KeepsPrintableAsciiAndEscapesTheRest) {
+  EXPECT_EQ(EscapeForLog("pxelinux.cfg/01-52-54-00"), "pxelinux.cfg/01-52-54-00");
+  EXPECT_EQ(EscapeForLog("a\nGET /forged 200"), "a\\x0aGET /forged 200");
+  EXPECT_EQ(EscapeForLog("back\\slash"), "back\\\\slash");
+  EXPECT_EQ(EscapeForLog(std::string_view("\x1b[31m\x00\xff", 7)), "\\x1b[31m\\x00\\xff");
+  EXPECT_EQ(EscapeForLog(""), "");
+}
+
+TEST(EscapeForLogTest, IsPrintableAscii) {
+  EXPECT_TRUE(IsPrintableAscii("boot/x86_64/loader/linux ~"));
+  EXPECT_TRUE(IsPrintableAscii(""));
+  EXPECT_FALSE(IsPrintableAscii("a\tb"));
+  EXPECT_FALSE(IsPrintableAscii("caf\xc3\xa9"));
+  EXPECT_FALSE(IsPrintableAscii("\x7f"));
+}
+
+}  // namespace
+}  // namespace isoboot
