@@ -38,7 +38,8 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);  // before any thread starts
-  isoboot::http::Server server([frozen] { return frozen; }, options, isoboot::NullLogger());
+  isoboot::http::Server server([frozen](std::string_view) { return frozen; }, options,
+                               isoboot::NullLogger());
   std::thread runner([&] { server.Run(); });
   int sig = 0;
   sigwait(&set, &sig);

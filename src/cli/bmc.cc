@@ -228,8 +228,8 @@ class ImageServer {
     http::ServerOptions so;
     so.address = a.http_address;
     so.port = a.http_port;
-    server_ =
-        std::make_unique<http::Server>([const_tree] { return const_tree; }, so, GetLogger("http"));
+    server_ = std::make_unique<http::Server>([const_tree](std::string_view) { return const_tree; },
+                                             so, GetLogger("http"));
     url_ = fmt::format("http://{}:{}/live.iso", url_host, server_->port());
     for (const auto& h : hosts)
       ips_[h] = ResolveHost(h);

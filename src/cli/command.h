@@ -20,5 +20,7 @@ void AddBootCommand(CLI::App& app, Run& run);
 void AddIsoCommand(CLI::App& app, Run& run);
 void AddOverlayCommand(CLI::App& app, Run& run);
 void AddServeCommand(CLI::App& app, Run& run);
+// `isoboot overlay key`, with the serve layer (cli/overlay_key.cc).
+void AddOverlayKeyCommand(CLI::App* overlay, Run& run);
 
 }  // namespace isoboot::cli

@@ -277,6 +277,9 @@ void AddOverlayCommand(CLI::App& app, Run& run) {
                       "bearer token for http(s) (default: $ISOBOOT_TOKEN)");
   AddSshFlags(restore, r->ssh);
   restore->callback([&run, r] { run = [r] { return RunRestore(*r); }; });
+#ifdef ISOBOOT_CLI_SERVE
+  AddOverlayKeyCommand(overlay, run);
+#endif
 }
 
 }  // namespace isoboot::cli

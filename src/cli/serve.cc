@@ -137,9 +137,13 @@ void AddServeCommand(CLI::App& app, Run& run) {
                    "UEFI x86-64 clients: ipxe.efi or snponly.efi")
       ->check(CLI::IsMember({"ipxe.efi", "snponly.efi"}))
       ->capture_default_str();
-  serve->add_option("--tftp-address", o->tftp_address)->capture_default_str();
+  serve->add_option("--tftp-address", o->tftp_address,
+                    "Address to take TFTP requests on (default: --server-ip, on the boot network "
+                    "only)");
   serve->add_option("--tftp-port", o->tftp_port)->capture_default_str();
-  serve->add_option("--http-address", o->http_address)->capture_default_str();
+  serve->add_option("--http-address", o->http_address,
+                    "Address to take HTTP requests on (default: --server-ip, on the boot network "
+                    "only; with --http-only: every address)");
   serve->add_option("--http-port", o->http_port, "0 picks a free port")->capture_default_str();
   serve
       ->add_option("--announce", o->announce_seconds,

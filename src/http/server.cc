@@ -201,7 +201,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         return OnStoreRequest(head, std::move(*path));
       }
     }
-    std::shared_ptr<const vfs::Tree> tree = core_.tree ? core_.tree() : nullptr;
+    std::shared_ptr<const vfs::Tree> tree = core_.tree ? core_.tree(ip_) : nullptr;
     ResponsePlan plan = PlanResponse(head, tree.get(), core_.NextBoundary());
     // A body we would have to read and discard: answer, then close.
     if (!parser_->is_done()) plan.close = true;

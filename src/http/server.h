@@ -79,11 +79,13 @@ class ServerCore;
 
 class Server {
  public:
-  using TreeProvider = std::function<std::shared_ptr<const vfs::Tree>()>;
+  // The tree to answer one request of `client` (its IP address) from.
+  using TreeProvider = std::function<std::shared_ptr<const vfs::Tree>(std::string_view client)>;
 
   // Binds and listens at once (so port() is known before Run()). `tree` is
-  // asked for the current tree on every request, so a rebuilt image can be
-  // swapped in; responses in flight keep the Sources they started with.
+  // asked for the client's current tree on every request, so a rebuilt
+  // image can be swapped in and a node can see files meant for it alone;
+  // responses in flight keep the Sources they started with.
   // Throws std::system_error when the address cannot be bound.
   Server(TreeProvider tree, ServerOptions options, Logger logger);
   ~Server();

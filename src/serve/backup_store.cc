@@ -78,6 +78,16 @@ bool SameSecret(std::string_view a, std::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+// The first line of a token file, surrounding blanks dropped.
+std::string ReadToken(int fd, const std::string& path) {
+  std::string text(4096, '\0');
+  size_t n = PreadFull(fd, std::span(reinterpret_cast<uint8_t*>(text.data()), text.size()), 0);
+  text.resize(n);
+  std::string_view token = Trim(std::string_view(text).substr(0, text.find('\n')), " \t\r");
+  if (token.empty()) throw std::runtime_error(path + ": the token file is empty");
+  return std::string(token);
+}
+
 std::string NewVersionName(uint64_t sequence) {
   timespec now{};
   ::clock_gettime(CLOCK_REALTIME, &now);
@@ -186,27 +196,50 @@ std::optional<std::string> BackupStore::CanonicalName(std::string_view name) {
   return std::string(name);
 }
 
-std::string BackupStore::ReadKey(const std::string& name) const {
-  const std::string message = "isoboot-overlay-read:" + name;
+std::string DeriveKey(std::string_view token, std::string_view name, KeyRight right) {
+  // The read key's message is the one keys were made with before write
+  // keys existed, so boot entries stay valid across the upgrade.
+  const std::string message =
+      fmt::format("isoboot-overlay-{}:{}", right == KeyRight::kRead ? "read" : "write", name);
   uint8_t mac[EVP_MAX_MD_SIZE];
   unsigned length = 0;
-  ::HMAC(EVP_sha256(), options_.token.data(), static_cast<int>(options_.token.size()),
+  ::HMAC(EVP_sha256(), token.data(), static_cast<int>(token.size()),
          reinterpret_cast<const uint8_t*>(message.data()), message.size(), mac, &length);
   return overlay::Hex(std::span<const uint8_t>(mac, 16));  // 128 bits
 }
 
-std::optional<http::StoreReply> BackupStore::CheckToken(std::string_view authorization) const {
+std::optional<http::StoreReply> BackupStore::Authorize(const http::StoreRequest& req,
+                                                       const std::string& name,
+                                                       KeyRight right) const {
   constexpr std::string_view kBearer = "Bearer ";
-  if (authorization.empty()) {
-    http::StoreReply r = Reply(401, "a bearer token is required (isoboot overlay --token-file)");
-    r.fields.emplace_back("WWW-Authenticate", "Bearer realm=\"isoboot\"");
-    return r;
+  const std::string write_key = Key(name, KeyRight::kWrite);
+  std::string_view key = QueryValue(req.query, "key");
+  if (!req.authorization.empty()) {
+    std::string_view bearer = req.authorization.starts_with(kBearer)
+                                  ? req.authorization.substr(kBearer.size())
+                                  : std::string_view{};
+    // Both compared in constant time, whichever matches.
+    const bool admin = SameSecret(bearer, options_.token);
+    const bool writer = SameSecret(bearer, write_key);
+    if (admin || writer) return std::nullopt;
+    return Reply(403, right == KeyRight::kWrite ? fmt::format("this token may not write {}", name)
+                                                : fmt::format("this token may not read {}", name));
   }
-  if (!authorization.starts_with(kBearer) ||
-      !SameSecret(authorization.substr(kBearer.size()), options_.token)) {
-    return Reply(403, "wrong token");
+  if (!key.empty()) {
+    if (SameSecret(key, write_key)) return std::nullopt;
+    if (right == KeyRight::kRead && SameSecret(key, Key(name, KeyRight::kRead)))
+      return std::nullopt;
+    return Reply(403, right == KeyRight::kWrite ? fmt::format("this key may not write {}", name)
+                                                : fmt::format("wrong key for {}", name));
   }
-  return std::nullopt;
+  http::StoreReply r =
+      Reply(401, right == KeyRight::kWrite
+                     ? fmt::format("writing {} needs a bearer token: the store's or {}'s write key "
+                                   "(isoboot overlay backup --token-file)",
+                                   name, name)
+                     : fmt::format("reading {} needs its key (?key=) or a bearer token", name));
+  r.fields.emplace_back("WWW-Authenticate", "Bearer realm=\"isoboot\"");
+  return r;
 }
 
 std::vector<std::string> BackupStore::Versions(const std::string& name) const {
@@ -234,14 +267,7 @@ std::variant<vfs::SourcePtr, http::StoreReply> BackupStore::Get(const http::Stor
   if (!name) return Reply(404, "no such backup");
   std::string_view version = slash == std::string_view::npos ? "" : path.substr(slash + 1);
   const bool listing = slash != std::string_view::npos && version.empty();
-  std::string_view key = QueryValue(req.query, "key");
-  const bool key_ok = !key.empty() && !listing && SameSecret(key, ReadKey(*name));
-  if (!key_ok && !key.empty() && !listing && req.authorization.empty()) {
-    return Reply(403, fmt::format("wrong key for {}", *name));
-  }
-  if (!key_ok) {
-    if (auto denied = CheckToken(req.authorization)) return *denied;
-  }
+  if (auto denied = Authorize(req, *name, KeyRight::kRead)) return *denied;
   std::vector<std::string> versions = Versions(*name);
   if (versions.empty()) return Reply(404, fmt::format("no backup named {}", *name));
   if (listing) {
@@ -266,10 +292,13 @@ std::variant<vfs::SourcePtr, http::StoreReply> BackupStore::Get(const http::Stor
 
 std::variant<std::unique_ptr<http::Upload>, http::StoreReply> BackupStore::Put(
     const http::StoreRequest& req) {
-  if (auto denied = CheckToken(req.authorization)) return *denied;
   auto name = CanonicalName(req.name);
   if (!name) {
     return Reply(400, "a backup name is 1-128 of A-Z a-z 0-9 . _ : - and does not start with '.'");
+  }
+  if (auto denied = Authorize(req, *name, KeyRight::kWrite)) {
+    log_->warn("backup {}: upload from {} refused: {}", *name, req.client, denied->message);
+    return *denied;
   }
   if (req.content_length && *req.content_length > options_.max_bytes) {
     return Reply(413, fmt::format("{}: {} is over the store's limit of {}", *name,
@@ -325,6 +354,12 @@ http::StoreReply BackupStore::Commit(const std::string& name, const std::string&
   return reply;
 }
 
+std::string LoadExistingToken(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) throw std::system_error(errno, std::generic_category(), "reading " + path);
+  return ReadToken(fd.get(), path);
+}
+
 std::string LoadOrCreateToken(const std::string& path, const Logger& log) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid() && errno == ENOENT) {
@@ -343,13 +378,7 @@ std::string LoadOrCreateToken(const std::string& path, const Logger& log) {
     return token;
   }
   if (!fd.valid()) throw std::system_error(errno, std::generic_category(), "reading " + path);
-  std::string text(4096, '\0');
-  size_t n =
-      PreadFull(fd.get(), std::span(reinterpret_cast<uint8_t*>(text.data()), text.size()), 0);
-  text.resize(n);
-  std::string_view token = Trim(std::string_view(text).substr(0, text.find('\n')), " \t\r");
-  if (token.empty()) throw std::runtime_error(path + ": the token file is empty");
-  return std::string(token);
+  return ReadToken(fd.get(), path);
 }
 
 std::optional<uint64_t> ParseSize(std::string_view text) {

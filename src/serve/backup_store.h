@@ -9,10 +9,15 @@
 // and renamed to a new version name, so a cut or corrupt upload never
 // replaces what was there; the newest `keep` versions are kept.
 //
-// Access: PUT needs "Authorization: Bearer TOKEN". GET/HEAD need the token,
-// or the name's read key (`?key=`; an HMAC of the name under the token) that
-// serve puts on that node's kernel command line, which lets a booting node
-// read its own backup and nothing else, and write nothing.
+// Access (docs/overlay.md, "Who can read and write what"):
+//  - the store's token (the admin's) reads and writes every name;
+//  - a name's write key reads and writes that name only: a node backs up
+//    with it as its bearer token (`isoboot overlay key NAME --write` prints
+//    it), so no node holds a secret that reaches another node's backups;
+//  - a name's read key (`?key=`) reads that name only: serve puts it on that
+//    node's kernel command line, in boot entries served to that node alone.
+// Keys are HMAC-SHA256 of the right and the name under the token, so they
+// need no storage, survive restarts and all change with the token.
 // Names: 1-128 of [A-Za-z0-9._:-], not starting with '.'; a MAC address in
 // any form is stored under "52-54-00-12-34-56" (what iPXE's ${mac:hexhyp}
 // and pxelinux's 01-… names use), so per-node boot entries can find it.
@@ -33,6 +38,15 @@
 #include "http/store.h"
 
 namespace isoboot::serve {
+
+enum class KeyRight {
+  kRead,   // GET/HEAD of the name, its versions and their list
+  kWrite,  // that, and PUT
+};
+
+// The key for `right` on the stored name `name` under the store's token
+// (hex, 128 bits).
+std::string DeriveKey(std::string_view token, std::string_view name, KeyRight right);
 
 struct BackupStoreOptions {
   std::string dir;
@@ -62,8 +76,10 @@ class BackupStore : public http::StoreHandler {
   // The canonical stored name for what a client asked for, or nullopt for a
   // name the store refuses.
   static std::optional<std::string> CanonicalName(std::string_view name);
-  // The read key for `name` (hex), as accepted in `?key=`.
-  std::string ReadKey(const std::string& name) const;
+  // The key for `right` on `name` (a canonical name).
+  std::string Key(const std::string& name, KeyRight right) const {
+    return DeriveKey(options_.token, name, right);
+  }
   // Stored versions of `name`, oldest first (file names).
   std::vector<std::string> Versions(const std::string& name) const;
   // MAC addresses that have at least one stored version.
@@ -73,7 +89,10 @@ class BackupStore : public http::StoreHandler {
 
  private:
   friend class StoreUpload;
-  std::optional<http::StoreReply> CheckToken(std::string_view authorization) const;
+  // Nullopt when `request` may use `right` on the canonical `name`, else
+  // the refusal (401 without credentials, 403 with wrong ones).
+  std::optional<http::StoreReply> Authorize(const http::StoreRequest& request,
+                                            const std::string& name, KeyRight right) const;
   // Renames the verified upload to a new version and drops the oldest ones.
   http::StoreReply Commit(const std::string& name, const std::string& tmp, uint64_t bytes);
 
@@ -88,6 +107,9 @@ class BackupStore : public http::StoreHandler {
 // dropped); when the file does not exist, creates it (mode 0600) with a new
 // random token and says so in the log.
 std::string LoadOrCreateToken(const std::string& path, const Logger& log);
+
+// The token in an existing file (as LoadOrCreateToken); throws when missing.
+std::string LoadExistingToken(const std::string& path);
 
 // "8G", "512M", "1024K", "123" (bytes).
 std::optional<uint64_t> ParseSize(std::string_view text);

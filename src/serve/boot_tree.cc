@@ -58,19 +58,21 @@ Result<BootTree> BuildBootTree(const std::shared_ptr<const iso::Image>& image,
   return out;
 }
 
-std::shared_ptr<const vfs::Tree> WithNodeEntries(const BootTree& boot, std::string_view http_base,
-                                                 const std::vector<NodeEntry>& nodes) {
-  if (nodes.empty() || boot.profile.kernel.empty()) return boot.tree;
-  auto tree = std::make_shared<vfs::Tree>(*boot.tree);
+std::map<MacAddress, std::shared_ptr<const vfs::Tree>> NodeTrees(
+    const BootTree& boot, std::string_view http_base, const std::vector<NodeEntry>& nodes) {
+  std::map<MacAddress, std::shared_ptr<const vfs::Tree>> trees;
+  if (boot.profile.kernel.empty()) return trees;
   for (const NodeEntry& node : nodes) {
     boot::Profile profile = boot.profile;
     profile.cmdline += " " + node.kernel_args;
+    auto tree = std::make_shared<vfs::Tree>();
     tree->Add("pxelinux.cfg/" + boot::PxelinuxMacName(node.mac.data()),
               vfs::TextSource(boot::RenderPxelinux(profile)));
     tree->Add(boot::NodeIpxeName(node.mac.data()),
               vfs::TextSource(boot::RenderIpxe(profile, http_base)));
+    trees[node.mac] = std::move(tree);
   }
-  return tree;
+  return trees;
 }
 
 }  // namespace isoboot::serve

@@ -5,6 +5,7 @@
 // bootloaders from the host's Debian packages. Built once per opened image;
 // a rebuilt image gets a new tree.
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,9 +60,12 @@ struct NodeEntry {
   std::string kernel_args;
 };
 
-// `boot.tree` plus, for each node, its own pxelinux.cfg/01-<mac> and
-// nodes/<mac>.ipxe with the node's arguments after the profile's.
-std::shared_ptr<const vfs::Tree> WithNodeEntries(const BootTree& boot, std::string_view http_base,
-                                                 const std::vector<NodeEntry>& nodes);
+// For each node, its own entries: pxelinux.cfg/01-<mac> and nodes/<mac>.ipxe
+// with the node's arguments after the profile's. An entry may carry a secret
+// (its overlay backup's key), so the daemon serves it to that node only;
+// everyone else finds no per-node entry and pxelinux and iPXE use the
+// common one.
+std::map<MacAddress, std::shared_ptr<const vfs::Tree>> NodeTrees(
+    const BootTree& boot, std::string_view http_base, const std::vector<NodeEntry>& nodes);
 
 }  // namespace isoboot::serve

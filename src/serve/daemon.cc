@@ -13,6 +13,8 @@
 #include "aoe/device.h"
 #include "aoe/server.h"
 #include "aoe/target.h"
+#include "base/lru_map.h"
+#include "base/strings.h"
 #include "dhcp/server.h"
 #include "http/server.h"
 #include "iso/image.h"
@@ -36,50 +38,61 @@ struct Daemon::Generation {
   BootTree boot;
 };
 
-// The current generation and the tree served from it (the generation's
-// tree plus per-node entries), which change together.
+using NodeTreeMap = std::map<MacAddress, std::shared_ptr<const vfs::Tree>>;
+
+// The current generation and the trees served from it (the generation's
+// tree, and per node that tree plus its own entries), which change
+// together.
 class Daemon::Generations {
  public:
-  std::shared_ptr<const vfs::Tree> Tree() const {
-    std::lock_guard lock(mu_);
-    return tree_;
-  }
+  struct Trees {
+    std::shared_ptr<const vfs::Tree> common;
+    std::shared_ptr<const NodeTreeMap> nodes;
+  };
+  Trees CurrentTrees() const;
   std::shared_ptr<const Generation> Current() const {
     std::lock_guard lock(mu_);
     return current_;
   }
   // `next` null: the same generation with new node entries.
-  template <typename MakeTree>
-  void Publish(std::shared_ptr<const Generation> next, MakeTree make_tree) {
+  template <typename MakeNodeTrees>
+  void Publish(std::shared_ptr<const Generation> next, MakeNodeTrees make_node_trees) {
     std::lock_guard lock(mu_);
     if (next) current_ = std::move(next);
-    tree_ = make_tree(*current_);
+    trees_ = {current_->boot.tree, std::make_shared<const NodeTreeMap>(make_node_trees(*current_))};
   }
 
  private:
   mutable std::mutex mu_;
   std::shared_ptr<const Generation> current_;  // guarded by mu_
-  std::shared_ptr<const vfs::Tree> tree_;      // guarded by mu_
+  Trees trees_;                                // guarded by mu_
 };
 
 // Client IP -> MAC, learnt from DHCP, so TFTP/HTTP milestones name the MAC.
+// Bounded: the IP comes from packets anyone can send.
 class Daemon::ClientNames {
  public:
+  static constexpr size_t kCapacity = 4096;
   void Learn(const MacAddress& mac, dhcp::Ip4 ip) {
     if (ip == 0) return;
     std::lock_guard lock(mu_);
-    by_ip_[dhcp::FormatIp(ip)] = FormatMac(mac);
+    by_ip_.Put(dhcp::FormatIp(ip), FormatMac(mac));
   }
   std::string Name(const std::string& ip) const {
     std::lock_guard lock(mu_);
-    auto it = by_ip_.find(ip);
-    return it == by_ip_.end() ? ip : fmt::format("{} ({})", it->second, ip);
+    const std::string* mac = by_ip_.Peek(ip);
+    return mac ? fmt::format("{} ({})", *mac, ip) : ip;
   }
 
  private:
   mutable std::mutex mu_;
-  std::map<std::string, std::string> by_ip_;  // guarded by mu_
+  LruMap<std::string, std::string> by_ip_{kCapacity};  // guarded by mu_
 };
+
+Daemon::Generations::Trees Daemon::Generations::CurrentTrees() const {
+  std::lock_guard lock(mu_);
+  return trees_;
+}
 
 std::optional<Daemon::FileId> Daemon::StatImage() const {
   struct stat st {};
@@ -151,6 +164,13 @@ std::string Daemon::ServerIp() const {
   return "127.0.0.1";
 }
 
+std::string Daemon::ListenAddress(const std::string& option) const {
+  if (!option.empty()) return option;
+  // The boot network only: on 0.0.0.0 every network of this host could
+  // fetch boot entries and the image.
+  return options_.interface.empty() ? "0.0.0.0" : server_ip_;
+}
+
 std::shared_ptr<BackupStore> Daemon::MakeStore() {
   if (options_.backup_dir.empty()) return nullptr;
   BackupStoreOptions so;
@@ -163,21 +183,23 @@ std::shared_ptr<BackupStore> Daemon::MakeStore() {
 
 std::unique_ptr<http::Server> Daemon::MakeHttp() {
   http::ServerOptions ho;
-  ho.address = options_.http_address;
+  ho.address = ListenAddress(options_.http_address);
   ho.port = options_.http_port;
   ho.threads = 2;
   ho.store = store_;
   Logger http_log = GetLogger("http");
   ho.on_request = [names = names_.get(), http_log](const http::RequestRecord& r) {
     if (r.received > 0) {
-      http_log->info("{} {} {} {}: received {} bytes in {:.2f} s", names->Name(r.client), r.method,
-                     r.path, r.status, r.received, r.seconds);
+      http_log->info("{} {} {} {}: received {} bytes in {:.2f} s", names->Name(r.client),
+                     EscapeForLog(r.method), EscapeForLog(r.path), r.status, r.received, r.seconds);
       return;
     }
-    http_log->info("{} {} {} {}: {} of {} bytes in {:.2f} s", names->Name(r.client), r.method,
-                   r.path, r.status, r.bytes, r.content_length, r.seconds);
+    http_log->info("{} {} {} {}: {} of {} bytes in {:.2f} s", names->Name(r.client),
+                   EscapeForLog(r.method), EscapeForLog(r.path), r.status, r.bytes,
+                   r.content_length, r.seconds);
   };
-  return std::make_unique<http::Server>([this] { return generations_->Tree(); }, ho, http_log);
+  return std::make_unique<http::Server>([this](std::string_view client) { return TreeFor(client); },
+                                        ho, http_log);
 }
 
 std::shared_ptr<const Daemon::Generation> Daemon::Load() const {
@@ -203,7 +225,7 @@ std::vector<NodeEntry> Daemon::NodeEntries() const {
       std::string name = *BackupStore::CanonicalName(FormatMac(mac));
       std::string& a = args[mac];
       a += fmt::format("{}isoboot.overlay={}{}{}?key={}", a.empty() ? "" : " ", profile_.http_base,
-                       prefix, name, store_->ReadKey(name));
+                       prefix, name, store_->Key(name, KeyRight::kRead));
     }
   }
   std::vector<NodeEntry> nodes;
@@ -214,8 +236,27 @@ std::vector<NodeEntry> Daemon::NodeEntries() const {
 
 void Daemon::Publish(std::shared_ptr<const Generation> next) {
   generations_->Publish(std::move(next), [this](const Generation& g) {
-    return WithNodeEntries(g.boot, profile_.http_base, NodeEntries());
+    return NodeTrees(g.boot, profile_.http_base, NodeEntries());
   });
+}
+
+std::shared_ptr<const vfs::Tree> Daemon::TreeFor(std::string_view client) const {
+  Generations::Trees trees = generations_->CurrentTrees();
+  // Without a boot network (--http-only) nobody can be told apart: node
+  // entries are served to no one.
+  if (trees.nodes->empty() || options_.interface.empty()) return trees.common;
+  // Who the client is matters only for a name the common tree lacks (a
+  // node entry, or a miss), so the kernel's table is read only then, and
+  // at the moment of the request: no cache an address change could outlive.
+  auto tree = std::make_shared<vfs::Tree>(trees.common);
+  tree->set_fallback([nodes = std::move(trees.nodes), client = std::string(client),
+                      interface = options_.interface](const std::string& name) -> vfs::SourcePtr {
+    std::optional<MacAddress> mac = NeighbourMac(client, interface);
+    if (!mac) return nullptr;
+    auto it = nodes->find(*mac);
+    return it == nodes->end() ? nullptr : it->second->Lookup(name);
+  });
+  return tree;
 }
 
 void Daemon::MakeAoe() {
@@ -237,7 +278,7 @@ void Daemon::MakeAoe() {
 
 std::unique_ptr<tftp::Server> Daemon::MakeTftp() {
   tftp::ServerConfig tc;
-  tc.address = options_.tftp_address;
+  tc.address = ListenAddress(options_.tftp_address);
   tc.port = options_.tftp_port;
   tc.transfer.limits.max_blksize =
       tftp::BlksizeForMtu(sys::LookupInterface(options_.interface).mtu);
@@ -245,15 +286,15 @@ std::unique_ptr<tftp::Server> Daemon::MakeTftp() {
   tc.on_transfer = [names = names_.get(), tftp_log](const tftp::TransferRecord& r) {
     if (r.outcome == tftp::Outcome::kComplete) {
       tftp_log->info("{}: sent {} ({} bytes) in {:.2f} s, blksize {}, window {}, {} retransmits",
-                     names->Name(r.client_address), r.filename, r.bytes, r.seconds, r.blksize,
-                     r.windowsize, r.retransmits);
+                     names->Name(r.client_address), EscapeForLog(r.filename), r.bytes, r.seconds,
+                     r.blksize, r.windowsize, r.retransmits);
     } else if (r.outcome != tftp::Outcome::kRejected && r.bytes > 0) {
       tftp_log->warn("{}: {} failed after {} of {} bytes: {}", names->Name(r.client_address),
-                     r.filename, r.bytes, r.size, r.detail);
+                     EscapeForLog(r.filename), r.bytes, r.size, EscapeForLog(r.detail));
     }
   };
   return std::make_unique<tftp::Server>(
-      tc, [this] { return generations_->Tree(); }, tftp_log);
+      tc, [this](std::string_view client) { return TreeFor(client); }, tftp_log);
 }
 
 std::unique_ptr<dhcp::Server> Daemon::MakeDhcp() {

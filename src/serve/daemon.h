@@ -94,9 +94,11 @@ struct Options {
   std::string append;  // extra kernel arguments
   BiosLoader bios_loader = BiosLoader::kIpxe;
   UefiLoader uefi_loader = UefiLoader::kIpxeEfi;
-  std::string tftp_address = "0.0.0.0";
+  // Where TFTP and HTTP listen; empty: the server IP (so only the boot
+  // network reaches them), or every address with http_only.
+  std::string tftp_address;
   uint16_t tftp_port = 69;
-  std::string http_address = "0.0.0.0";
+  std::string http_address;
   uint16_t http_port = 8080;  // 0: the kernel picks one (see Daemon::http_port())
   unsigned announce_seconds = 5;
   RouterAdverts ipv6_ra = RouterAdverts::kAuto;
@@ -140,6 +142,7 @@ class Daemon {
 
   // The factories, called by the constructor in this order.
   std::string ServerIp() const;
+  std::string ListenAddress(const std::string& option) const;
   std::shared_ptr<BackupStore> MakeStore();
   std::unique_ptr<http::Server> MakeHttp();
   std::shared_ptr<const Generation> Load() const;
@@ -149,6 +152,9 @@ class Daemon {
   std::unique_ptr<RouterAdvertiser> MakeRouterAdvertiser();
 
   std::vector<NodeEntry> NodeEntries() const;
+  // What `client` (an IP address) is served: the common tree, plus its own
+  // node entries when it is on the boot network at that node's MAC.
+  std::shared_ptr<const vfs::Tree> TreeFor(std::string_view client) const;
   struct FileId {  // which file, and which contents, is served
     uint64_t dev = 0, ino = 0, size = 0;
     int64_t mtime_ns = 0;

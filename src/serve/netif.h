@@ -3,8 +3,11 @@
 // network reach this server (for next-server, boot URLs and DHCP ranges).
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
+#include "base/mac.h"
 #include "base/result.h"
 
 namespace isoboot::serve {
@@ -16,5 +19,17 @@ struct InterfaceAddress {
 };
 
 Result<InterfaceAddress> InterfaceIpv4(const std::string& interface);
+
+// The link-layer address the kernel's neighbour (ARP) table holds for `ip`
+// on `interface`: the MAC that really sent that host's packets on this
+// segment, since the table is filled from what arrives, and a TCP handshake
+// or a TFTP exchange cannot complete unless the peer receives at that MAC.
+// nullopt when there is no complete entry (not on this segment, or not
+// resolved yet). Reads /proc/net/arp of the caller's network namespace.
+std::optional<MacAddress> NeighbourMac(std::string_view ip, std::string_view interface);
+
+// One /proc/net/arp table's answer (the parsing, for tests).
+std::optional<MacAddress> NeighbourMacIn(std::string_view arp_table, std::string_view ip,
+                                         std::string_view interface);
 
 }  // namespace isoboot::serve

@@ -173,7 +173,7 @@ void Server::Impl::OnRequest(std::span<const uint8_t> bytes, const udp::endpoint
               peer.address().to_string(), sessions.size());
     return;
   }
-  auto tree = trees ? trees() : nullptr;
+  auto tree = trees ? trees(peer.address().to_string()) : nullptr;
   vfs::SourcePtr source = tree ? tree->Lookup(req->filename) : nullptr;
   s->transfer = std::make_unique<Transfer>(*req, std::move(source), config.transfer, s->started);
   if (!OpenTransferSocket(*s)) {

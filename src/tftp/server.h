@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "base/logging.h"
 #include "tftp/protocol.h"
@@ -64,9 +65,10 @@ struct ServerStats {
 
 class Server {
  public:
-  // Returns the tree to serve a new request from; called once per request, so
-  // a rebuilt image can be swapped in while running transfers keep theirs.
-  using TreeProvider = std::function<std::shared_ptr<const vfs::Tree>()>;
+  // Returns the tree to serve a new request of `client` (its IP address)
+  // from; called once per request, so a rebuilt image can be swapped in while
+  // running transfers keep theirs, and a node can see files meant for it alone.
+  using TreeProvider = std::function<std::shared_ptr<const vfs::Tree>(std::string_view client)>;
 
   // Binds the listening socket now; throws std::system_error naming the
   // address if that fails (e.g. port 69 without CAP_NET_BIND_SERVICE).

@@ -162,16 +162,25 @@ void Tree::Add(std::string name, SourcePtr source) {
   entries_[std::move(name)] = std::move(source);
 }
 
+SourcePtr Tree::Find(const std::string& name) const {
+  if (auto it = entries_.find(name); it != entries_.end()) return it->second;
+  if (base_) {
+    if (SourcePtr found = base_->Find(name)) return found;
+  }
+  return fallback_ ? fallback_(name) : nullptr;
+}
+
 SourcePtr Tree::Lookup(std::string_view requested) const {
-  auto it = entries_.find(NormalizeClientPath(requested));
-  return it == entries_.end() ? nullptr : it->second;
+  return Find(NormalizeClientPath(requested));
 }
 
 std::vector<std::string> Tree::Names() const {
-  std::vector<std::string> names;
-  names.reserve(entries_.size());
+  std::vector<std::string> names = base_ ? base_->Names() : std::vector<std::string>{};
+  names.reserve(names.size() + entries_.size());
   for (const auto& [name, _] : entries_)
     names.push_back(name);
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
   return names;
 }
 

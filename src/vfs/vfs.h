@@ -11,6 +11,7 @@
 // swapped in by the server, while transfers in flight keep the old Sources.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -71,15 +72,31 @@ std::string NormalizeClientPath(std::string_view requested);
 
 class Tree {
  public:
+  Tree() = default;
+  // A tree whose own entries come first and which shows `base`'s others:
+  // a few files for one client over the tree every client gets, without
+  // copying it.
+  explicit Tree(std::shared_ptr<const Tree> base) : base_(std::move(base)) {}
+
+  // Asked for a canonical name that neither this tree nor its base has: a
+  // file decided when it is asked for (e.g. one meant for one client alone).
+  using Fallback = std::function<SourcePtr(const std::string& name)>;
+  void set_fallback(Fallback fallback) { fallback_ = std::move(fallback); }
+
   // `name` is canonical ("boot/x86_64/loader/linux", no leading slash).
   // Replaces an earlier entry of the same name.
   void Add(std::string name, SourcePtr source);
   // Looks up a client's request after NormalizeClientPath.
   SourcePtr Lookup(std::string_view requested) const;
+  // Every name, the base's included (the fallback's not), sorted.
   std::vector<std::string> Names() const;
+  // This tree's own entries (not the base's).
   size_t size() const { return entries_.size(); }
 
  private:
+  SourcePtr Find(const std::string& name) const;
+  std::shared_ptr<const Tree> base_;
+  Fallback fallback_;
   std::map<std::string, SourcePtr, std::less<>> entries_;
 };
 

@@ -226,7 +226,8 @@ RunningServer::RunningServer(std::shared_ptr<const vfs::Tree> tree, ServerOption
     std::lock_guard lock(mu_);
     records_.push_back(r);
   };
-  server_ = std::make_unique<Server>([tree] { return tree; }, options, NullLogger());
+  server_ =
+      std::make_unique<Server>([tree](std::string_view) { return tree; }, options, NullLogger());
   thread_ = std::thread([this] { server_->Run(); });
 }
 

@@ -64,7 +64,7 @@ check_backup() {
 
 for i in $(seq "$runs"); do
   check_curl "$tmp/big" 413 "over the store's limit of 1 MiB" -H "Authorization: Bearer $token"
-  check_curl "$tmp/big" 401 "bearer token is required"
+  check_curl "$tmp/big" 401 "needs a bearer token"
   check_curl "$tmp/big" 403 "" -H "Authorization: Bearer wrong"
   check_curl "$tmp/junk" 422 "not a complete isoboot overlay backup" -H "Authorization: Bearer $token"
   check_backup "$token_file" 413 "over the store's limit of 1 MiB"

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The overlay backup store of `isoboot serve` (--backup-dir), on loopback:
 # `isoboot overlay backup` PUTs, curl as a second client. Checks the token
-# (made on first start, mode 0600), per-node read keys, versions kept and
-# pruned, refusal of junk and of oversized uploads, an upload cut short that
-# leaves the previous backup served, and the per-node boot entries
-# (pxelinux.cfg/01-<mac>, nodes/<mac>.ipxe) with isoboot.overlay=URL?key=,
-# merged with --node MAC=ARGS.
+# (made on first start, mode 0600), per-node read and write keys (`isoboot
+# overlay key`), versions kept and pruned, refusal of junk and of oversized
+# uploads, an upload cut short that leaves the previous backup served, and
+# that per-node boot entries (they carry a read key) are served to nobody
+# without a boot network. Who gets which entry on a boot network, and what
+# another node's key can do, is authorization_test.sh's.
 set -euo pipefail
 src=${ISOBOOT_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 bin=${ISOBOOT_BIN:?set ISOBOOT_BIN to the isoboot binary}
@@ -63,27 +64,41 @@ backup one >/dev/null || fail "backup to the store failed"
 [[ $(versions) == 1 ]] || fail "no version stored for $node"
 [[ $(stat -c %a "$store/$node"/*.isoboot-overlay) == 600 ]] || fail "version file is not 0600"
 
-# 2. The node's boot entries carry its URL and read key; others get none.
+# 2. Without a boot network nobody can be told apart: the per-node entries
+#    (which carry the node's read key) are served to no one, the common
+#    entries to everyone.
 boot_ipxe=$(curl -sf "$base/boot.ipxe")
 grep -q 'chain --autofree .*/nodes/${mac:hexhyp}.ipxe ||' <<<"$boot_ipxe" || fail "boot.ipxe does not chain per-node scripts"
-pxe=$(curl -sf "$base/pxelinux.cfg/01-$node") || fail "no pxelinux.cfg/01-$node"
-ipxe=$(curl -sf "$base/nodes/$node.ipxe") || fail "no nodes/$node.ipxe"
-url=$(grep -o 'isoboot.overlay=[^ ]*' <<<"$pxe" | cut -d= -f2-)
-[[ $url == "$base/overlay/$node?key="* ]] || fail "pxelinux entry has no overlay URL: $pxe"
-grep -qF "isoboot.overlay=$url" <<<"$ipxe" || fail "iPXE entry differs from pxelinux's: $ipxe"
-grep -q 'rd.kiwi.live.pxe' <<<"$pxe" || fail "per-node entry lost the profile's arguments"
-grep -q 'hostname=n56 isoboot.overlay=' <<<"$pxe" || fail "--node arguments missing beside the backup: $pxe"
-[[ $(status "$base/pxelinux.cfg/01-52-54-00-00-00-99") == 404 ]] || fail "an entry for a node without backup"
-n77=$(curl -sf "$base/nodes/52-54-00-00-00-77.ipxe") || fail "no entry for a --node without backup"
-grep -q 'rd.kiwi.live.pxe .*hostname=n77 || goto failed' <<<"$n77" || fail "--node 77 entry: $n77"
-grep -q 'isoboot.overlay' <<<"$n77" && fail "a node without backup got an overlay URL"
-echo "node entry: $url"
+[[ $(status "$base/pxelinux.cfg/01-$node") == 404 ]] || fail "a node's entry served on loopback"
+[[ $(status "$base/nodes/$node.ipxe") == 404 ]] || fail "a node's iPXE entry served on loopback"
+[[ $(status "$base/nodes/52-54-00-00-00-77.ipxe") == 404 ]] || fail "a --node entry served on loopback"
+read_key=$("$bin" overlay key "$node" --backup-dir "$store" --read)
+write_key=$("$bin" overlay key 52:54:00:12:34:56 --token-file "$token_file")
+[[ $read_key =~ ^[0-9a-f]{32}$ && $write_key =~ ^[0-9a-f]{32}$ && $read_key != "$write_key" ]] ||
+  fail "overlay key: read $read_key, write $write_key"
+# The read key is HMAC-SHA256("isoboot-overlay-read:NAME") under the token,
+# cut to 128 bits (what boot entries made before write keys carry).
+[[ $read_key == $(printf '%s' "isoboot-overlay-read:$node" | openssl dgst -sha256 -hmac "$token" |
+  awk '{print substr($NF, 1, 32)}') ]] || fail "the read key is not the documented HMAC"
+url="$base/overlay/$node?key=$read_key"
 
-# 3. Access: the key reads this node's backup only; writes need the token.
+# 3. Access: the read key reads this node's backup only; its write key also
+#    writes it; the store's token does everything.
 [[ $(restored "$url") == one ]] || fail "restore with the node's key"
 [[ $(status "$base/overlay/$node") == 401 ]] || fail "read without key or token"
-[[ $(status "$base/overlay/52-54-00-00-00-99?${url#*\?}") == 403 ]] || fail "a node's key read another name"
-[[ $(status "$base/overlay/$node/?${url#*\?}") == 401 ]] || fail "the key listed versions"
+[[ $(status "$base/overlay/52-54-00-00-00-99?key=$read_key") == 403 ]] || fail "a node's key read another name"
+[[ $(status "$base/overlay/$node/?key=$read_key") == 200 ]] || fail "the key does not list its own versions"
+[[ $(status -T "$tmp/live.iso" "$base/overlay/$node?key=$read_key") == 403 ]] || fail "PUT with the read key"
+echo "$write_key" >"$tmp/node.key"
+echo by-node >"$tmp/up/etc/motd"
+"$bin" overlay backup --upper "$tmp/up" --token-file "$tmp/node.key" -o "$base/overlay/$node" >/dev/null ||
+  fail "the node's write key cannot write its own name"
+[[ $(restored "$url") == by-node ]] || fail "the write key's backup is not the newest"
+if "$bin" overlay backup --upper "$tmp/up" --token-file "$tmp/node.key" -o "$base/overlay/other" \
+  >/dev/null 2>"$tmp/err"; then
+  fail "a node's write key wrote another name"
+fi
+grep -q "HTTP 403" "$tmp/err" || fail "write key on another name: $(cat "$tmp/err")"
 [[ $(status -T "$tmp/live.iso" -H 'Authorization: Bearer wrong' "$base/overlay/$node") == 403 ]] || fail "PUT with a wrong token"
 [[ $(status -T "$tmp/live.iso" "$base/overlay/$node") == 401 ]] || fail "PUT without a token"
 [[ $(status -T /dev/null -H "Authorization: Bearer $token" "$base/overlay/.hidden") == 400 ]] || fail "a name starting with ."
@@ -132,9 +147,7 @@ stop_server
 start_server
 [[ ! -e $store/$node/.partial-stale1 ]] || fail "stale partial upload kept at start"
 grep -q "1 node(s) boot with theirs" "$tmp/serve.log" || fail "node not found at start"
-new_url=$(curl -sf "$base/pxelinux.cfg/01-$node" | grep -o 'isoboot.overlay=[^ ]*' | cut -d= -f2-)
-[[ $new_url == "$base/overlay/$node?${url#*\?}" ]] || fail "the node's key changed across a restart: $new_url"
-url=$new_url
-[[ $(restored "$url") == three ]] || fail "restore after restart"
+url="$base/overlay/$node?key=$read_key"  # the same key: derived, not stored
+[[ $(restored "$url") == three ]] || fail "restore after restart with the same key"
 stop_server
 echo PASS

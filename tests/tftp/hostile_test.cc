@@ -80,7 +80,7 @@ class TftpHostileTest : public ::testing::Test {
       records_.push_back(r);
     };
     server_ = std::make_unique<Server>(
-        config, [tree] { return tree; }, NullLogger());
+        config, [tree](std::string_view) { return tree; }, NullLogger());
     thread_ = std::thread([this] { server_->Run(); });
   }
   void TearDown() override {

@@ -73,7 +73,7 @@ class TftpServerTest : public ::testing::Test {
     };
     server_ = std::make_unique<Server>(
         config,
-        [this] {
+        [this](std::string_view) {
           std::lock_guard lock(mu_);
           return tree_override_ ? tree_override_ : tree_;
         },

@@ -90,6 +90,32 @@ TEST_F(TreeTest, FindsAddedNamesInTheFormsClientsSend) {
             (std::vector<std::string>{"README", "boot/x86_64/linux", "pxelinux.cfg/default"}));
 }
 
+TEST_F(TreeTest, ALayerShowsItsOwnEntriesFirstThenTheBaseThenTheFallback) {
+  auto base = std::make_shared<const Tree>(tree_);
+  Tree layer(base);
+  SourcePtr own_menu = TextSource("node menu\n");
+  layer.Add("pxelinux.cfg/default", own_menu);
+  std::vector<std::string> asked;
+  SourcePtr late = TextSource("decided late");
+  layer.set_fallback([&](const std::string& name) -> SourcePtr {
+    asked.push_back(name);
+    return name == "pxelinux.cfg/01-52-54-00-12-34-56" ? late : nullptr;
+  });
+  EXPECT_EQ(layer.Lookup("pxelinux.cfg/default"), own_menu);
+  EXPECT_EQ(layer.Lookup("/boot/x86_64/linux"), linux_);
+  EXPECT_TRUE(asked.empty()) << "the fallback is asked only for names nobody has";
+  EXPECT_EQ(layer.Lookup("//pxelinux.cfg/01-52-54-00-12-34-56"), late);
+  EXPECT_EQ(layer.Lookup("pxelinux.cfg/01-52-54-00-00-00-01"), nullptr);
+  EXPECT_EQ(layer.Lookup("../README"), nullptr);
+  // Every miss reaches the fallback, as the tree normalised it.
+  EXPECT_EQ(asked, (std::vector<std::string>{"pxelinux.cfg/01-52-54-00-12-34-56",
+                                             "pxelinux.cfg/01-52-54-00-00-00-01", "../README"}));
+  EXPECT_EQ(base->Lookup("pxelinux.cfg/default"), menu_) << "the base is not changed";
+  EXPECT_EQ(layer.size(), 1u);
+  EXPECT_EQ(layer.Names(),
+            (std::vector<std::string>{"README", "boot/x86_64/linux", "pxelinux.cfg/default"}));
+}
+
 TEST_F(TreeTest, RefusesEverythingElse) {
   for (std::string bad : {
            "../boot/x86_64/linux"s,
