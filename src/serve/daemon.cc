@@ -385,6 +385,21 @@ void Daemon::Tick() {
   next_rebuild_check_ = now + std::chrono::seconds(options_.rebuild_check_seconds);
   std::optional<FileId> id = StatImage();
   if (!id || *id == served_file_) return;
+  // Rewritten in place (same file, new contents): the open generation reads
+  // the new bytes through its old directory, so its files are no longer
+  // what they claim to be, and clients in the middle of a read got a mix.
+  // Nothing can undo that; say so, and serve the new contents as soon as
+  // they can be read.
+  const bool in_place = id->dev == served_file_.dev && id->ino == served_file_.ino;
+  if (in_place && !rewritten_in_place_) {
+    log_->error(
+        "{} was rewritten in place (same inode {}, {} -> {} bytes): clients reading it now get a "
+        "mix of old and new bytes. Replace an image by writing a new file and renaming it over "
+        "the old one (cp new.iso {}.tmp && mv {}.tmp {})",
+        options_.image, id->ino, served_file_.size, id->size, options_.image, options_.image,
+        options_.image);
+    rewritten_in_place_ = true;
+  }
   // A rebuilt image: new boots get it; running clients keep their open image
   // (TFTP/HTTP transfers hold their sources, AoE clients keep the generation
   // they started with).
@@ -397,7 +412,17 @@ void Daemon::Tick() {
     return;
   }
   served_file_ = *id;
+  rewritten_in_place_ = false;
   if (aoe_slot_ && next->image->size() != aoe_slot_->current()->size()) {
+    if (in_place) {
+      // There is no old image left to stay on: TFTP and HTTP serve what the
+      // file now holds, and the AoE export cannot follow.
+      Publish(std::move(next));
+      log_->error(
+          "the rewritten image's size changed: AoE clients read it through the old export size; "
+          "restart isoboot serve");
+      return;
+    }
     // The AoE export's size is fixed (clients learn it once); a mismatched
     // kernel, initrd and root would be worse than the old image, so
     // everything stays on the old one.
@@ -410,7 +435,7 @@ void Daemon::Tick() {
   auto image = next->image;
   Publish(std::move(next));
   if (aoe_slot_) aoe_slot_->Replace(image);
-  log_->info("image rebuilt (inode {}): new boots get it", id->ino);
+  log_->info("image {} (inode {}): new boots get it", in_place ? "rewritten" : "rebuilt", id->ino);
 }
 
 }  // namespace isoboot::serve

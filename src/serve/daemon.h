@@ -184,6 +184,7 @@ class Daemon {
   Supervisor supervisor_;
   // Tick()'s state, owner's thread only.
   FileId served_file_;
+  bool rewritten_in_place_ = false;  // said so once for this rewrite
   std::vector<MacAddress> seen_aoe_clients_;
   std::chrono::steady_clock::time_point next_rebuild_check_;
 };

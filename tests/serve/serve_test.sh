@@ -107,6 +107,20 @@ ip netns exec "$cli" timeout 60 "$ISOBOOT_BIN" aoe read e0.1 --interface mv0 -o 
 cmp "$tmp/aoe.new" "$tmp/live.iso" || fail "a new AoE client did not get the rebuilt image"
 echo "rebuild: ok"
 
+# An image rewritten in place (same inode) is not served as if nothing
+# happened: serve says clients got mixed bytes, and serves the new contents.
+"$src/scripts/make-layout-iso.sh" kiwi "$tmp/rewrite.iso" >/dev/null
+echo "rewritten" | dd of="$tmp/rewrite.iso" bs=1 seek=40000 conv=notrunc status=none  # differs for sure
+ino=$(stat -c %i "$tmp/live.iso")
+cat "$tmp/rewrite.iso" >"$tmp/live.iso"
+[[ $(stat -c %i "$tmp/live.iso") == "$ino" ]] || fail "the rewrite made a new file"
+for _ in $(seq 50); do grep -q "image rewritten (inode $ino)" "$tmp/serve.log" && break; sleep 0.2; done
+grep -q "was rewritten in place (same inode $ino" "$tmp/serve.log" || fail "the in-place rewrite was not reported"
+grep -q "image rewritten (inode $ino)" "$tmp/serve.log" || fail "the rewritten image is not served"
+ip netns exec "$cli" curl -sf -r 40000-40009 http://10.77.0.1:8080/live.iso -o "$tmp/rewritten.http"
+[[ $(cat "$tmp/rewritten.http") == rewritten ]] || fail "live.iso is not the rewritten one"
+echo "in-place rewrite: ok"
+
 kill -TERM "$pid"
 wait "$pid" || fail "serve exited with $?"
 pid=
