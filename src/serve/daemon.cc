@@ -40,9 +40,8 @@ struct Daemon::Generation {
 
 using NodeTreeMap = std::map<MacAddress, std::shared_ptr<const vfs::Tree>>;
 
-// The current generation and the trees served from it (the generation's
-// tree, and per node that tree plus its own entries), which change
-// together.
+// The current generation and what is served from it (the generation's tree,
+// and each node's own entries), which change together.
 class Daemon::Generations {
  public:
   struct Trees {
