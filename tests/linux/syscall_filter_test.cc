@@ -140,6 +140,7 @@ TEST(SyscallFilter, RefusesWhatServeNeverNeeds) {
 // The other half of that test: each probe above fails for another reason, or
 // succeeds, without the filter, so the test sees the filter and not the kernel.
 TEST(SyscallFilter, TheProbesPassWithoutTheFilter) {
+  ISOBOOT_REQUIRE_ROOT();  // unprivileged, the kernel refuses several itself
   auto child = RunInChild([](ChildChecks& c) {
     ChildChecks quiet(-1);  // its failures are what we want
     ExpectRefused(quiet);
