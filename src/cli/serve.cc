@@ -1,18 +1,30 @@
 // `isoboot serve IMAGE --interface IFACE`: boot clients from one live ISO
 // (DHCP/ProxyDHCP, TFTP, HTTP, AoE, generated boot entries).
 
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <stop_token>
 #include <string>
+#include <system_error>
 #include <tuple>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "aoe/codec.h"
 #include "base/logging.h"
 #include "base/mac.h"
 #include "cli/command.h"
 #include "cli/signals.h"
+#include "linux/privilege.h"
+#include "linux/syscall_filter.h"
 #include "serve/backup_store.h"
 #include "serve/config_file.h"
 #include "serve/daemon.h"
@@ -87,11 +99,56 @@ void ApplyChoices(const ChoiceFlags& f, serve::Options& o) {
   }
 }
 
+// A directory serve writes into after dropping root: made for `user` when
+// it does not exist yet (the daemon would make it as root).
+void PrepareStateDir(const std::string& dir, const passwd& user) {
+  if (dir.empty() || ::mkdir(dir.c_str(), 0700) != 0) return;  // exists, or the daemon says why
+  if (::chown(dir.c_str(), user.pw_uid, user.pw_gid) != 0) {
+    throw std::system_error(errno, std::generic_category(), "chown " + dir);
+  }
+}
+
+void CheckWritable(const std::string& dir, const std::string& what, const std::string& user) {
+  if (dir.empty() || ::access(dir.c_str(), W_OK | X_OK) == 0) return;
+  throw std::runtime_error(fmt::format("{} {}: user {} cannot write it ({}); chown -R {} {}", what,
+                                       dir, user, std::strerror(errno), user, dir));
+}
+
+std::string DirOf(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// Once every socket is bound and before any server thread starts: the user
+// of --user with no capabilities at all (nothing serve does from here on
+// needs one: sending on an open packet socket does not, TFTP's transfer
+// sockets bind port 0), and a system call filter for what serve never does
+// (linux/syscall_filter.h).
+void DropRoot(const serve::Options& o, const Logger& log) {
+  if (o.user.empty()) {
+    if (::geteuid() == 0) {
+      log->warn("running as root: pass --user USER so serve drops root once its sockets are bound");
+    }
+  } else {
+    sys::DropReport report = OrThrow(sys::DropPrivileges({o.user, {}}), "--user");
+    log->info("{}", report.summary);
+    CheckWritable(o.backup_dir, "--backup-dir", o.user);
+    if (!o.lease_file.empty())
+      CheckWritable(DirOf(o.lease_file), "--lease-file's directory", o.user);
+  }
+  OrThrow(sys::InstallSeccompFilter(), "installing the system call filter");
+}
+
 // Runs the daemon until SIGINT or SIGTERM (exit 0) or until a server fails.
 int RunDaemon(const serve::Options& options) {
   StopOnSignal on_signal;  // before the daemon starts any thread
   Logger log = GetLogger("serve");
+  if (!options.user.empty() && ::geteuid() == 0) {
+    if (passwd* pw = ::getpwnam(options.user.c_str())) PrepareStateDir(options.backup_dir, *pw);
+  }
   serve::Daemon daemon(options, log);
+  DropRoot(options, log);
   std::stop_callback on_stop(on_signal.token(), [&] {
     if (int sig = on_signal.signal()) log->info("signal {}: shutting down", sig);
   });
@@ -155,6 +212,9 @@ void AddServeCommand(CLI::App& app, Run& run) {
                    "not wait ~16 s for IPv6: auto (with --dhcp full), on, off")
       ->check(CLI::IsMember({"auto", "on", "off"}))
       ->capture_default_str();
+  serve->add_option("--user", o->user,
+                    "Run as USER once every socket is bound, with no capabilities (started as "
+                    "root); --backup-dir and the lease file's directory must be writable by USER");
   serve->add_flag("--http-only", o->http_only,
                   "Serve only HTTP (the ISO and its files, e.g. for BMC virtual media)");
   serve->add_option("--node", flags->nodes,

@@ -114,6 +114,8 @@ struct Options {
   unsigned backup_keep = 5;
   Bootloaders loaders;
   unsigned rebuild_check_seconds = 2;
+  // Run as this user once every socket is bound (cli/serve.cc); empty: stay.
+  std::string user;
 };
 
 // Exit status of `isoboot serve` when a server stopped with an error while
