@@ -26,6 +26,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "base/strings.h"
 #include "http/date.h"
 #include "http/range.h"
 #include "http/response.h"
@@ -58,17 +59,42 @@ class ServerCore {
     std::lock_guard lock(mu);
     counters[ip].body_bytes += n;
   }
-  void AddConnection(const std::string& ip, int delta) {
+  // Counts a new connection from `ip` unless its share is taken.
+  bool AdmitConnection(const std::string& ip) {
     std::lock_guard lock(mu);
-    counters[ip].connections += delta;
+    ClientCounters& c = counters[ip];
+    if (c.connections >= options.max_connections_per_client) return false;
+    c.connections++;
+    return true;
+  }
+  void DropConnection(const std::string& ip) {
+    std::lock_guard lock(mu);
+    counters[ip].connections--;
+  }
+  // At most one line of a kind every 10 s, with the number of events since
+  // the last one; for the accept loop (which runs on one thread).
+  struct Throttle {
+    Clock::time_point next{};
+    uint64_t events = 0;
+  };
+  template <typename... Args>
+  void ThrottledWarn(Throttle& t, fmt::format_string<Args...> f, Args&&... args) {
+    ++t.events;
+    auto now = Clock::now();
+    if (now < t.next) return;
+    t.next = now + std::chrono::seconds(10);
+    log->warn("http: {} ({} time(s) in 10 s)", fmt::format(f, std::forward<Args>(args)...),
+              t.events);
+    t.events = 0;
   }
   void Finished(const RequestRecord& record) {
     {
       std::lock_guard lock(mu);
       counters[record.client].requests++;
     }
-    log->debug("{} {} {} -> {} ({} of {} bytes, {:.3f} s)", record.client, record.method,
-               record.path, record.status, record.bytes, record.content_length, record.seconds);
+    log->debug("{} {} {} -> {} ({} of {} bytes, {:.3f} s)", record.client,
+               EscapeForLog(record.method), EscapeForLog(record.path), record.status, record.bytes,
+               record.content_length, record.seconds);
     if (options.on_request) options.on_request(record);
   }
   std::string NextBoundary() {
@@ -83,6 +109,8 @@ class ServerCore {
   mutable std::mutex mu;
   std::map<std::string, ClientCounters, std::less<>> counters;
   std::atomic<size_t> connections{0};
+  std::atomic<uint64_t> accept_errors{0}, refused_full{0}, refused_per_client{0};
+  Throttle accept_log, full_log, share_log;
   std::atomic<uint64_t> boundary_seq{0};
   const uint32_t boundary_salt;
   // ioc runs on the thread that called Run() and holds the acceptor; each
@@ -118,12 +146,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
         socket_(std::move(socket)),
         timer_(socket_.get_executor()),
         buffer_(std::max<size_t>(2 * core.options.header_limit, 16 * 1024)),
-        ip_(std::move(ip)) {
-    core_.AddConnection(ip_, 1);
-  }
+        ip_(std::move(ip)) {}
+  // Accept counted the connection (ServerCore::AdmitConnection).
   ~Connection() {
     if (in_response_) Report(false);
-    core_.AddConnection(ip_, -1);
+    core_.DropConnection(ip_);
     core_.connections--;
   }
 
@@ -297,8 +324,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (ec == bhttp::error::need_buffer) ec = {};
     if (ec) {
       // Cut short: the Upload is destroyed unfinished, so nothing is kept.
-      core_.log->info("{}: upload of {} aborted after {} bytes: {}", ip_, upload_path_, received_,
-                      ec.message());
+      core_.log->info("{}: upload of {} aborted after {} bytes: {}", ip_,
+                      EscapeForLog(upload_path_), received_, ec.message());
       upload_.reset();
       return Close();
     }
@@ -412,7 +439,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
         continue;
       }
       if (r == 0) {
-        core_.log->warn("{}: {} ends before its extents do; closing", ip_, plan_.path);
+        core_.log->warn("{}: {} ends before its extents do; closing", ip_,
+                        EscapeForLog(plan_.path));
         return Close();
       }
       if (errno == EINTR) continue;
@@ -444,7 +472,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     chunk_.resize(static_cast<size_t>(std::min<uint64_t>(want, kChunkBytes)));
     auto got = plan_.source->Read(pos, chunk_);
     if (!got || *got == 0) {
-      core_.log->warn("{}: reading {} failed: {}", ip_, plan_.path,
+      core_.log->warn("{}: reading {} failed: {}", ip_, EscapeForLog(plan_.path),
                       got ? "unexpected end" : got.error().message);
       return Close();
     }
@@ -481,7 +509,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void Abort(error_code ec) {
     if (!timed_out_ && !closed_)
-      core_.log->debug("{}: {} aborted: {}", ip_, plan_.path, ec.message());
+      core_.log->debug("{}: {} aborted: {}", ip_, EscapeForLog(plan_.path), ec.message());
     Close();
   }
 
@@ -591,8 +619,10 @@ void ServerCore::Accept() {
   acceptor.async_accept(NextLoop(), [this](error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted) return;
     if (ec) {
-      // Typically EMFILE: back off instead of spinning on a full fd table.
-      log->warn("http: accept failed: {}", ec.message());
+      // Typically EMFILE: back off instead of spinning on a full fd table
+      // (the pending connection stays queued until a descriptor is free).
+      ++accept_errors;
+      ThrottledWarn(accept_log, "accept failed: {}; retrying every 100 ms", ec.message());
       retry_timer.expires_after(std::chrono::milliseconds(100));
       retry_timer.async_wait([this](error_code e) {
         if (!e) Accept();
@@ -602,14 +632,22 @@ void ServerCore::Accept() {
     error_code peer_ec;
     auto peer = socket.remote_endpoint(peer_ec);
     if (peer_ec) return Accept();
+    std::string ip = peer.address().to_string();
     if (connections.load() >= options.max_connections) {
-      log->warn("http: {} connections open; refusing {}", connections.load(),
-                peer.address().to_string());
+      ++refused_full;
+      ThrottledWarn(full_log, "{} connections open; refused {}", connections.load(), ip);
+      socket.close(peer_ec);
+      return Accept();
+    }
+    if (!AdmitConnection(ip)) {
+      ++refused_per_client;
+      ThrottledWarn(share_log, "{} has {} connections open; refused another", ip,
+                    options.max_connections_per_client);
       socket.close(peer_ec);
       return Accept();
     }
     connections++;
-    std::make_shared<Connection>(*this, std::move(socket), peer.address().to_string())->Start();
+    std::make_shared<Connection>(*this, std::move(socket), std::move(ip))->Start();
     Accept();
   });
 }
@@ -649,6 +687,10 @@ void Server::Stop() {
 std::map<std::string, ClientCounters> Server::Counters() const {
   std::lock_guard lock(core_->mu);
   return {core_->counters.begin(), core_->counters.end()};
+}
+
+ServerStats Server::Stats() const {
+  return ServerStats{core_->accept_errors, core_->refused_full, core_->refused_per_client};
 }
 
 ClientCounters Server::CountersFor(std::string_view ip) const {

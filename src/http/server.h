@@ -34,6 +34,8 @@ namespace isoboot::http {
 // One finished (or aborted) response, for access logs and boot milestones.
 struct RequestRecord {
   std::string client;  // IP address of the peer
+  // method and path are the client's text: escape them (EscapeForLog) to log
+  // them; a decoded path may hold any byte, "%0a" a newline.
   std::string method;  // "-" when the request head did not parse
   std::string path;    // decoded path, without the query
   unsigned status = 0;
@@ -57,8 +59,14 @@ struct ServerOptions {
   std::chrono::milliseconds request_timeout{30'000};
   // A client that accepts no body bytes for this long is dropped.
   std::chrono::milliseconds send_timeout{60'000};
-  // Connections over this are closed right after accept.
+  // Connections over this are closed right after accept. Each holds one
+  // file descriptor: see sys::CheckFileLimit (linux/file_limit.h).
   size_t max_connections = 4096;
+  // Connections open from one client IP address; a new one over this is
+  // closed right after accept, so one host cannot take every connection.
+  // 128: twice what bench/http_bench.sh opens from loopback (wrk -c 64); a
+  // BMC or an iPXE client uses one or two.
+  size_t max_connections_per_client = 128;
   // Paths under store_prefix go to `store` (GET/HEAD/PUT; http/store.h)
   // rather than the tree. No store: everything is read-only.
   std::shared_ptr<StoreHandler> store;
@@ -73,6 +81,13 @@ struct ClientCounters {
   uint64_t body_bytes = 0;   // response body bytes sent, counted as they go
   uint64_t requests = 0;     // responses finished or aborted
   uint32_t connections = 0;  // open right now
+};
+
+// Since the server started.
+struct ServerStats {
+  uint64_t accept_errors = 0;       // accept() failed (EMFILE, ENFILE, ...); retried after 100 ms
+  uint64_t refused_full = 0;        // closed at once: max_connections were open
+  uint64_t refused_per_client = 0;  // closed at once: the client's share was open
 };
 
 class ServerCore;
@@ -101,6 +116,7 @@ class Server {
   // A snapshot of the per-client counters, keyed by IP address.
   std::map<std::string, ClientCounters> Counters() const;
   ClientCounters CountersFor(std::string_view ip) const;
+  ServerStats Stats() const;
 
  private:
   std::unique_ptr<ServerCore> core_;

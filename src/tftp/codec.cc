@@ -167,7 +167,8 @@ Negotiated Negotiate(const std::vector<Option>& asked, const Limits& limits, uin
   for (const auto& o : asked) {
     std::string name = ToLower(o.name);
     auto ignore = [&](std::string_view why) {
-      n.ignored.push_back(fmt::format("{}={} ({})", o.name, o.value, why));
+      n.ignored.push_back(
+          fmt::format("{}={} ({})", EscapeForLog(o.name), EscapeForLog(o.value), why));
     };
     if (std::find(seen.begin(), seen.end(), name) != seen.end()) {
       ignore("duplicate");
@@ -199,9 +200,14 @@ Negotiated Negotiate(const std::vector<Option>& asked, const Limits& limits, uin
       n.tsize_asked = true;
       n.oack.push_back({o.name, std::to_string(file_size)});
     } else if (name == "timeout") {
-      // RFC 2349: 1..255 seconds, and the server must not change the value.
+      // RFC 2349: 1..255 seconds, and the server must not change the value;
+      // it may decline it, and does above its own maximum.
       if (!v || *v < 1 || *v > 255) {
         ignore("out of range");
+        continue;
+      }
+      if (*v > limits.max_timeout_s) {
+        ignore("over the server's maximum");
         continue;
       }
       n.timeout_s = static_cast<uint32_t>(*v);
@@ -229,17 +235,17 @@ std::string Describe(const Packet& packet) {
   auto opts = [](const std::vector<Option>& options) {
     std::string s;
     for (const auto& o : options)
-      s += fmt::format(" {}={}", o.name, o.value);
+      s += fmt::format(" {}={}", EscapeForLog(o.name), EscapeForLog(o.value));
     return s;
   };
   if (const auto* req = std::get_if<Request>(&packet))
-    return fmt::format("{} {} {}{}", req->write ? "WRQ" : "RRQ", req->filename, req->mode,
-                       opts(req->options));
+    return fmt::format("{} {} {}{}", req->write ? "WRQ" : "RRQ", EscapeForLog(req->filename),
+                       req->mode, opts(req->options));
   if (const auto* data = std::get_if<Data>(&packet))
     return fmt::format("DATA {} ({} bytes)", data->block, data->data.size());
   if (const auto* ack = std::get_if<Ack>(&packet)) return fmt::format("ACK {}", ack->block);
   if (const auto* err = std::get_if<ErrorPacket>(&packet))
-    return fmt::format("ERROR {} {}", static_cast<int>(err->code), err->message);
+    return fmt::format("ERROR {} {}", static_cast<int>(err->code), EscapeForLog(err->message));
   if (const auto* oack = std::get_if<Oack>(&packet))
     return fmt::format("OACK{}", opts(oack->options));
   return "?";

@@ -100,6 +100,13 @@ struct Limits {
   // Bytes in flight per transfer (blksize * windowsize) are capped so that
   // hundreds of transfers with big windows stay within memory.
   uint32_t max_window_bytes = 1u << 20;
+  // Largest RFC 2349 `timeout` accepted (seconds); a larger one is declined
+  // (left out of the OACK: the RFC forbids answering another value) and the
+  // server's own retransmission timer is used. 10 s is above what real
+  // clients ask (curl sends 6 by default, PXE ROMs and iPXE send none) and
+  // keeps one lost packet from stalling a transfer, or a spoofed request from
+  // holding a session, for minutes (255 s x 7 tries was 30 min).
+  uint32_t max_timeout_s = 10;
 };
 
 // Largest blksize fitting an interface MTU (IPv4, no IP options).

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "base/strings.h"
+
 namespace isoboot::tftp {
 namespace {
 
@@ -40,6 +42,8 @@ const char* OutcomeName(Outcome outcome) {
       return "timed out";
     case Outcome::kReadError:
       return "read error";
+    case Outcome::kDisplaced:
+      return "displaced";
   }
   return "?";
 }
@@ -55,6 +59,10 @@ Transfer::Transfer(const Request& request, vfs::SourcePtr source, const Transfer
 }
 
 void Transfer::Start(const Request& request, TimePoint now) {
+  started_ = now;
+  // Such a name is in no tree; refusing it here also keeps it out of logs.
+  if (!IsPrintableAscii(request.filename))
+    return Reject(ErrorCode::kFileNotFound, "illegal file name");
   if (request.write)
     return Reject(ErrorCode::kAccessViolation, "read-only server: writes are not accepted");
   if (!source_) return Reject(ErrorCode::kFileNotFound, "file not found");
@@ -129,7 +137,13 @@ void Transfer::SendWindow(uint64_t first) {
 }
 
 void Transfer::Arm(TimePoint now) {
-  deadline_ = now + timeout_;
+  deadline_ = std::min(now + timeout_, HardDeadline());
+}
+
+TimePoint Transfer::HardDeadline() const {
+  TimePoint end = started_ + config_.max_lifetime;
+  if (!acknowledged_) end = std::min(end, started_ + config_.first_ack_timeout);
+  return end;
 }
 
 std::optional<TimePoint> Transfer::deadline() const {
@@ -158,6 +172,7 @@ void Transfer::OnPacket(const Packet& packet, TimePoint now) {
       return;
     }
     oack_pending_ = false;
+    acknowledged_ = true;
   } else {
     // Map the 16-bit number onto the blocks in flight, (acked_, sent_].
     uint64_t diff = static_cast<uint16_t>(ack->block - static_cast<uint16_t>(acked_));
@@ -168,6 +183,7 @@ void Transfer::OnPacket(const Packet& packet, TimePoint now) {
       return;
     }
     acked_ += diff;
+    acknowledged_ = true;
     if (acked_ == last_block_) {
       outcome_ = Outcome::kComplete;
       return;
@@ -188,9 +204,26 @@ void Transfer::Abandon(std::string why) {
   detail_ = std::move(why);
 }
 
+void Transfer::Displace(std::string why) {
+  out_count_ = 0;
+  if (finished()) return;
+  outcome_ = Outcome::kDisplaced;
+  detail_ = std::move(why);
+}
+
 void Transfer::OnTimer(TimePoint now) {
   out_count_ = 0;
   if (finished() || now < deadline_) return;
+  if (now >= HardDeadline()) {
+    outcome_ = Outcome::kTimedOut;
+    detail_ =
+        acknowledged_
+            ? fmt::format(
+                  "still running after the {} s session lifetime",
+                  std::chrono::duration_cast<std::chrono::seconds>(config_.max_lifetime).count())
+            : fmt::format("no ACK within {} ms of the request", config_.first_ack_timeout.count());
+    return;
+  }
   if (++retries_ > config_.max_retries) {
     outcome_ = Outcome::kTimedOut;
     detail_ = fmt::format("no answer after {} retransmissions", config_.max_retries);

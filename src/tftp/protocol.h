@@ -37,6 +37,18 @@ struct TransferConfig {
   int max_retries = 6;
   // netascii needs the whole converted file in memory; bigger files are refused.
   uint64_t max_netascii_size = 1u << 20;
+  // A transfer with no ACK at all this long after the request is dropped.
+  // Real clients answer the first OACK or DATA within a round trip (PXE ROMs,
+  // iPXE, pxelinux: milliseconds); a request from a spoofed address never
+  // does, so it holds its socket and slot for 10 s (the first answer and up
+  // to 3 retransmissions, at 1, 3 and 7 s) instead of the retries' ~40 s.
+  std::chrono::milliseconds first_ack_timeout{10'000};
+  // A transfer still running this long after the request is abandoned, so a
+  // client that ACKs just often enough cannot hold a session for days. One
+  // hour lets a slow real client finish a large initrd: 1 GiB at 300 KB/s
+  // (512-byte lock-step blocks at a 1.7 ms round trip), 5x the fastest
+  // 200 MiB KIWI initrd over plain RFC 1350.
+  std::chrono::milliseconds max_lifetime{3'600'000};
 };
 
 enum class Outcome {
@@ -46,6 +58,7 @@ enum class Outcome {
   kAborted,    // the client sent an ERROR (e.g. after a tsize probe)
   kTimedOut,   // retries exhausted
   kReadError,  // the source failed; an ERROR was sent
+  kDisplaced,  // never acknowledged, and its slot went to a newer request
 };
 
 const char* OutcomeName(Outcome outcome);
@@ -63,6 +76,9 @@ class Transfer {
   void OnPacket(const Packet& packet, TimePoint now);
   // The server lost the client (e.g. ICMP port unreachable): ends as kAborted.
   void Abandon(std::string why);
+  // The server needs the slot of this never-acknowledged transfer for a new
+  // request: ends as kDisplaced, sending nothing.
+  void Displace(std::string why);
   // Call when now >= deadline(); earlier calls do nothing. Replaces output().
   void OnTimer(TimePoint now);
 
@@ -82,6 +98,9 @@ class Transfer {
   const Negotiated& negotiated() const { return negotiated_; }
   uint64_t retransmits() const { return retransmits_; }
   uint64_t ignored_acks() const { return ignored_acks_; }
+  // True once the client has acknowledged anything (the OACK or a block):
+  // it then is a real client at that address, not a spoofed request.
+  bool acknowledged() const { return acknowledged_; }
 
  private:
   void Start(const Request& request, TimePoint now);
@@ -94,6 +113,8 @@ class Transfer {
   void SendOack();
   void SendWindow(uint64_t first);
   void Arm(TimePoint now);
+  // The first-ACK or lifetime deadline, whichever comes first.
+  TimePoint HardDeadline() const;
 
   TransferConfig config_;
   std::string filename_;
@@ -104,7 +125,9 @@ class Transfer {
   uint64_t acked_ = 0;       // highest absolute block acknowledged
   uint64_t sent_ = 0;        // highest absolute block sent
   bool oack_pending_ = false;
+  bool acknowledged_ = false;
   int retries_ = 0;
+  TimePoint started_{};
   std::chrono::milliseconds base_timeout_;
   std::chrono::milliseconds timeout_;
   TimePoint deadline_{};

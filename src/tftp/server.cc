@@ -6,6 +6,8 @@
 
 #include "tftp/server.h"
 
+#include <errno.h>
+
 #include <array>
 #include <atomic>
 #include <map>
@@ -17,6 +19,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
 
+#include "base/strings.h"
+#include "tftp/admission.h"
+
 namespace isoboot::tftp {
 
 namespace net = boost::asio;
@@ -26,21 +31,52 @@ using net::ip::udp;
 namespace {
 
 struct Session {
-  Session(net::io_context& io, const udp::endpoint& peer_in)
-      : socket(io), timer(io), peer(peer_in) {}
+  Session(net::io_context& io, const udp::endpoint& peer_in, Admission::Id id_in)
+      : socket(io), timer(io), peer(peer_in), client(peer_in.address().to_string()), id(id_in) {}
   udp::socket socket;
   net::steady_timer timer;
   udp::endpoint peer;
+  std::string client;  // peer's address as text
+  Admission::Id id;
+  bool admitted = false;  // counted in Impl::admission
   std::unique_ptr<Transfer> transfer;
   TimePoint started;
   std::array<uint8_t, 1024> rx{};
+};
+
+bool OutOfDescriptors(const error_code& ec) {
+  return ec == net::error::no_descriptors || ec.value() == ENFILE;
+}
+
+// At most one log line per kind every 10 s; the count of events since the
+// last line goes into the next one, so a flood costs a few lines a minute.
+class Throttle {
+ public:
+  // True if a line may be written now; `events` gets the events it covers.
+  bool Allow(uint64_t& events) {
+    ++pending_;
+    auto now = Clock::now();
+    if (now < next_) return false;
+    next_ = now + std::chrono::seconds(10);
+    events = pending_;
+    pending_ = 0;
+    return true;
+  }
+
+ private:
+  TimePoint next_{};
+  uint64_t pending_ = 0;
 };
 
 }  // namespace
 
 struct Server::Impl {
   Impl(ServerConfig c, TreeProvider t, Logger l)
-      : config(std::move(c)), trees(std::move(t)), log(std::move(l)), listener(io) {}
+      : config(std::move(c)),
+        trees(std::move(t)),
+        log(std::move(l)),
+        listener(io),
+        admission({config.max_transfers, config.max_transfers_per_client}) {}
 
   void StartReceive();
   void OnRequest(std::span<const uint8_t> bytes, const udp::endpoint& from);
@@ -48,7 +84,13 @@ struct Server::Impl {
   void Receive(const std::shared_ptr<Session>& s);
   void ArmTimer(const std::shared_ptr<Session>& s);
   void Finish(const std::shared_ptr<Session>& s);
-  bool OpenTransferSocket(Session& s);
+  error_code OpenTransferSocket(Session& s);
+  // Ends the never-acknowledged session `id` to give its slot or its
+  // descriptor to a new request.
+  void Displace(Admission::Id id, std::string_view why);
+  // An ERROR from the listening socket: for answers that must not cost a
+  // descriptor (refusals while full, or when none is left).
+  void ReplyFromListener(const udp::endpoint& peer, ErrorCode code, std::string_view message);
   bool Debug() const { return log->should_log(spdlog::level::debug); }
 
   ServerConfig config;
@@ -59,9 +101,13 @@ struct Server::Impl {
   udp::endpoint from;
   std::array<uint8_t, 2048> rx{};
   std::map<udp::endpoint, std::shared_ptr<Session>> sessions;
+  std::map<Admission::Id, std::shared_ptr<Session>> by_id;
+  Admission admission;
+  Admission::Id next_id = 1;
+  Throttle busy_log, no_socket_log, unacked_log;
 
   std::atomic<uint64_t> requests{0}, completed{0}, failed{0}, bad_packets{0}, duplicates{0},
-      busy{0}, active{0};
+      busy{0}, client_busy{0}, displaced{0}, unacknowledged{0}, no_socket{0}, active{0};
 };
 
 Server::Server(ServerConfig config, TreeProvider trees, Logger logger)
@@ -106,8 +152,19 @@ void Server::Stop() {
 
 ServerStats Server::stats() const {
   const auto& im = *impl_;
-  return ServerStats{im.requests,   im.completed, im.failed, im.bad_packets,
-                     im.duplicates, im.busy,      im.active};
+  ServerStats st;
+  st.requests = im.requests;
+  st.completed = im.completed;
+  st.failed = im.failed;
+  st.bad_packets = im.bad_packets;
+  st.duplicate_requests = im.duplicates;
+  st.busy = im.busy;
+  st.client_busy = im.client_busy;
+  st.displaced = im.displaced;
+  st.unacknowledged = im.unacknowledged;
+  st.no_socket = im.no_socket;
+  st.active = im.active;
+  return st;
 }
 
 void Server::Impl::StartReceive() {
@@ -122,7 +179,7 @@ void Server::Impl::StartReceive() {
   });
 }
 
-bool Server::Impl::OpenTransferSocket(Session& s) {
+error_code Server::Impl::OpenTransferSocket(Session& s) {
   error_code ec;
   s.socket.open(s.peer.protocol(), ec);
   udp::endpoint local;
@@ -132,11 +189,27 @@ bool Server::Impl::OpenTransferSocket(Session& s) {
   if (!ec) s.socket.connect(s.peer, ec);
   if (!ec) s.socket.non_blocking(true, ec);
   if (ec) {
-    log->warn("cannot open a transfer socket for {}: {}", s.peer.address().to_string(),
-              ec.message());
-    return false;
+    error_code ignored;
+    s.socket.close(ignored);
   }
-  return true;
+  return ec;
+}
+
+void Server::Impl::ReplyFromListener(const udp::endpoint& peer, ErrorCode code,
+                                     std::string_view message) {
+  std::vector<uint8_t> out;
+  Append(ErrorPacket{code, std::string(message)}, out);
+  error_code ec;
+  listener.send_to(net::buffer(out), peer, 0, ec);
+}
+
+void Server::Impl::Displace(Admission::Id id, std::string_view why) {
+  auto it = by_id.find(id);
+  if (it == by_id.end()) return;
+  auto s = it->second;
+  ++displaced;
+  s->transfer->Displace(std::string(why));
+  Finish(s);
 }
 
 void Server::Impl::OnRequest(std::span<const uint8_t> bytes, const udp::endpoint& peer) {
@@ -158,26 +231,60 @@ void Server::Impl::OnRequest(std::span<const uint8_t> bytes, const udp::endpoint
     return;
   }
   ++requests;
-  auto s = std::make_shared<Session>(io, peer);
+  auto s = std::make_shared<Session>(io, peer, next_id++);
   s->started = Clock::now();
-  if (sessions.size() >= config.max_transfers) {
-    ++busy;
+  // Admission comes before the lookup and the Transfer (which reads a whole
+  // netascii file): a refused request costs nothing but its answer.
+  Admission::Decision d = admission.Decide(s->client);
+  if (d.verdict == Admission::Verdict::kClientFull ||
+      d.verdict == Admission::Verdict::kServerFull) {
+    const bool share = d.verdict == Admission::Verdict::kClientFull;
+    ++(share ? client_busy : busy);
     ++failed;
-    if (OpenTransferSocket(*s)) {
-      std::vector<uint8_t> out;
-      Append(ErrorPacket{ErrorCode::kNotDefined, "server busy, try again"}, out);
-      error_code ec;
-      s->socket.send(net::buffer(out), 0, ec);
-    }
-    log->warn("busy: refused {} from {} ({} transfers running)", req->filename,
-              peer.address().to_string(), sessions.size());
+    ReplyFromListener(peer, ErrorCode::kNotDefined, "server busy, try again");
+    uint64_t n = 0;
+    if (busy_log.Allow(n))
+      log->warn(
+          "busy: refused {} request(s) in 10 s, the last {} from {} ({} transfers running, "
+          "{} from that address)",
+          n, EscapeForLog(req->filename), s->client, sessions.size(),
+          admission.CountFor(s->client));
     return;
   }
-  auto tree = trees ? trees(peer.address().to_string()) : nullptr;
+  if (d.displace) Displace(*d.displace, "displaced by a newer request before any ACK");
+
+  auto tree =
+      trees && IsPrintableAscii(req->filename) ? trees(peer.address().to_string()) : nullptr;
   vfs::SourcePtr source = tree ? tree->Lookup(req->filename) : nullptr;
   s->transfer = std::make_unique<Transfer>(*req, std::move(source), config.transfer, s->started);
-  if (!OpenTransferSocket(*s)) {
-    ++failed;
+  error_code ec = OpenTransferSocket(*s);
+  if (ec && OutOfDescriptors(ec) && !s->transfer->finished()) {
+    // No descriptor left: one that a never-acknowledged transfer holds is
+    // better spent on this request.
+    if (auto victim = admission.OldestUnacknowledged()) {
+      Displace(*victim, "its descriptor went to a newer request");
+      ec = OpenTransferSocket(*s);
+    }
+  }
+  if (ec) {
+    ++no_socket;
+    if (s->transfer->finished()) {
+      // An immediate answer (not found, WRQ): it can come from port 69.
+      for (const auto& p : s->transfer->output()) {
+        error_code ignored;
+        listener.send_to(net::buffer(p), peer, 0, ignored);
+      }
+    } else {
+      s->transfer->Abandon("no transfer socket: " + ec.message());
+      ReplyFromListener(peer, ErrorCode::kNotDefined, "server out of resources, try again");
+    }
+    uint64_t n = 0;
+    if (no_socket_log.Allow(n))
+      log->warn(
+          "cannot open a transfer socket ({}): answered {} request(s) in 10 s from port "
+          "{} instead, the last from {}",
+          ec.message(), n, config.port, s->client);
+    Finish(s);
     return;
   }
   SendOutput(*s);
@@ -186,6 +293,9 @@ void Server::Impl::OnRequest(std::span<const uint8_t> bytes, const udp::endpoint
     return;
   }
   sessions.emplace(peer, s);
+  by_id.emplace(s->id, s);
+  admission.Add(s->id, s->client);
+  s->admitted = true;
   ++active;
   Receive(s);
   ArmTimer(s);
@@ -225,6 +335,7 @@ void Server::Impl::Receive(const std::shared_ptr<Session>& s) {
     if (Debug())
       log->debug("{}:{} -> {}", s->peer.address().to_string(), s->peer.port(), Describe(*packet));
     s->transfer->OnPacket(*packet, Clock::now());
+    if (s->admitted && s->transfer->acknowledged()) admission.Acknowledged(s->id);
     SendOutput(*s);
     if (s->transfer->finished()) {
       Finish(s);
@@ -251,7 +362,14 @@ void Server::Impl::ArmTimer(const std::shared_ptr<Session>& s) {
 
 void Server::Impl::Finish(const std::shared_ptr<Session>& s) {
   const Transfer& t = *s->transfer;
-  if (sessions.erase(s->peer)) --active;
+  auto it = sessions.find(s->peer);
+  if (it != sessions.end() && it->second == s) {
+    sessions.erase(it);
+    --active;
+  }
+  by_id.erase(s->id);
+  if (s->admitted) admission.Remove(s->id);
+  s->admitted = false;
   error_code ec;
   s->timer.cancel();
   s->socket.close(ec);
@@ -261,6 +379,7 @@ void Server::Impl::Finish(const std::shared_ptr<Session>& s) {
   r.filename = t.filename();
   r.outcome = t.outcome();
   r.detail = t.detail();
+  r.acknowledged = t.acknowledged();
   r.size = t.size();
   r.bytes = t.bytes_acked();
   r.seconds = std::chrono::duration<double>(Clock::now() - s->started).count();
@@ -270,20 +389,31 @@ void Server::Impl::Finish(const std::shared_ptr<Session>& s) {
   // With a hook, its owner writes the milestone line (e.g. with the client's
   // MAC); this one drops to debug so each transfer is logged once.
   auto milestone = config.on_transfer ? spdlog::level::debug : spdlog::level::info;
+  const std::string name = EscapeForLog(r.filename);
   if (r.outcome == Outcome::kComplete) {
     ++completed;
-    log->log(
-        milestone, "sent {} ({} bytes) to {} in {:.1f} s (blksize {}, window {}, {} retransmits)",
-        r.filename, r.size, r.client_address, r.seconds, r.blksize, r.windowsize, r.retransmits);
+    log->log(milestone,
+             "sent {} ({} bytes) to {} in {:.1f} s (blksize {}, window {}, {} retransmits)", name,
+             r.size, r.client_address, r.seconds, r.blksize, r.windowsize, r.retransmits);
   } else {
     ++failed;
     // Misses (pxelinux probes a dozen names) and tsize probes are routine.
     bool routine =
         r.outcome == Outcome::kRejected || (r.outcome == Outcome::kAborted && r.bytes == 0);
-    log->log(routine ? spdlog::level::debug : milestone,
+    // Never acknowledged: maybe a spoofed source, one line per 10 s at most.
+    bool silent =
+        !r.acknowledged && (r.outcome == Outcome::kTimedOut || r.outcome == Outcome::kDisplaced);
+    if (silent) {
+      ++unacknowledged;
+      uint64_t n = 0;
+      if (unacked_log.Allow(n))
+        log->info("{} transfer(s) in 10 s ended without any ACK, the last of {} to {} ({})", n,
+                  name, r.client_address, EscapeForLog(r.detail));
+    }
+    log->log(routine || silent ? spdlog::level::debug : milestone,
              "{} {} to {}: {} after {} of {} bytes ({})",
-             r.outcome == Outcome::kRejected ? "refused" : "failed sending", r.filename,
-             r.client_address, OutcomeName(r.outcome), r.bytes, r.size, r.detail);
+             r.outcome == Outcome::kRejected ? "refused" : "failed sending", name, r.client_address,
+             OutcomeName(r.outcome), r.bytes, r.size, EscapeForLog(r.detail));
   }
   if (config.on_transfer) config.on_transfer(r);
 }

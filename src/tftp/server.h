@@ -28,11 +28,12 @@ namespace isoboot::tftp {
 struct TransferRecord {
   std::string client_address;  // "10.0.0.7"
   uint16_t client_port = 0;
-  std::string filename;  // as the client asked
+  std::string filename;  // as the client asked: escape it (EscapeForLog) to log it
   Outcome outcome = Outcome::kRunning;
-  std::string detail;
-  uint64_t size = 0;   // of the file; 0 when not found
-  uint64_t bytes = 0;  // acknowledged by the client
+  std::string detail;         // may quote the client's ERROR text: escape it to log it
+  bool acknowledged = false;  // the client ACKed something (false: maybe spoofed)
+  uint64_t size = 0;          // of the file; 0 when not found
+  uint64_t bytes = 0;         // acknowledged by the client
   double seconds = 0;
   uint32_t blksize = 0;
   uint32_t windowsize = 0;
@@ -46,8 +47,14 @@ struct ServerConfig {
   std::string address = "0.0.0.0";  // IPv4 or IPv6 literal
   uint16_t port = 69;               // 0 picks a free port (tests); see Server::port()
   TransferConfig transfer;          // transfer.limits.max_blksize: see BlksizeForMtu
-  // Transfers in flight; requests beyond get ERROR 0 "server busy".
+  // Transfers in flight, and the share of one client IP address. A new
+  // request beyond either displaces the oldest transfer (of that address,
+  // for the share) that was never acknowledged; when there is none it gets
+  // ERROR 0 "server busy". The share is 128 so that a rack behind one
+  // address, or bench/tftp_bench.sh's 32 and 128 clients from one address,
+  // still fit. Each transfer holds one file descriptor (its socket).
   size_t max_transfers = 2048;
+  size_t max_transfers_per_client = 128;
   // With a hook, the server logs each transfer at debug level only, leaving
   // the milestone line to the hook (e.g. with the client's MAC). May be empty.
   TransferHook on_transfer;
@@ -59,7 +66,12 @@ struct ServerStats {
   uint64_t failed = 0;       // rejected, aborted, timed out, read errors
   uint64_t bad_packets = 0;  // unparsable or unexpected, dropped
   uint64_t duplicate_requests = 0;
-  uint64_t busy = 0;
+  uint64_t busy = 0;            // refused: the table was full of acknowledged transfers
+  uint64_t client_busy = 0;     // refused: the client's share was full of them
+  uint64_t displaced = 0;       // never-acknowledged transfers ended for a new request
+  uint64_t unacknowledged = 0;  // transfers that ended without any ACK (spoofed?)
+  uint64_t no_socket = 0;       // requests answered from the listening socket
+                                // because no transfer socket could be opened (EMFILE)
   uint64_t active = 0;
 };
 

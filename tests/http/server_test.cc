@@ -23,7 +23,8 @@ class ServerTest : public ::testing::Test {
   static ServerOptions Options() {
     ServerOptions o;
     o.request_timeout = std::chrono::seconds(20);
-    o.threads = 2;  // as isoboot serve runs it: two event loops
+    o.threads = 2;                       // as isoboot serve runs it: two event loops
+    o.max_connections_per_client = 512;  // ManyConcurrentClients: 300 from 127.0.0.1
     return o;
   }
 

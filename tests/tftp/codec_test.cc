@@ -147,7 +147,6 @@ TEST(TftpNegotiate, ClampsAndDeclines) {
   EXPECT_EQ(OackText(Negotiate({{"blksize", "-1"}}, limits, 0)), "");
   EXPECT_EQ(OackText(Negotiate({{"blksize", "99999999999999999999999"}}, limits, 0)), "");
   EXPECT_EQ(OackText(Negotiate({{"blksize", "8"}}, limits, 0)), "blksize=8 ");
-  EXPECT_EQ(OackText(Negotiate({{"timeout", "255"}}, limits, 0)), "timeout=255 ");
   EXPECT_EQ(OackText(Negotiate({{"timeout", "256"}}, limits, 0)), "");
   EXPECT_EQ(OackText(Negotiate({{"windowsize", "0"}}, limits, 0)), "");
   EXPECT_EQ(OackText(Negotiate({{"windowsize", "65536"}}, limits, 0)), "");
@@ -160,6 +159,30 @@ TEST(TftpNegotiate, ClampsAndDeclines) {
   // Window shrinks so blksize * windowsize stays within max_window_bytes.
   auto w = Negotiate({{"windowsize", "200"}, {"blksize", "8968"}}, jumbo, 0);
   EXPECT_EQ(OackText(w), "windowsize=116 blksize=8968 ");
+}
+
+TEST(TftpNegotiate, TimeoutOverTheServersMaximumIsDeclined) {
+  Limits limits;  // max_timeout_s 10
+  EXPECT_EQ(OackText(Negotiate({{"timeout", "1"}}, limits, 0)), "timeout=1 ");
+  EXPECT_EQ(OackText(Negotiate({{"timeout", "6"}}, limits, 0)), "timeout=6 ");  // curl's default
+  EXPECT_EQ(OackText(Negotiate({{"timeout", "10"}}, limits, 0)), "timeout=10 ");
+  // RFC 2349 forbids answering another value: the option is left out, and
+  // the transfer runs on the server's own timer.
+  for (const char* v : {"11", "255"}) {
+    auto n = Negotiate({{"timeout", v}, {"tsize", "0"}}, limits, 42);
+    EXPECT_EQ(OackText(n), "tsize=42 ") << v;
+    EXPECT_FALSE(n.timeout_s) << v;
+    ASSERT_EQ(n.ignored.size(), 1u);
+    EXPECT_NE(n.ignored[0].find("maximum"), std::string::npos) << n.ignored[0];
+  }
+  Limits patient = limits;
+  patient.max_timeout_s = 255;
+  EXPECT_EQ(OackText(Negotiate({{"timeout", "255"}}, patient, 0)), "timeout=255 ");
+}
+
+TEST(TftpDescribe, EscapesClientText) {
+  Packet rrq = Request{false, "a\nb\x1b[2J", "octet", {{"x\r", "\xff"}}};
+  EXPECT_EQ(Describe(rrq), R"(RRQ a\x0ab\x1b[2J octet x\x0d=\xff)");
 }
 
 TEST(TftpNegotiate, BlksizeForMtu) {

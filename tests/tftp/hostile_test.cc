@@ -4,7 +4,9 @@
 // sleeps that a slow machine could outrun.
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -21,13 +23,16 @@ namespace {
 
 class Client {
  public:
-  explicit Client(uint16_t server_port) : server_port_(server_port) {
+  // `from`: the client's own address; any of 127.0.0.0/8 is local, so tests
+  // play many hosts.
+  explicit Client(uint16_t server_port, const char* from = "127.0.0.1", int wait_s = 10)
+      : server_port_(server_port) {
     fd_.Reset(::socket(AF_INET, SOCK_DGRAM, 0));
     sockaddr_in a{};
     a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::inet_pton(AF_INET, from, &a.sin_addr);
     EXPECT_EQ(::bind(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    timeval tv{10, 0};  // bound on every wait
+    timeval tv{wait_s, 0};  // bound on every wait
     ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   }
   void SendTo(uint16_t port, std::span<const uint8_t> bytes) {
@@ -68,11 +73,10 @@ class Client {
 
 class TftpHostileTest : public ::testing::Test {
  protected:
-  void Start(TransferConfig transfer = {}) {
+  void Start(TransferConfig transfer = {}, ServerConfig config = {}) {
     auto tree = std::make_shared<vfs::Tree>();
     tree->Add("boot/linux", vfs::TextSource(std::string(5000, 'k')));
-    ServerConfig config;
-    config.address = "127.0.0.1";
+    config.address = "0.0.0.0";  // reachable from every 127.x address
     config.port = 0;
     config.transfer = transfer;
     config.on_transfer = [this](const TransferRecord& r) {
@@ -84,6 +88,7 @@ class TftpHostileTest : public ::testing::Test {
     thread_ = std::thread([this] { server_->Run(); });
   }
   void TearDown() override {
+    if (lowered_) ::setrlimit(RLIMIT_NOFILE, &saved_limit_);
     if (!server_) return;
     server_->Stop();
     thread_.join();
@@ -102,11 +107,43 @@ class TftpHostileTest : public ::testing::Test {
     return records_;
   }
 
+  // Lowers the soft open-file limit so that only `spare` more descriptors
+  // can be opened (restored in TearDown).
+  void LeaveDescriptors(int spare) {
+    // The limit bounds descriptor numbers, not their count: stop it just
+    // above the `spare`-th free number.
+    int fd = 0;
+    for (int free_seen = 0; fd < 65536; ++fd)
+      if (::fcntl(fd, F_GETFD) == -1 && errno == EBADF && ++free_seen == spare) break;
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved_limit_), 0);
+    rlimit low = saved_limit_;
+    low.rlim_cur = static_cast<rlim_t>(fd + 1);
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+    lowered_ = true;
+  }
+  // Fetches boot/linux lock-step from `c`; true when all 5000 bytes came.
+  static bool Fetch(Client& c) {
+    c.Send(Request{false, "boot/linux", "octet", {}});
+    for (uint16_t b = 1; b <= 10; ++b) {
+      std::string got = c.Receive();
+      if (got != fmt::format("DATA {} ({} bytes)", b, b < 10 ? 512 : 392)) {
+        ADD_FAILURE() << "block " << b << ": " << got;
+        return false;
+      }
+      c.Send(Ack{b}, c.tid());
+    }
+    return true;
+  }
+
   std::unique_ptr<Server> server_;
   std::thread thread_;
   std::mutex mu_;
   std::vector<TransferRecord> records_;
+  rlimit saved_limit_{};
+  bool lowered_ = false;
 };
+
+const std::vector<Option> kLongTimeout = {{"timeout", "255"}};
 
 TEST_F(TftpHostileTest, NothingOutsideTheTreeIsReadable) {
   Start();
@@ -238,6 +275,134 @@ TEST_F(TftpHostileTest, RepeatedRequestDoesNotStartASecondTransfer) {
   EXPECT_EQ(c.Receive(), "DATA 1 (512 bytes)");
   EXPECT_TRUE(WaitFor([&] { return server_->stats().duplicate_requests == 1; }));
   EXPECT_EQ(server_->stats().active, 1u);
+}
+
+TEST_F(TftpHostileTest, TimeoutOverTheMaximumIsDeclined) {
+  Start();
+  Client c(server_->port());
+  c.Send(Request{false, "boot/linux", "octet", {{"timeout", "255"}, {"tsize", "0"}}});
+  EXPECT_EQ(c.Receive(), "OACK tsize=5000");
+}
+
+TEST_F(TftpHostileTest, NonPrintableFileNamesAreRefused) {
+  Start();
+  Client c(server_->port());
+  c.Send(Request{false, "boot/linux\nsent boot/linux to 10.0.0.1", "octet", {}});
+  EXPECT_EQ(c.Receive(), "ERROR 1 illegal file name");
+  EXPECT_TRUE(WaitFor([&] { return Records().size() == 1; }));
+  EXPECT_EQ(Records()[0].outcome, Outcome::kRejected);
+}
+
+// One host sends 60 requests asking for timeout=255 and never ACKs: it gets
+// its share (4) and its requests displace only each other; a real client on
+// another address is served meanwhile.
+TEST_F(TftpHostileTest, UnacknowledgedFloodFromOneAddressStaysInItsShare) {
+  ServerConfig config;
+  config.max_transfers = 16;
+  config.max_transfers_per_client = 4;
+  Start({}, config);
+  std::vector<std::unique_ptr<Client>> flood;
+  for (int i = 0; i < 60; ++i) {
+    flood.push_back(std::make_unique<Client>(server_->port(), "127.0.0.2"));
+    flood.back()->Send(Request{false, "boot/linux", "octet", kLongTimeout});
+  }
+  ASSERT_TRUE(WaitFor([&] { return server_->stats().requests == 60; }));
+  auto s = server_->stats();
+  EXPECT_LE(s.active, 4u);
+  EXPECT_GE(s.displaced, 56u);
+  EXPECT_EQ(s.busy + s.client_busy, 0u);
+  Client real(server_->port(), "127.0.0.1");
+  EXPECT_TRUE(Fetch(real));
+  EXPECT_TRUE(WaitFor([&] { return server_->stats().completed == 1; }));
+}
+
+// Spoofed requests from 100 addresses (a per-address share cannot hold them)
+// fill the table; a real client's request displaces the oldest of them.
+TEST_F(TftpHostileTest, SpoofedFloodFromManyAddressesDoesNotLockOutARealClient) {
+  ServerConfig config;
+  config.max_transfers = 8;
+  Start({}, config);
+  std::vector<std::unique_ptr<Client>> flood;
+  for (int i = 1; i <= 100; ++i) {
+    std::string from = fmt::format("127.0.1.{}", i);
+    flood.push_back(std::make_unique<Client>(server_->port(), from.c_str()));
+    flood.back()->Send(Request{false, "boot/linux", "octet", kLongTimeout});
+  }
+  ASSERT_TRUE(WaitFor([&] { return server_->stats().requests == 100; }));
+  EXPECT_EQ(server_->stats().active, 8u);
+  Client real(server_->port(), "127.0.0.1");
+  EXPECT_TRUE(Fetch(real));
+  EXPECT_TRUE(WaitFor([&] { return server_->stats().completed == 1; }));
+  auto s = server_->stats();
+  EXPECT_GE(s.displaced, 93u);
+  EXPECT_EQ(s.busy, 0u);
+}
+
+// A share full of transfers that were acknowledged is a real client's:
+// more requests from that address get "server busy", from port 69 (no
+// descriptor spent), while other addresses are served.
+TEST_F(TftpHostileTest, AShareOfAcknowledgedTransfersRefusesWithBusy) {
+  TransferConfig t;
+  t.initial_timeout = std::chrono::seconds(30);
+  ServerConfig config;
+  config.max_transfers_per_client = 2;
+  Start(t, config);
+  Client a(server_->port(), "127.0.0.3"), b(server_->port(), "127.0.0.3");
+  for (Client* c : {&a, &b}) {
+    c->Send(Request{false, "boot/linux", "octet", {}});
+    EXPECT_EQ(c->Receive(), "DATA 1 (512 bytes)");
+    c->Send(Ack{1}, c->tid());
+    EXPECT_EQ(c->Receive(), "DATA 2 (512 bytes)");
+  }
+  Client third(server_->port(), "127.0.0.3");
+  third.Send(Request{false, "boot/linux", "octet", {}});
+  EXPECT_EQ(third.Receive(), "ERROR 0 server busy, try again");
+  EXPECT_EQ(third.tid(), server_->port());
+  EXPECT_EQ(server_->stats().client_busy, 1u);
+  Client other(server_->port(), "127.0.0.4");
+  EXPECT_TRUE(Fetch(other));
+}
+
+// Out of descriptors (EMFILE): a request takes the descriptor of a transfer
+// that was never acknowledged; when every transfer was, it is answered
+// "out of resources" from port 69, and the server keeps serving.
+TEST_F(TftpHostileTest, OutOfDescriptorsDisplacesOrAnswersFromTheListeningPort) {
+  TransferConfig t;
+  t.initial_timeout = std::chrono::seconds(30);
+  Start(t);
+  Client silent1(server_->port(), "127.0.0.5"), silent2(server_->port(), "127.0.0.6");
+  Client real(server_->port(), "127.0.0.7"), late(server_->port(), "127.0.0.8");
+  Client after(server_->port(), "127.0.0.9"), again(server_->port(), "127.0.0.9");
+  LeaveDescriptors(2);
+  silent1.Send(Request{false, "boot/linux", "octet", {}});
+  EXPECT_EQ(silent1.Receive(), "DATA 1 (512 bytes)");
+  silent2.Send(Request{false, "boot/linux", "octet", {}});
+  EXPECT_EQ(silent2.Receive(), "DATA 1 (512 bytes)");
+  // No descriptor left: silent1's (the oldest never acknowledged) is taken.
+  real.Send(Request{false, "boot/linux", "octet", {}});
+  EXPECT_EQ(real.Receive(), "DATA 1 (512 bytes)");
+  EXPECT_NE(real.tid(), server_->port());
+  real.Send(Ack{1}, real.tid());
+  EXPECT_EQ(real.Receive(), "DATA 2 (512 bytes)");
+  EXPECT_EQ(server_->stats().displaced, 1u);
+  // silent2 now gives way too, then nothing unacknowledged is left.
+  late.Send(Request{false, "boot/linux", "octet", {}});
+  EXPECT_EQ(late.Receive(), "DATA 1 (512 bytes)");
+  late.Send(Ack{1}, late.tid());
+  EXPECT_EQ(late.Receive(), "DATA 2 (512 bytes)");
+  after.Send(Request{false, "boot/linux", "octet", {}});
+  EXPECT_EQ(after.Receive(), "ERROR 0 server out of resources, try again");
+  EXPECT_EQ(after.tid(), server_->port());
+  EXPECT_EQ(server_->stats().no_socket, 1u);
+  // The acknowledged transfers finish; their descriptors serve new requests.
+  for (uint16_t b = 2; b <= 10; ++b) {
+    real.Send(Ack{b}, real.tid());
+    if (b < 10) {
+      EXPECT_EQ(real.Receive(), fmt::format("DATA {} ({} bytes)", b + 1, b < 9 ? 512 : 392));
+    }
+  }
+  EXPECT_TRUE(WaitFor([&] { return server_->stats().completed == 1; }));
+  EXPECT_TRUE(Fetch(again));
 }
 
 }  // namespace

@@ -158,6 +158,7 @@ TEST(TftpTransfer, RetransmitsOnTimeoutWithBackoffThenGivesUp) {
   c.initial_timeout = milliseconds(1000);
   c.max_timeout = milliseconds(4000);
   c.max_retries = 4;
+  c.first_ack_timeout = milliseconds(60'000);  // the retries end it here, not the deadline
   Transfer t(Rrq("f"), vfs::TextSource(Pattern(5000)), c, kT0);
   EXPECT_EQ(*t.deadline(), kT0 + milliseconds(1000));
   t.OnTimer(kT0 + milliseconds(999));  // early: nothing
@@ -187,6 +188,106 @@ TEST(TftpTransfer, ProgressResetsBackoff) {
   EXPECT_EQ(*t.deadline(), kT0 + std::chrono::seconds(9));
   t.OnPacket(Ack{0}, kT0 + std::chrono::seconds(4));
   EXPECT_EQ(*t.deadline(), kT0 + std::chrono::seconds(7));
+}
+
+TEST(TftpTransfer, NeverAcknowledgedEndsAtTheFirstAckDeadline) {
+  // The default config: 1 s, doubling; the first ACK must come within 10 s.
+  Transfer t(Rrq("f", {{"tsize", "0"}}), vfs::TextSource(Pattern(5000)), Config(), kT0);
+  EXPECT_EQ(Summary(t), "OACK tsize=5000");
+  EXPECT_FALSE(t.acknowledged());
+  std::vector<TimePoint> sends;
+  while (t.deadline()) {
+    TimePoint at = *t.deadline();
+    t.OnTimer(at);
+    if (!t.output().empty()) sends.push_back(at);
+  }
+  EXPECT_EQ(sends,
+            (std::vector<TimePoint>{kT0 + std::chrono::seconds(1), kT0 + std::chrono::seconds(3),
+                                    kT0 + std::chrono::seconds(7)}));
+  EXPECT_EQ(t.outcome(), Outcome::kTimedOut);
+  EXPECT_NE(t.detail().find("no ACK"), std::string::npos) << t.detail();
+  EXPECT_FALSE(t.acknowledged());
+}
+
+TEST(TftpTransfer, FirstAckDeadlineCutsALongClientTimeout) {
+  // timeout=10 (the largest accepted): one answer, no retransmission before
+  // the 10 s deadline; a spoofed request costs one packet and 10 s.
+  Transfer t(Rrq("f", {{"timeout", "10"}}), vfs::TextSource(Pattern(5000)), Config(), kT0);
+  EXPECT_EQ(Summary(t), "OACK timeout=10");
+  EXPECT_EQ(*t.deadline(), kT0 + std::chrono::seconds(10));
+  t.OnTimer(kT0 + std::chrono::seconds(10));
+  EXPECT_TRUE(t.output().empty());
+  EXPECT_EQ(t.outcome(), Outcome::kTimedOut);
+  EXPECT_EQ(t.retransmits(), 0u);
+  // timeout=255 is declined: the server's 1 s timer and the 10 s deadline.
+  Transfer u(Rrq("f", {{"timeout", "255"}}), vfs::TextSource(Pattern(5000)), Config(), kT0);
+  EXPECT_EQ(Summary(u), "DATA 1 (512 bytes)");
+  EXPECT_EQ(*u.deadline(), kT0 + std::chrono::seconds(1));
+  TimePoint last = kT0;
+  while (u.deadline()) {
+    last = *u.deadline();
+    u.OnTimer(last);
+  }
+  EXPECT_EQ(last, kT0 + std::chrono::seconds(10));
+  EXPECT_EQ(u.outcome(), Outcome::kTimedOut);
+}
+
+TEST(TftpTransfer, AnAckLiftsTheFirstAckDeadline) {
+  Transfer t(Rrq("f"), vfs::TextSource(Pattern(5000)), Config(), kT0);
+  TimePoint now = kT0 + std::chrono::seconds(9);
+  t.OnPacket(Ack{1}, now);
+  EXPECT_TRUE(t.acknowledged());
+  EXPECT_EQ(Summary(t), "DATA 2 (512 bytes)");
+  // Past the first-ACK deadline, the normal timer and retries apply.
+  EXPECT_EQ(*t.deadline(), now + std::chrono::seconds(1));
+  t.OnTimer(*t.deadline());
+  EXPECT_EQ(Summary(t), "DATA 2 (512 bytes)");
+  EXPECT_EQ(t.outcome(), Outcome::kRunning);
+}
+
+TEST(TftpTransfer, SessionLifetimeEndsASlowTransfer) {
+  TransferConfig c;
+  c.max_lifetime = std::chrono::seconds(60);
+  // 200 blocks; the client ACKs one block every 0.9 s, just inside the timer.
+  Transfer t(Rrq("f"), vfs::TextSource(Pattern(512 * 200)), c, kT0);
+  TimePoint now = kT0;
+  uint16_t block = 1;
+  while (!t.finished() && now < kT0 + std::chrono::minutes(5)) {
+    now += milliseconds(900);
+    if (now >= *t.deadline()) t.OnTimer(*t.deadline());
+    if (t.finished()) break;
+    t.OnPacket(Ack{block++}, now);
+  }
+  EXPECT_EQ(t.outcome(), Outcome::kTimedOut);
+  EXPECT_TRUE(t.acknowledged());
+  EXPECT_NE(t.detail().find("60 s session lifetime"), std::string::npos) << t.detail();
+  EXPECT_LE(now, kT0 + std::chrono::seconds(61));
+  EXPECT_GT(t.bytes_acked(), 0u);
+  // The default lifetime lets the same client finish.
+  Transfer u(Rrq("f"), vfs::TextSource(Pattern(512 * 200)), Config(), kT0);
+  now = kT0;
+  for (uint16_t b = 1; !u.finished(); ++b) {
+    now += milliseconds(900);
+    u.OnPacket(Ack{b}, now);
+  }
+  EXPECT_EQ(u.outcome(), Outcome::kComplete);
+}
+
+TEST(TftpTransfer, DisplaceEndsQuietly) {
+  Transfer t(Rrq("f"), vfs::TextSource(Pattern(5000)), Config(), kT0);
+  t.Displace("a newer request");
+  EXPECT_EQ(t.outcome(), Outcome::kDisplaced);
+  EXPECT_TRUE(t.output().empty());
+  EXPECT_FALSE(t.deadline());
+}
+
+TEST(TftpTransfer, NonPrintableFileNamesAreRefused) {
+  for (std::string name : {std::string("pxelinux.cfg/default\nforged line"), std::string("a\0b", 3),
+                           std::string("\x1b[2Jx"), std::string("caf\xc3\xa9")}) {
+    Transfer t(Rrq(name), vfs::TextSource("abc"), Config(), kT0);
+    EXPECT_EQ(Summary(t), "ERROR 1 illegal file name");
+    EXPECT_EQ(t.outcome(), Outcome::kRejected);
+  }
 }
 
 TEST(TftpTransfer, ClientErrorAbortsTsizeProbe) {
