@@ -18,6 +18,7 @@
 #include "dhcp/server.h"
 #include "http/server.h"
 #include "iso/image.h"
+#include "linux/file_limit.h"
 #include "linux/packet_socket.h"
 #include "serve/backup_store.h"
 #include "serve/netif.h"
@@ -111,6 +112,8 @@ Daemon::Daemon(Options options, Logger logger)
   profile_.root = options_.http_only ? boot::RootTransport::kHttp : options_.root;
   profile_.append = options_.append;
   profile_.node_scripts = !options_.backup_dir.empty() || !options_.nodes.empty();
+  // Every connection and transfer is a descriptor: as many as allowed.
+  const sys::FileLimit file_limit = sys::RaiseFileLimit();
   names_ = std::make_unique<ClientNames>();
   generations_ = std::make_unique<Generations>();
   store_ = MakeStore();
@@ -131,6 +134,10 @@ Daemon::Daemon(Options options, Logger logger)
     dhcp_ = MakeDhcp();
     router_advertiser_ = MakeRouterAdvertiser();
   }
+  sys::FileNeeds needs;
+  needs.http_connections = http::ServerOptions{}.max_connections;
+  needs.tftp_sessions = tftp_ ? tftp::ServerConfig{}.max_transfers : 0;
+  if (auto short_of = sys::CheckFileLimit(file_limit, needs)) log_->warn("{}", *short_of);
 
   auto generation = generations_->Current();
   if (store_) {
