@@ -319,13 +319,14 @@ class ReadOnlyControlTest : public ::testing::Test {
     return out;
   }
   // Handles `req`; returns the single answer and whether it was a refusal.
+  // The answer's spans point into sink_: valid until the next call.
   Frame One(const std::vector<uint8_t>& req, bool* refused = nullptr) {
-    Sink sink;
-    HandleResult r = target_.Handle(req, sink);
+    sink_.frames.clear();
+    HandleResult r = target_.Handle(req, sink_);
     EXPECT_EQ(r.disposition, Disposition::kAnswered);
     if (refused) *refused = r.refused;
-    EXPECT_EQ(sink.frames.size(), 1u);
-    auto f = Parse(sink.frames.at(0));
+    EXPECT_EQ(sink_.frames.size(), 1u);
+    auto f = Parse(sink_.frames.at(0));
     EXPECT_TRUE(f);
     return *f;
   }
@@ -336,6 +337,7 @@ class ReadOnlyControlTest : public ::testing::Test {
   }
 
   Target target_;
+  Sink sink_;
 };
 
 TEST_F(ReadOnlyControlTest, ReserveSetAndForceSetAreRefused) {
