@@ -69,7 +69,10 @@ struct Server::Worker {
 };
 
 Server::Server(Target& target, ServerOptions options, Logger logger)
-    : target_(target), options_(std::move(options)), log_(std::move(logger)) {
+    : target_(target),
+      options_(std::move(options)),
+      log_(std::move(logger)),
+      limiter_(options_.announce_limits) {
   unsigned n = options_.workers ? options_.workers : std::thread::hardware_concurrency();
   if (n == 0) n = 1;
   int group = static_cast<int>(getpid() & 0xffff);
@@ -134,14 +137,38 @@ void Server::WorkerLoop(Worker& w) {
       std::span<const uint8_t> frame(rx[i].data(), lens[i]);
       HandleResult r = target_.Handle(frame, sink);
       if (lens[i] < 12) continue;  // no source MAC to count it under
+      // Not per client: the MAC is invented or the frame someone else's.
+      if (r.disposition == Disposition::kBadSource) {
+        w.stats.AddBadSource();
+        continue;
+      }
+      if (r.disposition == Disposition::kNotForUs) {
+        w.stats.AddNotForUs();
+        continue;
+      }
       w.stats.Add(r.src, lens[i] + r.data_bytes, r.ata_error,
-                  r.disposition == Disposition::kMalformed);
+                  r.disposition == Disposition::kMalformed, r.refused);
     }
     sink.Flush();
   }
 }
 
-void Server::AnnounceTo(const Mac& mac) {
+bool Server::AnnounceTo(const Mac& mac) {
+  if (mac[0] & 0x01) return false;  // one initiator, never a group
+  {
+    std::lock_guard lock(limiter_mu_);
+    if (!limiter_.Allow(mac, AnnounceLimiter::Clock::now())) return false;
+  }
+  SendAnnouncements(mac);
+  return true;
+}
+
+uint64_t Server::AnnouncementsSuppressed() const {
+  std::lock_guard lock(limiter_mu_);
+  return limiter_.suppressed();
+}
+
+void Server::SendAnnouncements(const Mac& mac) {
   struct VectorSink : ResponseSink {
     std::vector<std::vector<uint8_t>> frames;
     std::vector<uint8_t>& Next() override { return frames.emplace_back(); }
@@ -150,6 +177,13 @@ void Server::AnnounceTo(const Mac& mac) {
   std::lock_guard lock(announce_mu_);
   for (const auto& f : sink.frames)
     announce_socket_->SendOne(f);
+}
+
+DropCounts Server::Drops() const {
+  DropCounts out;
+  for (const auto& w : workers_)
+    out += w->stats.Drops();
+  return out;
 }
 
 std::map<Mac, ClientCounts> Server::Stats() const {
@@ -165,11 +199,15 @@ void Server::WriteStats() const {
   ClientCounts total;
   for (const auto& [mac, c] : Stats()) {
     total += c;
-    text += fmt::format("client {} frames={} bytes={} ata_errors={} dropped={}\n", FormatMac(mac),
-                        c.frames, c.bytes, c.ata_errors, c.dropped);
+    text += fmt::format("client {} frames={} bytes={} ata_errors={} dropped={} refused={}\n",
+                        FormatMac(mac), c.frames, c.bytes, c.ata_errors, c.dropped, c.refused);
   }
-  text += fmt::format("total frames={} bytes={} ata_errors={} dropped={}\n", total.frames,
-                      total.bytes, total.ata_errors, total.dropped);
+  DropCounts d = Drops();
+  text += fmt::format(
+      "total frames={} bytes={} ata_errors={} dropped={} refused={} bad_source_dropped={} "
+      "not_for_us_dropped={} announcements_suppressed={}\n",
+      total.frames, total.bytes, total.ata_errors, total.dropped, total.refused, d.bad_source,
+      d.not_for_us, AnnouncementsSuppressed());
   std::string tmp = options_.stats_file + ".tmp";
   {
     std::ofstream f(tmp, std::ios::trunc);
@@ -217,7 +255,7 @@ void Server::Run() {
   while (!stop_) {
     auto now = Clock::now();
     if (options_.announce_seconds && now >= next_announce) {
-      AnnounceTo(kBroadcastMac);
+      SendAnnouncements(kBroadcastMac);
       next_announce = now + std::chrono::seconds(options_.announce_seconds);
     }
     if (now >= next_stats) {
@@ -233,11 +271,15 @@ void Server::Run() {
   ClientCounts total;
   for (const auto& [mac, c] : Stats()) {
     total += c;
-    log_->info("client {}: {} frames, {} bytes, {} errors, {} malformed dropped", FormatMac(mac),
-               c.frames, c.bytes, c.ata_errors, c.dropped);
+    log_->info("client {}: {} frames, {} bytes, {} errors, {} malformed dropped, {} refused",
+               FormatMac(mac), c.frames, c.bytes, c.ata_errors, c.dropped, c.refused);
   }
-  log_->info("served {} frames, {} bytes, {} errors, {} malformed dropped", total.frames,
-             total.bytes, total.ata_errors, total.dropped);
+  DropCounts d = Drops();
+  log_->info(
+      "served {} frames, {} bytes, {} errors, {} malformed dropped, {} refused; dropped {} from "
+      "group source MACs, {} for other MACs; {} announcements suppressed",
+      total.frames, total.bytes, total.ata_errors, total.dropped, total.refused, d.bad_source,
+      d.not_for_us, AnnouncementsSuppressed());
   WriteStats();
   std::lock_guard lock(stop_mu_);
   if (failure_) std::rethrow_exception(failure_);

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "aoe/announce_limiter.h"
 #include "aoe/client_stats.h"
 #include "aoe/target.h"
 #include "base/logging.h"
@@ -28,9 +29,10 @@ namespace isoboot::aoe {
 
 struct ServerOptions {
   sys::InterfaceInfo iface;
-  unsigned announce_seconds = 5;  // unsolicited Query Config period; 0 = never
-  unsigned workers = 0;           // 0 = one per CPU
-  std::string stats_file;         // rewritten every second and at exit, if set
+  unsigned announce_seconds = 5;   // unsolicited Query Config period; 0 = never
+  unsigned workers = 0;            // 0 = one per CPU
+  std::string stats_file;          // rewritten every second and at exit, if set
+  AnnounceLimits announce_limits;  // for AnnounceTo
 };
 
 class Server {
@@ -45,14 +47,19 @@ class Server {
   void Run();
   void Stop();
   // Sends every export's Query Config response to one initiator (e.g. when
-  // DHCP saw it boot), so it need not wait for its next discovery.
-  void AnnounceTo(const Mac& mac);
+  // DHCP saw it boot), so it need not wait for its next discovery. Rate
+  // limited per MAC and overall (options.announce_limits), since what asks
+  // for it may be spoofed; false if suppressed. A group MAC is refused.
+  bool AnnounceTo(const Mac& mac);
   std::map<Mac, ClientCounts> Stats() const;
+  DropCounts Drops() const;
+  uint64_t AnnouncementsSuppressed() const;
 
  private:
   struct Worker;
   void WorkerLoop(Worker& w);
   void WriteStats() const;
+  void SendAnnouncements(const Mac& dst);
 
   Target& target_;
   ServerOptions options_;
@@ -64,6 +71,8 @@ class Server {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::mutex announce_mu_;
   std::unique_ptr<sys::PacketSocket> announce_socket_;  // guarded by announce_mu_
+  mutable std::mutex limiter_mu_;
+  AnnounceLimiter limiter_;  // guarded by limiter_mu_
 };
 
 }  // namespace isoboot::aoe

@@ -120,7 +120,25 @@ Header Target::ResponseHeader(const Header& request, const Export& e) const {
 
 HandleResult Target::Handle(std::span<const uint8_t> bytes, ResponseSink& sink) {
   HandleResult result;
-  if (bytes.size() >= 12) std::copy_n(bytes.begin() + 6, 6, result.src.begin());
+  if (bytes.size() >= 12) {
+    std::copy_n(bytes.begin() + 6, 6, result.src.begin());
+    // A group source address is never an initiator's, and answering it
+    // would broadcast the answer (a read from ff:ff:ff:ff:ff:ff would
+    // flood the segment with up to 17 times its size in sectors).
+    if (result.src[0] & 0x01) {
+      result.disposition = Disposition::kBadSource;
+      return result;
+    }
+    // Only frames to us or to broadcast (discovery): a switch floods
+    // unicast to unknown MACs, and a promiscuous interface passes frames for
+    // another target, which must not get a second answer from us.
+    Mac dst;
+    std::copy_n(bytes.begin(), 6, dst.begin());
+    if (dst != self_ && dst != kBroadcastMac) {
+      result.disposition = Disposition::kNotForUs;
+      return result;
+    }
+  }
   auto parsed = Parse(bytes);
   if (!parsed) {
     result.disposition = Disposition::kMalformed;
@@ -200,14 +218,19 @@ void Target::AnswerConfig(const Frame& f, Export& e, ResponseSink& sink, HandleR
         if (!std::string_view(e.config_).starts_with(wanted)) return;
         break;
       case ConfigCommand::kSet:
-        if (!e.config_.empty()) {  // spec 3.2: set only an empty string
+      case ConfigCommand::kForceSet:
+        if (!e.network_may_configure()) {
+          // The string is the export's, fixed at start (spec 3.2's error
+          // for a string that may not be replaced).
+          error = true;
+          result.refused = true;
+        } else if (q.ccmd == static_cast<uint8_t>(ConfigCommand::kForceSet)) {
+          e.config_ = wanted;
+        } else if (!e.config_.empty()) {  // spec 3.2: set only an empty string
           error = true;
         } else {
           e.config_ = wanted;
         }
-        break;
-      case ConfigCommand::kForceSet:
-        e.config_ = wanted;
         break;
     }
   }

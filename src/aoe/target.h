@@ -44,6 +44,12 @@ struct ExportOptions {
   std::string config_string;
   std::vector<Mac> allow_macs;  // initial MAC mask list; empty = everyone
   std::string serial;           // IDENTIFY serial number (20 characters max)
+  // Whether initiators may change the export's control state: the config
+  // string (Query Config set/force set), the MAC mask list (edit) and the
+  // reservation (set/force set), as vblade lets them. Off, those are refused
+  // with an error answer and reads of that state still work: one frame
+  // from any MAC could otherwise lock every other initiator out.
+  bool network_may_configure = true;
 };
 
 // One exported device: shelf.slot -> BlockDevice.
@@ -56,6 +62,7 @@ class Export {
   uint16_t shelf() const { return options_.shelf; }
   uint8_t slot() const { return options_.slot; }
   bool writable() const { return options_.writable; }
+  bool network_may_configure() const { return options_.network_may_configure; }
   uint64_t sectors() const { return sectors_; }
   BlockDevice& device() { return *device_; }
   const std::array<uint8_t, 512>& identify() const { return identify_; }
@@ -97,11 +104,14 @@ enum class Disposition {
   kAnswered,   // one or more responses written
   kIgnored,    // valid, but not for us (other shelf, a response, masked out)
   kMalformed,  // rejected by the codec or inconsistent
+  kBadSource,  // multicast or broadcast source MAC: dropped, never answered
+  kNotForUs,   // addressed to another unicast or a multicast MAC: dropped
 };
 
 struct HandleResult {
   Disposition disposition = Disposition::kIgnored;
   bool ata_error = false;   // an ATA or AoE error was returned
+  bool refused = false;     // a control change refused (network_may_configure off)
   Mac src{};                // the sender (valid once the Ethernet header parsed)
   uint64_t data_bytes = 0;  // sector bytes read or written
 };

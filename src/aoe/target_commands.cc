@@ -104,6 +104,13 @@ void Target::AnswerAta(const Frame& f, Export& e, ResponseSink& sink, HandleResu
 
 void Target::AnswerMask(const Frame& f, Export& e, ResponseSink& sink, HandleResult& result) {
   const MacMaskList& m = f.mask;
+  if (m.mcmd == static_cast<uint8_t>(MaskCommand::kEdit) && !e.network_may_configure()) {
+    // As a target without MAC mask support answers: the list stays as the
+    // operator set it, and MCmd 0 still reads it.
+    AnswerError(f, e, AoeError::kUnrecognizedCommand, sink, result);
+    result.refused = true;
+    return;
+  }
   std::vector<MacDirective> list;
   uint8_t merror = 0;
   {
@@ -146,6 +153,13 @@ void Target::AnswerMask(const Frame& f, Export& e, ResponseSink& sink, HandleRes
 
 void Target::AnswerReserve(const Frame& f, Export& e, ResponseSink& sink, HandleResult& result) {
   const Reserve& v = f.reserve;
+  if (v.rcmd != static_cast<uint8_t>(ReserveCommand::kRead) && !e.network_may_configure()) {
+    // A shared read-only export is never reserved by one initiator; the
+    // answer is a target's without Reserve/Release, and RCmd 0 still reads.
+    AnswerError(f, e, AoeError::kUnrecognizedCommand, sink, result);
+    result.refused = true;
+    return;
+  }
   std::vector<Mac> list;
   bool conflict = false;
   {

@@ -41,7 +41,8 @@ struct ExportArgs {
   unsigned workers = 0;
   bool writable = false;
   bool sync = false;
-  bool pread = false;
+  bool pread = false;  // the default; kept so that older command lines still run
+  bool mmap = false;
 };
 
 void RequireCapNetRaw(const std::string& what) {
@@ -111,10 +112,10 @@ int RunExport(const ExportArgs& a) {
     o.config_string = a.config_string;
     o.allow_macs = allow;
     std::unique_ptr<aoe::BlockDevice> device;
-    if (a.writable || a.pread) {
-      device = aoe::FileDevice::Open(s.file, a.writable, a.sync);
-    } else {
+    if (a.mmap && !a.writable) {
       device = aoe::MappedDevice::Open(s.file);
+    } else {
+      device = aoe::FileDevice::Open(s.file, a.writable, a.sync);
     }
     target.AddExport(o, std::move(device));
   }
@@ -156,8 +157,12 @@ void AddAoeCommand(CLI::App& app, Run& run) {
   e->add_option("--export", ex->exports, "SHELF.SLOT=FILE (repeatable)")->allow_extra_args(false);
   e->add_flag("--writable", ex->writable, "accept writes (default: read-only, writes abort)");
   e->add_flag("--sync", ex->sync, "acknowledge writes only once on stable storage (O_DSYNC)");
-  e->add_flag("--pread", ex->pread,
-              "read with pread instead of mmap (safe if the file may shrink while served)");
+  e->add_flag("--mmap", ex->mmap,
+              "read-only exports: map the file instead of pread (saves a system call per read, "
+              "but UNSAFE if the file can shrink while served: reading a page past the new end "
+              "kills the process with SIGBUS; only for files replaced by a new inode, never "
+              "truncated or rewritten in place)");
+  e->add_flag("--pread", ex->pread, "read with pread (the default; see --mmap)");
   e->add_option("--allow-mac", ex->allow_macs, "only answer this initiator MAC (repeatable)")
       ->allow_extra_args(false);
   e->add_option("--config-string", ex->config_string, "initial AoE config string");

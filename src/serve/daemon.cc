@@ -273,6 +273,9 @@ void Daemon::MakeAoe() {
   eo.shelf = profile_.shelf;
   eo.slot = profile_.slot;
   eo.config_string = "isoboot";
+  // Every booted node shares this export: no initiator may reserve it, mask
+  // the others out or change its config string.
+  eo.network_may_configure = false;
   auto device = std::make_unique<ImageDevice>(generations_->Current()->image);
   aoe_slot_ = device->slot();
   aoe_target_->AddExport(eo, std::move(device));

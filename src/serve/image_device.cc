@@ -14,13 +14,23 @@ void ImageDevice::Slot::Replace(std::shared_ptr<const iso::Image> image) {
 
 void ImageDevice::Slot::Bind(const aoe::Mac& mac) {
   std::lock_guard lock(mu_);
-  bound_[mac] = current_;
+  bound_.Put(mac, current_);
 }
 
 std::shared_ptr<const iso::Image> ImageDevice::Slot::For(const aoe::Mac& mac) {
   std::lock_guard lock(mu_);
-  auto [it, inserted] = bound_.try_emplace(mac, current_);
-  return it->second;
+  if (const auto* image = bound_.Find(mac)) return *image;
+  return current_;
+}
+
+size_t ImageDevice::Slot::bound() const {
+  std::lock_guard lock(mu_);
+  return bound_.size();
+}
+
+size_t ImageDevice::Slot::forgotten() const {
+  std::lock_guard lock(mu_);
+  return bound_.evicted();
 }
 
 std::shared_ptr<const iso::Image> ImageDevice::Slot::current() const {

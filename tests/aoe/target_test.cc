@@ -285,6 +285,139 @@ TEST_F(TargetTest, ReservationBlocksOtherInitiators) {
   EXPECT_EQ(f.header.error, 0);
 }
 
+// A target as `isoboot serve` runs it: the network may read its control
+// state but not change it.
+class ReadOnlyControlTest : public ::testing::Test {
+ protected:
+  ReadOnlyControlTest() : target_(kSelf, 2, 16) {
+    ExportOptions o;
+    o.config_string = "isoboot";
+    o.network_may_configure = false;
+    target_.AddExport(o, std::make_unique<MemoryDevice>(Image(100)));
+  }
+
+  std::vector<uint8_t> Request(uint8_t command, std::vector<uint8_t> body,
+                               const Mac& src = kOther) {
+    Frame f;
+    f.header.dst = kSelf;
+    f.header.src = src;
+    f.header.slot = 1;
+    f.header.command = command;
+    f.header.tag = 5;
+    std::vector<uint8_t> out;
+    AppendHeader(f.header, out);
+    out.insert(out.end(), body.begin(), body.end());
+    return out;
+  }
+  std::vector<uint8_t> Read(const Mac& src) {
+    auto out = Request(0, {}, src);
+    AtaMessage a;
+    a.aflags = kAtaFlagExtended;
+    a.sector_count = 1;
+    a.cmd_status = kAtaReadSectorsExt;
+    AppendAta(a, out);
+    return out;
+  }
+  // Handles `req`; returns the single answer and whether it was a refusal.
+  // The answer's spans point into sink_: valid until the next call.
+  Frame One(const std::vector<uint8_t>& req, bool* refused = nullptr) {
+    sink_.frames.clear();
+    HandleResult r = target_.Handle(req, sink_);
+    EXPECT_EQ(r.disposition, Disposition::kAnswered);
+    if (refused) *refused = r.refused;
+    EXPECT_EQ(sink_.frames.size(), 1u);
+    auto f = Parse(sink_.frames.at(0));
+    EXPECT_TRUE(f);
+    return *f;
+  }
+  void ExpectClientStillReads() {
+    Frame f = One(Read(kClient));
+    EXPECT_EQ(f.header.flags & kFlagError, 0);
+    EXPECT_EQ(f.ata.cmd_status, kAtaStatusDrdy);
+  }
+
+  Target target_;
+  Sink sink_;
+};
+
+TEST_F(ReadOnlyControlTest, ReserveSetAndForceSetAreRefused) {
+  for (uint8_t rcmd : {1, 2}) {
+    std::vector<uint8_t> body = {rcmd, 1};
+    body.insert(body.end(), kOther.begin(), kOther.end());
+    bool refused = false;
+    Frame f = One(Request(3, body), &refused);
+    EXPECT_TRUE(refused);
+    EXPECT_EQ(f.header.flags & kFlagError, kFlagError);
+    EXPECT_EQ(f.header.error, static_cast<uint8_t>(AoeError::kUnrecognizedCommand));
+    ExpectClientStillReads();
+  }
+  // A release (set with no MACs) is a change too.
+  bool refused = false;
+  Frame f = One(Request(3, {2, 0}), &refused);
+  EXPECT_TRUE(refused);
+  // Reading the reservation still works, and shows none.
+  f = One(Request(3, {0, 0}), &refused);
+  EXPECT_FALSE(refused);
+  EXPECT_EQ(f.header.flags & kFlagError, 0);
+  EXPECT_EQ(f.reserve.count, 0);
+}
+
+TEST_F(ReadOnlyControlTest, MacMaskEditsAreRefusedAndReadsWork) {
+  std::vector<uint8_t> body = {0, 1, 0, 1, 0, 1};
+  body.insert(body.end(), kOther.begin(), kOther.end());
+  bool refused = false;
+  Frame f = One(Request(2, body), &refused);
+  EXPECT_TRUE(refused);
+  EXPECT_EQ(f.header.error, static_cast<uint8_t>(AoeError::kUnrecognizedCommand));
+  ExpectClientStillReads();
+  f = One(Request(2, {0, 0, 0, 0}), &refused);
+  EXPECT_FALSE(refused);
+  EXPECT_EQ(f.header.flags & kFlagError, 0);
+  EXPECT_EQ(f.mask.count, 0);
+}
+
+TEST_F(ReadOnlyControlTest, ConfigStringSetAndForceSetAreRefused) {
+  for (uint8_t ccmd : {3, 4}) {
+    std::vector<uint8_t> body = {0, 0, 0,   0,   0,  static_cast<uint8_t>(0x10 | ccmd),
+                                 0, 3, 'b', 'a', 'd'};
+    bool refused = false;
+    Frame f = One(Request(1, body), &refused);
+    EXPECT_TRUE(refused);
+    EXPECT_EQ(f.header.error, static_cast<uint8_t>(AoeError::kConfigStringPresent));
+    EXPECT_EQ(std::string(f.config.config.begin(), f.config.config.end()), "isoboot");
+  }
+  bool refused = false;
+  Frame f = One(Request(1, {0, 0, 0, 0, 0, 0x10, 0, 0}), &refused);
+  EXPECT_FALSE(refused);
+  EXPECT_EQ(f.header.flags & kFlagError, 0);
+  EXPECT_EQ(std::string(f.config.config.begin(), f.config.config.end()), "isoboot");
+}
+
+TEST_F(TargetTest, GroupSourceMacsAreDroppedUnanswered) {
+  for (Mac src : {kBroadcastMac, Mac{0x01, 0x00, 0x5e, 0, 0, 1}, Mac{0x33, 0x33, 0, 0, 0, 1}}) {
+    Sink sink;
+    HandleResult r = target_.Handle(Ata(kAtaReadSectorsExt, 0, 2, 1, {}, src), sink);
+    EXPECT_EQ(r.disposition, Disposition::kBadSource);
+    auto qc = Request(1, kBroadcastShelf, kBroadcastSlot, src);
+    qc.insert(qc.end(), 8, 0);
+    EXPECT_EQ(target_.Handle(qc, sink).disposition, Disposition::kBadSource);
+    EXPECT_TRUE(sink.frames.empty());
+  }
+}
+
+TEST_F(TargetTest, FramesForOtherMacsAreDropped) {
+  auto req = Ata(kAtaReadSectorsExt, 0, 1);
+  for (Mac dst : {kOther, Mac{0x01, 0x80, 0xc2, 0, 0, 0}}) {
+    std::copy(dst.begin(), dst.end(), req.begin());
+    Sink sink;
+    EXPECT_EQ(target_.Handle(req, sink).disposition, Disposition::kNotForUs);
+    EXPECT_TRUE(sink.frames.empty());
+  }
+  std::copy(kBroadcastMac.begin(), kBroadcastMac.end(), req.begin());
+  Sink sink;
+  EXPECT_EQ(target_.Handle(req, sink).disposition, Disposition::kAnswered);
+}
+
 TEST(TargetSectors, FromMtu) {
   EXPECT_EQ(Target::SectorsForMtu(1500), 2);
   EXPECT_EQ(Target::SectorsForMtu(9000), 17);
