@@ -132,8 +132,10 @@ int RunBackup(BackupArgs& args) {
   options.compression = args.gzip ? Compression::kGzip : Compression::kZstd;
   options.excludes = args.excludes;
   if (args.exclude_squashfs) options.excludes.push_back("*.squashfs");
-  // A backup written inside the overlay would otherwise contain its own partial self.
+  // A backup written inside the overlay would otherwise contain its own partial self,
+  // and a restore's staging directory (inside an upper dir that is a mount point).
   options.excludes.push_back(".*.isoboot-partial-*");
+  options.excludes.push_back(".isoboot-restore-*");
   Progress progress("backup");
   options.progress = progress.Fn();
   auto start = std::chrono::steady_clock::now();

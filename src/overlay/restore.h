@@ -64,7 +64,12 @@ struct RestoreStats {
 };
 
 // Pass 2, after Verify: writes (or, dry run, compares) every entry under
-// options.target. Throws std::runtime_error on failure.
+// options.target. The archive is unpacked into a staging directory on the
+// target's filesystem (overlay/staging.h), checked again (the archive's
+// checksum, each entry's type and size against the manifest) and only then
+// moved into options.target. Throws std::runtime_error with a one-line
+// reason on failure; options.target is then as it was (see staging.h for
+// a crash while moving).
 RestoreStats Apply(int fd, const Verified& verified, const RestoreOptions& options);
 
 // The path checks of Verify, exposed for tests. `symlinks` holds the symlink
