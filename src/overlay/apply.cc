@@ -13,6 +13,7 @@
 
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <system_error>
 #include <unordered_map>
@@ -339,12 +340,17 @@ RestoreStats Apply(int fd, const Verified& verified, const RestoreOptions& optio
   if (!::realpath(options.target.c_str(), real)) ThrowErrno(options.target);
   if (options.dry_run) return DryRun(fd, verified, options, real);
   RestoreStats stats;
+  std::optional<Staging> staging;
   try {
-    Staging staging(real);
-    auto dirs = Unpack(fd, verified, options, staging, stats);
-    CheckStaged(staging.tree(), verified.manifest);
-    staging.MoveIn(dirs);
+    staging.emplace(real);
+    auto dirs = Unpack(fd, verified, options, *staging, stats);
+    CheckStaged(staging->tree(), verified.manifest);
+    staging->MoveIn(dirs);
   } catch (const std::exception& e) {
+    if (staging && staging->mixed()) {
+      throw std::runtime_error(
+          fmt::format("restore into {} failed and left it partly restored: {}", real, e.what()));
+    }
     throw std::runtime_error(
         fmt::format("restore into {} failed, {} is unchanged: {}", real, real, e.what()));
   }

@@ -276,10 +276,10 @@ void Staging::MoveIn(const std::unordered_map<std::string, DirMeta>& dirs) {
           fmt::format("{}; every entry moved in so far was put back", e.what()));
     }
     keep_ = true;  // it holds the old entries that could not be put back
-    throw std::runtime_error(fmt::format(
-        "{}; putting back what was moved in failed for {} entries (the upper dir is now "
-        "mixed; the old entries are in {}): {}",
-        e.what(), failed.size(), path_, failed.front()));
+    throw std::runtime_error(
+        fmt::format("{}; putting back what was moved in failed for {} entries (the old entries "
+                    "are in {}): {}",
+                    e.what(), failed.size(), path_, failed.front()));
   }
   struct stat st {};
   if (::fstat(target.get(), &st) == 0) target_mtime_ = st.st_mtim;

@@ -44,6 +44,9 @@ class Staging {
 
   // Where Apply unpacks the archive: `<staging dir>/tree`.
   const std::string& tree() const { return tree_; }
+  // True after MoveIn failed and could not undo all of its moves: the
+  // target is then mixed, and the staging directory is kept.
+  bool mixed() const { return keep_; }
   // The filesystem the restore writes to, for messages: its mount point.
   const std::string& mount_point() const { return mount_point_; }
 
