@@ -132,8 +132,10 @@ int RunBackup(BackupArgs& args) {
   options.compression = args.gzip ? Compression::kGzip : Compression::kZstd;
   options.excludes = args.excludes;
   if (args.exclude_squashfs) options.excludes.push_back("*.squashfs");
-  // A backup written inside the overlay would otherwise contain its own partial self.
+  // A backup written inside the overlay would otherwise contain its own partial self,
+  // and a restore's staging directory (inside an upper dir that is a mount point).
   options.excludes.push_back(".*.isoboot-partial-*");
+  options.excludes.push_back(".isoboot-restore-*");
   Progress progress("backup");
   options.progress = progress.Fn();
   auto start = std::chrono::steady_clock::now();
@@ -178,6 +180,8 @@ struct RestoreArgs {
   std::string upper, src, token_file;
   bool dry_run = false, remount = false, json = false;
   SshFlags ssh;
+  TransportOptions limits;  // the download's timeouts and size limit
+  VerifyLimits verify;
 };
 
 int RunRestore(RestoreArgs& args) {
@@ -186,10 +190,16 @@ int RunRestore(RestoreArgs& args) {
     throw std::runtime_error(
         fmt::format("--remount: {} is not the upper directory of a mounted overlay", upper.path));
   }
-  UniqueFd fd = OpenSource(args.src, Transport(args.token_file, args.ssh));
+  TransportOptions transport = Transport(args.token_file, args.ssh);
+  transport.connect_timeout_s = args.limits.connect_timeout_s;
+  transport.low_speed_bytes = args.limits.low_speed_bytes;
+  transport.low_speed_time_s = args.limits.low_speed_time_s;
+  transport.max_time_s = args.limits.max_time_s;
+  transport.max_size = args.limits.max_size;
+  UniqueFd fd = OpenSource(args.src, transport);
   Verified v = [&] {
     Progress progress("verify");
-    auto r = Verify(fd.get(), progress.Fn());
+    auto r = Verify(fd.get(), progress.Fn(), args.verify);
     if (!r)
       throw std::runtime_error(
           fmt::format("{}: refused, nothing was written: {}", args.src, r.error().message));
@@ -275,6 +285,32 @@ void AddOverlayCommand(CLI::App& app, Run& run) {
   restore->add_flag("--json", r->json, "print a JSON summary");
   restore->add_option("--token-file", r->token_file,
                       "bearer token for http(s) (default: $ISOBOOT_TOKEN)");
+  restore
+      ->add_option("--connect-timeout", r->limits.connect_timeout_s,
+                   "http(s): seconds to wait for the connection")
+      ->capture_default_str();
+  restore
+      ->add_option("--speed-limit", r->limits.low_speed_bytes,
+                   "http(s): abort when fewer bytes/s than this arrive for --speed-time (0: never)")
+      ->capture_default_str();
+  restore
+      ->add_option("--speed-time", r->limits.low_speed_time_s,
+                   "http(s): seconds below --speed-limit before the download is aborted")
+      ->capture_default_str();
+  restore
+      ->add_option("--max-time", r->limits.max_time_s,
+                   "http(s): seconds the whole download may take (0: no limit)")
+      ->capture_default_str();
+  restore
+      ->add_option("--max-size", r->limits.max_size,
+                   "largest archive accepted from http(s), ssh:// or stdin (e.g. 8G)")
+      ->transform(CLI::AsSizeValue(false))
+      ->default_str("8G");
+  restore
+      ->add_option("--max-content", r->verify.max_bytes,
+                   "largest total the archive may unpack to, holes included (e.g. 64G)")
+      ->transform(CLI::AsSizeValue(false))
+      ->default_str("64G");
   AddSshFlags(restore, r->ssh);
   restore->callback([&run, r] { run = [r] { return RunRestore(*r); }; });
 #ifdef ISOBOOT_CLI_SERVE

@@ -1,15 +1,19 @@
-// Pass 2 of restore (restore.h): writes or compares the verified entries.
+// Pass 2 of restore (restore.h): unpacks the verified entries into a staging
+// directory and moves them in (staging.h), or compares them (dry run).
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/time.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <system_error>
 #include <unordered_map>
@@ -20,6 +24,7 @@
 #include "overlay/archive_ptr.h"
 #include "overlay/restore.h"
 #include "overlay/sha256.h"
+#include "overlay/staging.h"
 
 namespace isoboot::overlay {
 namespace {
@@ -53,6 +58,7 @@ struct Reader {
   std::vector<uint8_t> buf = std::vector<uint8_t>(1 << 20);
   const ProgressFn* progress;
   std::string error;
+  Sha256* sha = nullptr;  // hashes what is read, when set
 };
 
 la_ssize_t ReadCallback(struct archive*, void* client, const void** out) {
@@ -60,6 +66,7 @@ la_ssize_t ReadCallback(struct archive*, void* client, const void** out) {
   try {
     size_t n = static_cast<size_t>(std::min<uint64_t>(r->buf.size(), r->limit - r->pos));
     n = PreadFull(r->fd, {r->buf.data(), n}, r->pos);
+    if (r->sha) r->sha->Update({r->buf.data(), n});
     r->pos += n;
     if (*r->progress) (*r->progress)(r->pos, r->limit);
     *out = r->buf.data();
@@ -136,33 +143,80 @@ bool Differs(struct archive_entry* e, const std::string& rel, const std::string&
 }
 
 // The target directory itself ("."): libarchive refuses an empty name, so
-// its owner, mode and xattrs are set here.
-void ApplyRoot(struct archive_entry* e) {
-  if (::lchown(".", static_cast<uid_t>(archive_entry_uid(e)),
-               static_cast<gid_t>(archive_entry_gid(e))) != 0 ||
-      ::chmod(".", archive_entry_mode(e) & 07777) != 0) {
-    ThrowErrno("setting owner and mode of the upper directory");
-  }
+// its xattrs are set on the staging tree here (failing before the target is
+// touched when they cannot be set) and copied over with its owner, mode and
+// mtime by Staging::MoveIn.
+void SetRootXattrs(struct archive_entry* e) {
   const char* name;
   const void* value;
   size_t size;
   archive_entry_xattr_reset(e);
   while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
     if (::lsetxattr(".", name, value, size, 0) != 0)
-      ThrowErrno(fmt::format("setting xattr {} on .", name));
+      ThrowErrno(fmt::format("setting xattr {} on the upper directory", name));
   }
 }
 
-}  // namespace
-
-RestoreStats Apply(int fd, const Verified& verified, const RestoreOptions& options) {
-  char real[PATH_MAX];
-  if (!::realpath(options.target.c_str(), real)) ThrowErrno(options.target);
-  std::unordered_map<std::string, std::string> sha;
-  for (const auto& m : verified.manifest.entries) {
-    if (m.type == 'f') sha[m.path] = m.sha256;
+// Why a libarchive write failed, in one line; a full disk names the
+// filesystem and the space it had.
+std::string WriteFailure(struct archive* disk, const std::string& rel, const Staging& staging,
+                         const Verified& verified, uint64_t free_before) {
+  int err = archive_errno(disk);
+  const char* msg = archive_error_string(disk);
+  if (err == ENOSPC || err == EDQUOT) {
+    return fmt::format(
+        "no space left on {} ({} were free; the backup holds {} of files) while writing {}",
+        staging.mount_point(), SizeText(free_before), SizeText(verified.content_bytes), rel);
   }
-  Reader in{fd, verified.trailer.size, 0, std::vector<uint8_t>(1 << 20), &options.progress, {}};
+  std::string why = msg ? msg : "libarchive error";
+  if (err > 0 && why.find(std::strerror(err)) == std::string::npos)
+    why += fmt::format(": {}", std::strerror(err));
+  return fmt::format("writing {}: {}", rel, why);
+}
+
+// The staged entries against the manifest: each is there, with its type and
+// (files) size. Catches whatever a write error report did not.
+void CheckStaged(const std::string& tree, const Manifest& manifest) {
+  UniqueFd dir = OpenOrThrow(tree, O_RDONLY | O_DIRECTORY);
+  for (const auto& m : manifest.entries) {
+    if (m.path == ".") continue;
+    struct stat st {};
+    if (::fstatat(dir.get(), m.path.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+      throw std::runtime_error(fmt::format("{} is missing after it was written", m.path));
+    bool ok = true;
+    switch (m.type) {
+      case 'f':
+        ok = S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) == m.size;
+        break;
+      case 'd':
+        ok = S_ISDIR(st.st_mode);
+        break;
+      case 'l':
+        ok = S_ISLNK(st.st_mode);
+        break;
+      case 'c':
+        ok = S_ISCHR(st.st_mode);
+        break;
+      case 'b':
+        ok = S_ISBLK(st.st_mode);
+        break;
+      case 'p':
+        ok = S_ISFIFO(st.st_mode);
+        break;
+      default:
+        break;
+    }
+    if (!ok) throw std::runtime_error(fmt::format("{} was not written as archived", m.path));
+  }
+}
+
+uint64_t FreeBytes(const std::string& dir) {
+  struct statvfs vfs {};
+  if (::statvfs(dir.c_str(), &vfs) != 0) return 0;
+  return static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+}
+
+ArchivePtr OpenArchive(Reader& in) {
   ArchivePtr a(archive_read_new(), archive_read_free);
   archive_read_support_filter_zstd(a.get());
   archive_read_support_filter_gzip(a.get());
@@ -170,6 +224,54 @@ RestoreStats Apply(int fd, const Verified& verified, const RestoreOptions& optio
   if (archive_read_open(a.get(), &in, nullptr, ReadCallback, nullptr) != ARCHIVE_OK) {
     throw std::runtime_error(archive_error_string(a.get()));
   }
+  return a;
+}
+
+RestoreStats DryRun(int fd, const Verified& verified, const RestoreOptions& options,
+                    const std::string& target) {
+  std::unordered_map<std::string, std::string> sha;
+  for (const auto& m : verified.manifest.entries) {
+    if (m.type == 'f') sha[m.path] = m.sha256;
+  }
+  Reader in{fd, verified.trailer.size, 0, std::vector<uint8_t>(1 << 20), &options.progress, {}};
+  ArchivePtr a = OpenArchive(in);
+  InDirectory cd(target);
+  RestoreStats stats;
+  struct archive_entry* e;
+  int r;
+  while ((r = archive_read_next_header(a.get(), &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+    std::string rel = Checked(archive_entry_pathname(e));
+    if (rel == kManifestName) break;
+    ++stats.entries;
+    if (Differs(e, rel, sha[rel])) {
+      bool whiteout = archive_entry_filetype(e) == AE_IFCHR && archive_entry_rdev(e) == 0;
+      struct stat st {};
+      bool exists = ::lstat(rel.c_str(), &st) == 0;
+      stats.changes.push_back({whiteout ? 'w' : (exists ? '~' : '+'), rel});
+    } else {
+      ++stats.unchanged;
+    }
+  }
+  if (r != ARCHIVE_OK && r != ARCHIVE_WARN && r != ARCHIVE_EOF) {
+    throw std::runtime_error(fmt::format("reading the archive: {}", archive_error_string(a.get())));
+  }
+  return stats;
+}
+
+// Unpacks the archive into staging.tree(), failing on anything but
+// ARCHIVE_OK from libarchive's writer; returns the archive's directories.
+std::unordered_map<std::string, DirMeta> Unpack(int fd, const Verified& verified,
+                                                const RestoreOptions& options,
+                                                const Staging& staging, RestoreStats& stats) {
+  uint64_t free_before = FreeBytes(staging.tree());
+  Sha256 sha;
+  Reader in{fd, verified.trailer.size, 0, std::vector<uint8_t>(1 << 20), &options.progress, {}};
+  in.sha = &sha;
+  ArchivePtr a = OpenArchive(in);
+  std::unordered_map<std::string, DirMeta> dirs;
+  // Relative paths, so that libarchive's own checks apply; `disk` is freed
+  // (which runs its pending directory fix-ups) before the directory changes back.
+  InDirectory cd(staging.tree());
   ArchivePtr disk(archive_write_disk_new(), archive_write_free);
   // Numeric owners (no name lookup), and libarchive's own refusals on top of
   // Verify's: no absolute paths, no "..", nothing through a symlink.
@@ -178,63 +280,79 @@ RestoreStats Apply(int fd, const Verified& verified, const RestoreOptions& optio
                       ARCHIVE_EXTRACT_ACL | ARCHIVE_EXTRACT_XATTR |
                       ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
                       ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS | ARCHIVE_EXTRACT_UNLINK);
-  InDirectory cd(real);
-  RestoreStats stats;
-  struct archive_entry* root = nullptr;
+  auto fail = [&](const std::string& rel) {
+    throw std::runtime_error(WriteFailure(disk.get(), rel, staging, verified, free_before));
+  };
+  uint64_t data = 0;
   struct archive_entry* e;
   int r;
   while ((r = archive_read_next_header(a.get(), &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
     std::string rel = Checked(archive_entry_pathname(e));
     if (rel == kManifestName) break;
-    ++stats.entries;
-    if (options.dry_run) {
-      if (Differs(e, rel, sha[rel])) {
-        bool whiteout = archive_entry_filetype(e) == AE_IFCHR && archive_entry_rdev(e) == 0;
-        struct stat st {};
-        bool exists = ::lstat(rel.c_str(), &st) == 0;
-        stats.changes.push_back({whiteout ? 'w' : (exists ? '~' : '+'), rel});
-      } else {
-        ++stats.unchanged;
-      }
-      continue;
+    if (++stats.entries > verified.manifest.entries.size())
+      throw std::runtime_error("the archive changed after it was verified");
+    if (archive_entry_filetype(e) == AE_IFDIR) {
+      dirs[rel] = DirMeta{static_cast<mode_t>(archive_entry_mode(e)),
+                          static_cast<uid_t>(archive_entry_uid(e)),
+                          static_cast<gid_t>(archive_entry_gid(e)),
+                          {archive_entry_mtime(e), archive_entry_mtime_nsec(e)}};
     }
-    if (rel == ".") {
-      root = archive_entry_clone(e);
-      ApplyRoot(e);
+    if (rel == ".") {  // libarchive refuses an empty name: its xattrs by hand
+      SetRootXattrs(e);
       continue;
     }
     archive_entry_copy_pathname(e, rel.c_str());
     if (const char* h = archive_entry_hardlink(e))
       archive_entry_copy_hardlink(e, Checked(h).c_str());
-    if (archive_write_header(disk.get(), e) < ARCHIVE_WARN) {
-      throw std::runtime_error(fmt::format("{}: {}", rel, archive_error_string(disk.get())));
-    }
+    if (archive_write_header(disk.get(), e) != ARCHIVE_OK) fail(rel);
     const void* buf;
     size_t len;
     la_int64_t offset;
     while ((r = archive_read_data_block(a.get(), &buf, &len, &offset)) == ARCHIVE_OK) {
-      if (archive_write_data_block(disk.get(), buf, len, offset) < ARCHIVE_WARN) {
-        throw std::runtime_error(fmt::format("{}: {}", rel, archive_error_string(disk.get())));
-      }
+      data += len;
+      if (data > verified.content_bytes)
+        throw std::runtime_error("the archive changed after it was verified");
+      if (archive_write_data_block(disk.get(), buf, len, offset) < 0) fail(rel);
     }
     if (r != ARCHIVE_EOF)
       throw std::runtime_error(fmt::format("{}: {}", rel, archive_error_string(a.get())));
-    if (archive_write_finish_entry(disk.get()) < ARCHIVE_WARN) {
-      throw std::runtime_error(fmt::format("{}: {}", rel, archive_error_string(disk.get())));
-    }
+    if (archive_write_finish_entry(disk.get()) != ARCHIVE_OK) fail(rel);
   }
   if (r != ARCHIVE_OK && r != ARCHIVE_WARN && r != ARCHIVE_EOF) {
     throw std::runtime_error(fmt::format("reading the archive: {}", archive_error_string(a.get())));
   }
-  if (archive_write_close(disk.get()) != ARCHIVE_OK) {
-    throw std::runtime_error(
-        fmt::format("finishing the restore: {}", archive_error_string(disk.get())));
+  if (archive_write_close(disk.get()) != ARCHIVE_OK) fail("the directories' modes and times");
+  // The bytes written came from the bytes Verify checked (a file source
+  // could have changed in between).
+  while (in.pos < in.limit) {
+    const void* ignored;
+    if (ReadCallback(a.get(), &in, &ignored) <= 0) break;
   }
-  if (root) {  // last, because writing entries changed the directory's mtime
-    struct timespec ts[2] = {{archive_entry_mtime(root), archive_entry_mtime_nsec(root)},
-                             {archive_entry_mtime(root), archive_entry_mtime_nsec(root)}};
-    ::utimensat(AT_FDCWD, ".", ts, AT_SYMLINK_NOFOLLOW);
-    archive_entry_free(root);
+  if (!in.error.empty() || sha.Final() != verified.trailer.sha256)
+    throw std::runtime_error("the archive changed after it was verified");
+  return dirs;
+}
+
+}  // namespace
+
+RestoreStats Apply(int fd, const Verified& verified, const RestoreOptions& options) {
+  char real[PATH_MAX];
+  if (!::realpath(options.target.c_str(), real)) ThrowErrno(options.target);
+  if (options.dry_run) return DryRun(fd, verified, options, real);
+  RestoreStats stats;
+  std::optional<Staging> staging;
+  try {
+    staging.emplace(real);
+    auto dirs = Unpack(fd, verified, options, *staging, stats);
+    CheckStaged(staging->tree(), verified.manifest);
+    staging->MoveIn(dirs);
+  } catch (const std::exception& e) {
+    if (staging && staging->mixed()) {
+      throw std::runtime_error(
+          fmt::format("restore into {} failed and left it partly restored: {}", real, e.what()));
+    }
+    throw std::runtime_error(
+        fmt::format("restore into {} failed, {} is unchanged: {}", real, real, e.what()));
   }
   return stats;
 }

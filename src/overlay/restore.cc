@@ -97,8 +97,20 @@ char TypeOf(struct archive_entry* e) {
   }
 }
 
+// The decompressed tar stream so far against the limit.
+Result<bool> CheckStream(struct archive* a, const VerifyLimits& limits) {
+  if (static_cast<uint64_t>(archive_filter_bytes(a, 0)) > limits.max_bytes) {
+    return MakeError(ErrorKind::kExhausted,
+                     fmt::format("the archive unpacks to more than the limit of {} (a "
+                                 "decompression bomb, or a bigger backup than allowed)",
+                                 SizeText(limits.max_bytes)));
+  }
+  return true;
+}
+
 // Reads the current entry's data, hashing holes as zeros.
-Result<std::string> HashData(struct archive* a, uint64_t size, const Input& in) {
+Result<std::string> HashData(struct archive* a, uint64_t size, const Input& in,
+                             const VerifyLimits& limits) {
   Sha256 sha;
   uint64_t pos = 0;
   const void* buf;
@@ -108,18 +120,33 @@ Result<std::string> HashData(struct archive* a, uint64_t size, const Input& in) 
   while ((r = archive_read_data_block(a, &buf, &len, &offset)) == ARCHIVE_OK) {
     uint64_t off = static_cast<uint64_t>(offset);
     if (off < pos) return MakeError("data blocks out of order");
+    if (off > size || len > size - off) return MakeError("more data than the entry's size");
+    if (auto ok = CheckStream(a, limits); !ok) return ok.error();
     sha.UpdateZeros(off - pos);
     sha.Update({static_cast<const uint8_t*>(buf), len});
     pos = off + len;
   }
   if (r != ARCHIVE_EOF) return MakeError(ArchiveError(a, in));
-  if (pos > size) return MakeError("more data than the entry's size");
   sha.UpdateZeros(size - pos);
   return Hex(sha.Final());
 }
 
+// Reads (and drops) the data of an entry that should have none, under the
+// limit: libarchive would otherwise skip it, decompressing without a bound.
+Result<bool> DrainData(struct archive* a, const Input& in, const VerifyLimits& limits) {
+  const void* buf;
+  size_t len;
+  la_int64_t offset;
+  int r;
+  while ((r = archive_read_data_block(a, &buf, &len, &offset)) == ARCHIVE_OK) {
+    if (auto ok = CheckStream(a, limits); !ok) return ok.error();
+  }
+  if (r != ARCHIVE_EOF) return MakeError(ArchiveError(a, in));
+  return true;
+}
+
 // Everything in pass 1 except the whole-archive checksum.
-Result<Verified> Scan(struct archive* a, const Input& in) {
+Result<Verified> Scan(struct archive* a, const Input& in, const VerifyLimits& limits) {
   Verified v;
   Manifest seen;
   std::set<std::string> symlinks, linkable;
@@ -128,6 +155,7 @@ Result<Verified> Scan(struct archive* a, const Input& in) {
   int r;
   for (size_t n = 1; (r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN;
        ++n) {
+    if (auto ok = CheckStream(a, limits); !ok) return ok.error();
     const char* raw = archive_entry_pathname(e);
     auto path = SafeRelativePath(raw ? raw : "");
     if (!path)
@@ -162,17 +190,37 @@ Result<Verified> Scan(struct archive* a, const Input& in) {
       have_manifest = true;
       continue;
     }
+    if (seen.entries.size() >= limits.max_entries) {
+      return MakeError(
+          ErrorKind::kExhausted,
+          fmt::format("the archive has more than the limit of {} entries", limits.max_entries));
+    }
     if (m.type == 'l')
       symlinks.insert(*path);
     else
       symlinks.erase(*path);
     if (m.type != 'd') linkable.insert(*path);
     if (m.type == 'f') {
-      m.size = static_cast<uint64_t>(archive_entry_size(e));
-      auto sha = HashData(a, m.size, in);
-      if (!sha) return MakeError(fmt::format("{}: {}", *path, sha.error().message));
+      m.size = static_cast<uint64_t>(std::max<la_int64_t>(0, archive_entry_size(e)));
+      if (m.size > limits.max_bytes - std::min(limits.max_bytes, v.content_bytes)) {
+        return MakeError(
+            ErrorKind::kExhausted,
+            fmt::format("{}: the archive's files come to more than the limit of {} (holes of "
+                        "sparse files included)",
+                        *path, SizeText(limits.max_bytes)));
+      }
+      auto sha = HashData(a, m.size, in, limits);
+      if (!sha) {
+        Error err = sha.error();
+        err.message = fmt::format("{}: {}", *path, err.message);
+        return err;
+      }
       m.sha256 = *sha;
       v.content_bytes += m.size;
+    } else if (auto drained = DrainData(a, in, limits); !drained) {
+      Error err = drained.error();
+      err.message = fmt::format("{}: {}", *path, err.message);
+      return err;
     }
     seen.entries.push_back(std::move(m));
   }
@@ -214,7 +262,19 @@ Result<std::string> SafeRelativePath(const std::string& path) {
   return out.empty() ? std::string(".") : out;
 }
 
-Result<Verified> Verify(int fd, const ProgressFn& progress) {
+std::string SizeText(uint64_t bytes) {
+  static const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  if (bytes < 1024) return fmt::format("{} bytes", bytes);
+  double v = static_cast<double>(bytes);
+  size_t u = 0;
+  for (v /= 1024; v >= 1024 && u + 1 < std::size(kUnits); v /= 1024)
+    ++u;
+  if (v == static_cast<double>(static_cast<uint64_t>(v)))
+    return fmt::format("{} {}", static_cast<uint64_t>(v), kUnits[u]);
+  return fmt::format("{:.1f} {}", v, kUnits[u]);
+}
+
+Result<Verified> Verify(int fd, const ProgressFn& progress, const VerifyLimits& limits) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return MakeError(fmt::format("stat: {}", std::strerror(errno)));
   uint64_t size = static_cast<uint64_t>(st.st_size);
@@ -232,7 +292,7 @@ Result<Verified> Verify(int fd, const ProgressFn& progress) {
   Result<Verified> scanned = MakeError("unreadable");
   try {
     ArchivePtr a = OpenReader(in);
-    scanned = Scan(a.get(), in);
+    scanned = Scan(a.get(), in, limits);
   } catch (const std::exception& e) {
     scanned = MakeError(e.what());
   }

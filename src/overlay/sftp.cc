@@ -19,6 +19,7 @@
 
 #include "base/byte_io.h"
 #include "base/file_io.h"
+#include "overlay/restore.h"
 #include "overlay/sftp_session.h"
 
 namespace isoboot::overlay {
@@ -311,6 +312,11 @@ UniqueFd DownloadSftp(const std::string& url, const TransportOptions& options) {
   bool regular = attrs->type == SSH_FILEXFER_TYPE_REGULAR;
   sftp_attributes_free(attrs);
   if (!regular) throw std::runtime_error(fmt::format("{}: not a regular file", url));
+  if (size > options.max_size) {
+    throw std::runtime_error(
+        fmt::format("{}: the backup is larger than the limit of {} (--max-size)", url,
+                    SizeText(options.max_size)));
+  }
 
   int fd = ::memfd_create("isoboot-overlay-sftp", MFD_CLOEXEC);
   if (fd < 0) throw std::system_error(errno, std::generic_category(), "memfd_create");

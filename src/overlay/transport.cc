@@ -10,6 +10,7 @@
 #include <atomic>
 #include <mutex>
 #include <stdexcept>
+#include <string_view>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -19,6 +20,7 @@
 
 #include "base/file_io.h"
 #include "base/strings.h"
+#include "overlay/restore.h"
 #include "overlay/sftp.h"
 
 namespace isoboot::overlay {
@@ -196,11 +198,33 @@ UniqueFd MemFile(const char* name) {
   return UniqueFd(fd);
 }
 
-size_t AppendToFd(char* buf, size_t size, size_t n, void* fd) {
+std::string TooBig(const std::string& src, uint64_t limit) {
+  return fmt::format("{}: the backup is larger than the limit of {} (--max-size)", src,
+                     SizeText(limit));
+}
+
+// The download on its way into the memfd, counted against the size limit.
+struct Spool {
+  int fd;
+  uint64_t max;
+  uint64_t bytes = 0;
+  bool too_big = false;
+  std::string error;
+};
+
+size_t AppendToSpool(char* buf, size_t size, size_t n, void* spool_ptr) {
+  auto* spool = static_cast<Spool*>(spool_ptr);
+  size_t len = size * n;
+  if (len > spool->max - std::min(spool->max, spool->bytes)) {
+    spool->too_big = true;
+    return 0;  // curl aborts with CURLE_WRITE_ERROR
+  }
   try {
-    WriteAll(*static_cast<int*>(fd), {reinterpret_cast<const uint8_t*>(buf), size * n});
-    return size * n;
-  } catch (const std::exception&) {
+    WriteAll(spool->fd, {reinterpret_cast<const uint8_t*>(buf), len});
+    spool->bytes += len;
+    return len;
+  } catch (const std::exception& e) {
+    spool->error = e.what();
     return 0;
   }
 }
@@ -208,22 +232,56 @@ size_t AppendToFd(char* buf, size_t size, size_t n, void* fd) {
 UniqueFd Download(const std::string& url, const TransportOptions& options) {
   InitCurl();
   UniqueFd out = MemFile("isoboot-overlay-download");
-  int fd = out.get();
+  Spool spool{out.get(), options.max_size, 0, false, {}};
+  char errbuf[CURL_ERROR_SIZE] = "";
   CURL* c = curl_easy_init();
   struct curl_slist* headers = nullptr;
   std::string auth = "Authorization: Bearer " + options.bearer_token;
   if (!options.bearer_token.empty()) headers = curl_slist_append(headers, auth.c_str());
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, AppendToFd);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &fd);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, AppendToSpool);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &spool);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, options.connect_timeout_s);
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, options.low_speed_bytes);
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, options.low_speed_time_s);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, options.max_time_s);
+  // Refused before the body when the server announces a bigger one.
+  curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(options.max_size));
   CURLcode rc = curl_easy_perform(c);
+  curl_off_t connect_us = 0;
+  long header_bytes = 0;
+  curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &connect_us);
+  curl_easy_getinfo(c, CURLINFO_HEADER_SIZE, &header_bytes);
   curl_slist_free_all(headers);
   curl_easy_cleanup(c);
-  if (rc != CURLE_OK) throw std::runtime_error(fmt::format("{}: {}", url, curl_easy_strerror(rc)));
-  return out;
+  if (rc == CURLE_OK) return out;
+  if (spool.too_big || rc == CURLE_FILESIZE_EXCEEDED)
+    throw std::runtime_error(TooBig(url, options.max_size));
+  if (!spool.error.empty())
+    throw std::runtime_error(fmt::format("{}: spooling the download: {}", url, spool.error));
+  if (rc == CURLE_OPERATION_TIMEDOUT) {
+    if (connect_us == 0) {
+      throw std::runtime_error(fmt::format("{}: no connection to the server within {} s", url,
+                                           options.connect_timeout_s));
+    }
+    if (std::string_view(errbuf).find("too slow") == std::string_view::npos) {
+      throw std::runtime_error(fmt::format("{}: the download took longer than {} s (--max-time)",
+                                           url, options.max_time_s));
+    }
+    if (header_bytes == 0 && spool.bytes == 0) {
+      throw std::runtime_error(
+          fmt::format("{}: the server sent nothing for {} s", url, options.low_speed_time_s));
+    }
+    throw std::runtime_error(
+        fmt::format("{}: the download stalled after {}: fewer than {} bytes/s for {} s", url,
+                    SizeText(spool.bytes), options.low_speed_bytes, options.low_speed_time_s));
+  }
+  std::string why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+  throw std::runtime_error(fmt::format("{}: {}", url, why));
 }
 
 }  // namespace
@@ -250,11 +308,13 @@ UniqueFd OpenSource(const std::string& src, const TransportOptions& options) {
   if (src == "-") {
     UniqueFd out = MemFile("isoboot-overlay-stdin");
     std::vector<uint8_t> buf(1 << 20);
-    while (true) {
+    for (uint64_t total = 0;;) {
       ssize_t n = ::read(STDIN_FILENO, buf.data(), buf.size());
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) ThrowErrno("reading stdin");
       if (n == 0) break;
+      total += static_cast<uint64_t>(n);
+      if (total > options.max_size) throw std::runtime_error(TooBig("stdin", options.max_size));
       WriteAll(out.get(), {buf.data(), static_cast<size_t>(n)});
     }
     return out;

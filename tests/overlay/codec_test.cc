@@ -175,5 +175,48 @@ TEST(Backup, RoundTripPlainDirectory) {
   }
 }
 
+// A small archive that unpacks big (zeros, a sparse file's hole) or holds
+// many entries is refused by Verify's limits, as the store needs for
+// uploads it checks on an HTTP thread; at the limit it passes.
+TEST(Restore, VerifyBoundsWhatItUnpacks) {
+  namespace fs = std::filesystem;
+  test::TempDir scratch("overlay-bound");
+  const fs::path dir = scratch.path() / "src";
+  fs::create_directories(dir);
+  {
+    std::ofstream zeros(dir / "zeros", std::ios::binary);
+    zeros << std::string(4 << 20, '\0');
+  }
+  for (int i = 0; i < 10; ++i)
+    std::ofstream(dir / ("f" + std::to_string(i))) << i;
+  MemFileSink sink;
+  BackupOptions options;
+  options.upper = dir.string();
+  BackupStats stats = Backup(options, sink);
+  ASSERT_LT(stats.archive_bytes, 64u << 10);
+  auto ok = Verify(sink.fd());
+  ASSERT_TRUE(ok) << ok.error().message;
+  auto big = Verify(sink.fd(), nullptr, VerifyLimits{.max_bytes = 1 << 20});
+  ASSERT_FALSE(big);
+  EXPECT_TRUE(big.error().Is(ErrorKind::kExhausted)) << big.error().message;
+  EXPECT_NE(big.error().message.find("limit of 1 MiB"), std::string::npos) << big.error().message;
+  auto many = Verify(sink.fd(), nullptr, VerifyLimits{.max_entries = 5});
+  ASSERT_FALSE(many);
+  EXPECT_TRUE(many.error().Is(ErrorKind::kExhausted)) << many.error().message;
+  auto exact = Verify(sink.fd(), nullptr,
+                      VerifyLimits{.max_bytes = uint64_t{64} << 20, .max_entries = stats.entries});
+  EXPECT_TRUE(exact) << exact.error().message;
+
+  // A hole is hashed as zeros: bounded before any hashing.
+  fs::remove(dir / "zeros");
+  { std::ofstream(dir / "sparse") << "x"; }
+  fs::resize_file(dir / "sparse", uint64_t{256} << 20);
+  MemFileSink sparse;
+  Backup(options, sparse);
+  auto holes = Verify(sparse.fd(), nullptr, VerifyLimits{.max_bytes = 64 << 20});
+  ASSERT_FALSE(holes);
+  EXPECT_TRUE(holes.error().Is(ErrorKind::kExhausted)) << holes.error().message;
+}
+
 }  // namespace
 }  // namespace isoboot::overlay

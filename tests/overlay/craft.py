@@ -4,7 +4,8 @@ Python's tarfile, compressed with the zstd CLI, with a correct manifest and
 a correct checksum trailer (trailer.h), so that only the path checks can
 refuse them. Usage: craft.py KIND OUT
 KIND: ok, dotdot, absolute, symlink-escape, hardlink-escape, hardlink-absolute,
-dotdot-link (a hard link whose target has ..)."""
+dotdot-link (a hard link whose target has ..), bomb (64 MiB of zeros: a
+well-formed archive of a few KiB that unpacks 1000 times bigger)."""
 import hashlib
 import io
 import struct
@@ -44,6 +45,8 @@ elif kind == "hardlink-absolute":
     add_link("hard", "/etc/passwd", tarfile.LNKTYPE)
 elif kind == "dotdot-link":
     add_link("hard", "fine/../../x", tarfile.LNKTYPE)
+elif kind == "bomb":
+    add_file("zeros", bytes(64 << 20))
 elif kind != "ok":
     sys.exit(f"unknown kind {kind}")
 

@@ -3,8 +3,9 @@
 size, mtime, content sha256, symlink target, device number, hard-link group,
 whether the file is sparse, and every xattr (name=hex value), sorted by path.
 Two trees are equal for the overlay tests when their listings are equal.
-Usage: listing.py DIR [--no-trusted]  (--no-trusted: skip trusted.* and the
-root's own line, for comparing upper dirs whose root the kernel marks)."""
+Usage: listing.py DIR [--no-trusted] [--dir-mtimes]  (--no-trusted: skip
+trusted.* and the root's own line, for comparing upper dirs whose root the
+kernel marks; --dir-mtimes: directories' mtimes too)."""
 import hashlib
 import os
 import stat
@@ -12,6 +13,7 @@ import sys
 
 root = sys.argv[1]
 skip_trusted = "--no-trusted" in sys.argv
+dir_mtimes = "--dir-mtimes" in sys.argv
 inodes = {}
 lines = []
 for dirpath, dirnames, filenames in os.walk(root):
@@ -34,6 +36,8 @@ for dirpath, dirnames, filenames in os.walk(root):
             if st.st_nlink > 1:
                 key = (st.st_dev, st.st_ino)
                 fields.append(f"linkgroup={inodes.setdefault(key, rel)}")
+        elif stat.S_ISDIR(st.st_mode) and dir_mtimes:
+            fields.append(f"mtime={st.st_mtime_ns}")
         elif stat.S_ISLNK(st.st_mode):
             fields.append("-> " + os.readlink(path))
         elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):

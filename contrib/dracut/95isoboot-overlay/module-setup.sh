@@ -16,6 +16,6 @@ depends() {
 }
 
 install() {
-    inst_multiple isoboot mount grep
+    inst_multiple isoboot mount grep ls rm tail
     inst_hook pre-pivot 50 "$moddir/isoboot-overlay-restore.sh"
 }
