@@ -132,10 +132,18 @@ class StoreUpload : public http::Upload {
   http::StoreReply Finish() override {
     // Only a whole, intact isoboot overlay archive becomes a version: a
     // client that sent something else must not push out a good backup.
-    auto verified = overlay::Verify(fd_.get());
+    // Unpacking is bounded too: a small archive may expand without limit
+    // (a zstd bomb), and this runs on an HTTP thread.
+    overlay::VerifyLimits limits;
+    limits.max_bytes = store_.options_.max_content_bytes;
+    auto verified = overlay::Verify(fd_.get(), nullptr, limits);
     if (!verified) {
       store_.log_->warn("backup {}: refused ({} bytes): {}", name_, bytes_,
                         verified.error().message);
+      if (verified.error().kind == ErrorKind::kExhausted) {
+        return Reply(413, fmt::format("{}: unpacks to more than the store's limit of {}", name_,
+                                      FormatSize(limits.max_bytes)));
+      }
       return Reply(422, fmt::format("{}: not a complete isoboot overlay backup: {}", name_,
                                     verified.error().message));
     }

@@ -55,7 +55,10 @@ struct BackupStoreOptions {
   std::string token;
   std::string token_file;
   uint64_t max_bytes = 8ull << 30;  // per upload
-  unsigned keep = 5;                // versions per name
+  // What an upload may unpack to (its files' sizes, holes included) when it
+  // is checked; the daemon makes it 8 x max_bytes, at least 1 GiB.
+  uint64_t max_content_bytes = 64ull << 30;
+  unsigned keep = 5;  // versions per name
 };
 
 class BackupStore : public http::StoreHandler {

@@ -183,6 +183,10 @@ std::shared_ptr<BackupStore> Daemon::MakeStore() {
   so.dir = options_.backup_dir;
   so.token_file = options_.backup_token_file;
   so.max_bytes = options_.backup_max_bytes;
+  // Overlays compress a few times at most; sparse files count in full.
+  const uint64_t max = options_.backup_max_bytes;
+  so.max_content_bytes =
+      max > UINT64_MAX / 8 ? UINT64_MAX : std::max<uint64_t>(1ull << 30, max * 8);
   so.keep = options_.backup_keep;
   return std::make_shared<BackupStore>(so, GetLogger("backup"));
 }
