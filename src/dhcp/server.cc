@@ -141,15 +141,13 @@ void Server::Stop() {
 }
 
 ServerStats Server::stats() const {
-  // acks_held_/acks_dropped_ are read without a lock: call after Run() or
-  // accept a stale figure.
   return ServerStats{received_.load(),
                      answered_.load(),
                      dropped_bad_.load(),
                      ignored_.load(),
                      lease_writer_ ? lease_writer_->writes() : 0,
-                     acks_held_,
-                     acks_dropped_};
+                     acks_held_.load(),
+                     acks_dropped_.load()};
 }
 
 void Server::HandlePacket(int fd, bool proxy_port) {

@@ -98,7 +98,7 @@ class Server {
   std::unique_ptr<LeaseWriter> lease_writer_;  // null: no lease file
   uint64_t generation_ = 0;                    // lease changes so far
   std::deque<Reply> held_;                     // oldest first
-  uint64_t acks_held_ = 0, acks_dropped_ = 0;
+  std::atomic<uint64_t> acks_held_{0}, acks_dropped_{0};
   UniqueFd dhcp_fd_;
   UniqueFd proxy_fd_;
   UniqueFd wake_fd_;  // eventfd written by Stop()
