@@ -7,9 +7,10 @@
 # restarted server must give each ACKed MAC the same address again.
 # Needs root, iproute2, python3. Every wait is bounded.
 #   DHCP_TEST_SERVER  the dhcp_test_server binary (default: next to isoboot's build)
-set -euo pipefail
+set -Eeuo pipefail
 # shellcheck source=tests/lib.sh
 source "$(dirname "$0")/../lib.sh"
+trap 'echo "FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
 here=$(cd "$(dirname "$0")" && pwd)
 server_bin=${DHCP_TEST_SERVER:-$(dirname "${ISOBOOT_BIN:?ISOBOOT_BIN must name the isoboot binary}")/../dhcp/dhcp_test_server}
 [[ -x $server_bin ]] || { echo "no dhcp_test_server at $server_bin" >&2; exit 1; }
@@ -21,6 +22,7 @@ C=isoboot-crashc-$$
 server_pid=""
 client_pid=""
 cleanup() {
+  trap - ERR
   for p in $server_pid $client_pid; do kill -KILL "$p" 2>/dev/null || true; done
   for ns in "$S" "$C"; do ip netns del "$ns" 2>/dev/null || true; done
 }

@@ -7,16 +7,18 @@
 # count there can be at most D/3 + 2 (one at the start, one for rounding).
 # The count is of packets; only the bound uses the clock.
 # Needs root, iproute2, python3, xorriso (scripts/make-layout-iso.sh).
-set -euo pipefail
+set -Eeuo pipefail
 src=${ISOBOOT_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 # shellcheck source=tests/lib.sh
 source "$(dirname "$0")/../lib.sh"
+trap 'echo "FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
 test_tmp ra-flood
 fail_logs=("$tmp/serve.log")
 srv=isb-ras-$$
 cli=isb-rac-$$
 pid=
 cleanup() {
+  trap - ERR
   [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   ip netns del "$srv" 2>/dev/null || true
   ip netns del "$cli" 2>/dev/null || true
@@ -39,6 +41,10 @@ ip netns exec "$srv" "$ISOBOOT_BIN" serve "$tmp/live.iso" --interface veth-s --d
 pid=$!
 for _ in $(seq 50); do grep -q "ready:" "$tmp/serve.log" && break; sleep 0.2; done
 grep -q "ready:" "$tmp/serve.log" || fail "server did not start"
+for _ in $(seq 50); do # until the client has a link-local address to send from
+  ip -n "$cli" -6 addr show dev veth-c scope link | grep -q inet6 && break
+  sleep 0.1
+done
 
 cat >"$tmp/flood.py" <<'EOF_PY'
 import select, socket, sys, time
@@ -56,6 +62,12 @@ def drain(timeout):
         if data and data[0] == 134:
             ras += 1
         r, _, _ = select.select([s], [], [], 0)
+for _ in range(50):  # the link may still be coming up: bounded retries
+    try:
+        s.sendto(rs, ("ff02::2", 0, 0, ifindex))
+        break
+    except OSError:
+        time.sleep(0.1)
 start = time.monotonic()
 for i in range(1000):  # ~4 s of solicitations, over more than one 3 s period
     s.sendto(rs, ("ff02::2", 0, 0, ifindex))
