@@ -114,11 +114,13 @@ Outcome Protocol::Handle(const Message& request, bool proxy_port, Ip4 src_ip, ui
   } else {
     out = HandleProxy(request, proxy_port, src_ip, src_port);
   }
-  if (*type == MessageType::kDiscover || *type == MessageType::kRequest ||
-      *type == MessageType::kInform) {
+  // INFORM is not reported: its ciaddr is whatever the sender claims, and
+  // neither a PXE ROM (DISCOVER, REQUEST, then REQUEST on 4011) nor iPXE
+  // sends one while booting.
+  if (*type == MessageType::kDiscover || *type == MessageType::kRequest) {
     Ip4 ip = out.reply && out.reply->yiaddr ? out.reply->yiaddr : request.ciaddr;
     if (!ip) ip = request.GetIp(opt::kRequestedIp).value_or(0);
-    out.client = ClientEvent{request.Mac(), ip, IsPxeClient(request)};
+    out.client = Report(ClientEvent{request.Mac(), ip, IsPxeClient(request)}, now);
   }
   if (out.reply && !proxy_port) {
     // RFC 2131 4.1: relay agent, else the client's own address, else
@@ -136,6 +138,25 @@ Outcome Protocol::Handle(const Message& request, bool proxy_port, Ip4 src_ip, ui
     }
   }
   return out;
+}
+
+std::optional<ClientEvent> Protocol::Report(const ClientEvent& event, int64_t now) {
+  Reported* r = reported_.Find(event.mac);
+  if (!r) {
+    reported_.Put(event.mac, Reported{event, now, now, 1});
+    return event;
+  }
+  bool same = r->last.ip == event.ip && r->last.is_pxe == event.is_pxe;
+  if (same && now - r->last_at < kReportWindowSeconds) return std::nullopt;
+  if (now - r->window_start >= kReportWindowSeconds || now < r->window_start) {
+    r->window_start = now;
+    r->count = 0;
+  }
+  if (r->count >= kMaxReportsPerWindow) return std::nullopt;
+  ++r->count;
+  r->last = event;
+  r->last_at = now;
+  return event;
 }
 
 Message Protocol::ReplyTo(const Message& request, MessageType type) const {
@@ -235,8 +256,12 @@ Outcome Protocol::HandleProxy(const Message& request, bool proxy_port, Ip4 src_i
   return out;
 }
 
+bool Protocol::InRange(Ip4 ip) const {
+  return ip >= config_.range_start && ip <= config_.range_end && ip != config_.server_ip;
+}
+
 bool Protocol::AddressFree(Ip4 ip, const MacAddress& mac, int64_t now) const {
-  if (ip < config_.range_start || ip > config_.range_end || ip == config_.server_ip) return false;
+  if (!InRange(ip)) return false;
   if (auto d = declined_.find(ip); d != declined_.end() && d->second > now) return false;
   for (const auto& [other, lease] : leases_) {
     if (other != mac && lease.ip == ip && lease.expires > now) return false;
@@ -331,10 +356,16 @@ Outcome Protocol::HandleFull(const Message& request, int64_t now) {
     }
     case MessageType::kDecline: {
       Ip4 ip = request.GetIp(opt::kRequestedIp).value_or(0);
-      if (auto it = leases_.find(mac); it != leases_.end() && it->second.ip == ip) {
-        leases_.erase(it);
-        out.leases_changed = true;
+      auto it = leases_.find(mac);
+      if (it == leases_.end() || it->second.ip != ip || !InRange(ip)) {
+        // Only the address we gave this MAC can be declined: anything else
+        // would let any sender block the whole range (and grow this map).
+        out.note =
+            fmt::format("{} declined {}, which it does not hold", FormatMac(mac), FormatIp(ip));
+        return out;
       }
+      if (it->second.acked) out.leases_changed = true;
+      leases_.erase(it);
       declined_[ip] = now + config_.lease_seconds;
       out.note = fmt::format("{} declined {}", FormatMac(mac), FormatIp(ip));
       return out;

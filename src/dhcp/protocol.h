@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/lru_map.h"
 #include "base/result.h"
 #include "dhcp/codec.h"
 
@@ -63,12 +64,20 @@ struct Lease {
 };
 
 // A client worth telling the rest of isoboot about (the AoE target announces
-// itself to it); ip is 0 when not known yet.
+// itself to it); ip is 0 when not known yet. Reported for DISCOVER and
+// REQUEST only (never INFORM, whose ciaddr nobody checks), and per MAC at most
+// kMaxReportsPerWindow times per kReportWindowSeconds: see Protocol::Handle.
 struct ClientEvent {
   MacAddress mac{};
   Ip4 ip = 0;
   bool is_pxe = false;
 };
+
+inline constexpr int64_t kReportWindowSeconds = 10;
+inline constexpr int kMaxReportsPerWindow = 4;
+// MACs whose report count is remembered; a flood of new MACs forgets the
+// least recently seen first.
+inline constexpr size_t kReportedMacs = 4096;
 
 struct Outcome {
   std::optional<Message> reply;
@@ -87,6 +96,11 @@ class Protocol {
 
   // `proxy_port` is true for requests that arrived on port 4011; src_ip and
   // src_port are the UDP source (4011 answers go straight back there).
+  // Outcome::client is set for a DISCOVER or REQUEST (answered or not) unless
+  // this MAC was reported with the same IP and PXE flag within the last
+  // kReportWindowSeconds, or already kMaxReportsPerWindow times in the
+  // current window. A normal boot (PXE ROM, iPXE, the initrd's client) needs
+  // three: (0, pxe), (ip, pxe), (ip, plain).
   Outcome Handle(const Message& request, bool proxy_port, Ip4 src_ip, uint16_t src_port,
                  int64_t now);
 
@@ -94,6 +108,7 @@ class Protocol {
   std::string SaveLeases() const;
   Result<void> LoadLeases(std::string_view text);
   const std::map<MacAddress, Lease>& leases() const { return leases_; }
+  size_t declined_count() const { return declined_.size(); }
   const ProtocolConfig& config() const { return config_; }
 
  private:
@@ -106,11 +121,23 @@ class Protocol {
   void AddNetConfig(Message& reply) const;
   std::optional<Ip4> PickAddress(const Message& request, int64_t now) const;
   bool AddressFree(Ip4 ip, const MacAddress& mac, int64_t now) const;
+  bool InRange(Ip4 ip) const;
+  std::optional<ClientEvent> Report(const ClientEvent& event, int64_t now);
 
   ProtocolConfig config_;
   std::map<MacAddress, Lease> leases_;
-  // Addresses a client declined (in use by someone we do not know), until when.
+  // Addresses a client declined (in use by someone we do not know), until
+  // when. Bounded by the range: only an address of the range that the
+  // declining MAC was offered or leased is recorded (RFC 2131 4.3.3: the
+  // client declines the address the server gave it).
   std::map<Ip4, int64_t> declined_;
+  struct Reported {
+    ClientEvent last;
+    int64_t last_at = 0;
+    int64_t window_start = 0;
+    int count = 0;
+  };
+  LruMap<MacAddress, Reported> reported_{kReportedMacs};
 };
 
 // True when option 60 starts with "PXEClient" (PXE 2.1, 2.2.5).

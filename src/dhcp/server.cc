@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -20,6 +21,7 @@
 #include <fmt/format.h>
 
 #include "base/file_io.h"
+#include "dhcp/lease_writer.h"
 
 namespace isoboot::dhcp {
 namespace {
@@ -27,6 +29,11 @@ namespace {
 [[noreturn]] void ThrowErrno(const std::string& what) {
   throw std::system_error(errno, std::generic_category(), what);
 }
+
+// Replies waiting for one lease write: one per request received during an
+// fsync, so a flood during a slow disk is dropped beyond this (the clients
+// retransmit).
+constexpr size_t kMaxHeld = 4096;
 
 }  // namespace
 
@@ -46,6 +53,9 @@ Server::Server(ServerConfig config, Logger logger)
       OrThrow(protocol_.LoadLeases(text.str()), "lease file " + config_.lease_file);
       logger_->info("loaded {} leases from {}", protocol_.leases().size(), config_.lease_file);
     }
+  }
+  if (!config_.lease_file.empty()) {
+    lease_writer_ = std::make_unique<LeaseWriter>(config_.lease_file, logger_);
   }
   dhcp_fd_ = OpenSocket(config_.server_port);
   if (config_.proxy_port) proxy_fd_ = OpenSocket(config_.proxy_port);
@@ -90,16 +100,37 @@ void Server::Run() {
                 config_.interface.empty() ? "all interfaces" : config_.interface,
                 FormatIp(config_.protocol.server_ip), config_.server_port, config_.proxy_port);
   while (!stop_.load()) {
-    pollfd fds[3] = {{dhcp_fd_.get(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}, {-1, POLLIN, 0}};
-    nfds_t n = 2;
-    if (proxy_fd_.valid()) fds[n++].fd = proxy_fd_.get();
-    if (::poll(fds, n, -1) < 0) {
+    pollfd fds[4] = {{dhcp_fd_.get(), POLLIN, 0},
+                     {wake_fd_.get(), POLLIN, 0},
+                     {lease_writer_ ? lease_writer_->ready_fd() : -1, POLLIN, 0},
+                     {proxy_fd_.valid() ? proxy_fd_.get() : -1, POLLIN, 0}};
+    if (::poll(fds, 4, -1) < 0) {
       if (errno == EINTR) continue;
       ThrowErrno("poll on DHCP sockets");
     }
     if (fds[1].revents) break;
+    if (fds[2].revents & POLLIN) ReleaseHeld();
     if (fds[0].revents & POLLIN) HandlePacket(dhcp_fd_.get(), false);
-    if (n == 3 && (fds[2].revents & POLLIN)) HandlePacket(proxy_fd_.get(), true);
+    if (fds[3].revents & POLLIN) HandlePacket(proxy_fd_.get(), true);
+  }
+  // A clean stop still sends the ACKs whose leases are being written.
+  if (lease_writer_) {
+    lease_writer_->WaitIdle();
+    ReleaseHeld();
+  }
+}
+
+void Server::ReleaseHeld() {
+  LeaseWriter::Progress p = lease_writer_->Collect();
+  while (!held_.empty() && held_.front().generation <= std::max(p.durable, p.failed)) {
+    if (held_.front().generation <= p.durable) {
+      Send(held_.front());
+    } else {
+      ++acks_dropped_;
+      logger_->warn("not sending {} to {}: its lease could not be saved", held_.front().note,
+                    held_.front().mac);
+    }
+    held_.pop_front();
   }
 }
 
@@ -110,7 +141,13 @@ void Server::Stop() {
 }
 
 ServerStats Server::stats() const {
-  return ServerStats{received_.load(), answered_.load(), dropped_bad_.load(), ignored_.load()};
+  return ServerStats{received_.load(),
+                     answered_.load(),
+                     dropped_bad_.load(),
+                     ignored_.load(),
+                     lease_writer_ ? lease_writer_->writes() : 0,
+                     acks_held_.load(),
+                     acks_dropped_.load()};
 }
 
 void Server::HandlePacket(int fd, bool proxy_port) {
@@ -145,44 +182,51 @@ void Server::HandlePacket(int fd, bool proxy_port) {
   if (out.client && config_.on_client) {
     config_.on_client(out.client->mac, out.client->ip, out.client->is_pxe);
   }
-  if (out.leases_changed) SaveLeases();
+  if (out.leases_changed && lease_writer_) {
+    lease_writer_->Submit(++generation_, protocol_.SaveLeases());
+  }
   if (!out.reply) {
     ++ignored_;
     logger_->debug("{} from {}: no answer ({})",
                    request->Type() ? TypeName(*request->Type()) : "BOOTP", mac, out.note);
     return;
   }
-  std::vector<uint8_t> bytes;
-  Append(*out.reply, bytes);
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_addr.s_addr = htonl(out.dest_ip);
+  Reply reply;
+  reply.generation = out.leases_changed && lease_writer_ ? generation_ : 0;
+  reply.fd = fd;
+  reply.proxy_port = proxy_port;
+  Append(*out.reply, reply.bytes);
+  reply.to.sin_family = AF_INET;
+  reply.to.sin_addr.s_addr = htonl(out.dest_ip);
   uint16_t port = out.dest_port;
   if (!proxy_port) port = port == 67 ? config_.server_port : config_.client_port;
-  to.sin_port = htons(port);
-  if (::sendto(fd, bytes.data(), bytes.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to) <
-      0) {
-    logger_->warn("sending {} to {} ({}:{}): {}", out.note, mac, FormatIp(out.dest_ip), port,
+  reply.to.sin_port = htons(port);
+  reply.note = std::move(out.note);
+  reply.mac = std::move(mac);
+  if (reply.generation == 0) {
+    Send(reply);
+    return;
+  }
+  if (held_.size() >= kMaxHeld) {
+    ++acks_dropped_;
+    logger_->warn("not sending {} to {}: {} replies already wait for the lease file", reply.note,
+                  reply.mac, held_.size());
+    return;
+  }
+  ++acks_held_;
+  held_.push_back(std::move(reply));
+}
+
+void Server::Send(const Reply& reply) {
+  if (::sendto(reply.fd, reply.bytes.data(), reply.bytes.size(), 0,
+               reinterpret_cast<const sockaddr*>(&reply.to), sizeof reply.to) < 0) {
+    logger_->warn("sending {} to {} ({}:{}): {}", reply.note, reply.mac,
+                  FormatIp(ntohl(reply.to.sin_addr.s_addr)), ntohs(reply.to.sin_port),
                   std::strerror(errno));
     return;
   }
   ++answered_;
-  logger_->info("{} to {}{}", out.note, mac, proxy_port ? " (PXE port)" : "");
-}
-
-void Server::SaveLeases() {
-  if (config_.lease_file.empty()) return;
-  std::string tmp = config_.lease_file + ".tmp";
-  std::string text = protocol_.SaveLeases();
-  try {
-    UniqueFd fd = OpenOrThrow(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    WriteAll(fd.get(),
-             std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
-    if (::fsync(fd.get()) != 0) ThrowErrno("fsync " + tmp);
-    if (::rename(tmp.c_str(), config_.lease_file.c_str()) != 0) ThrowErrno("rename " + tmp);
-  } catch (const std::exception& e) {
-    logger_->warn("could not save DHCP leases: {}", e.what());
-  }
+  logger_->info("{} to {}{}", reply.note, reply.mac, reply.proxy_port ? " (PXE port)" : "");
 }
 
 }  // namespace isoboot::dhcp

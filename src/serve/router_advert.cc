@@ -10,7 +10,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <random>
 #include <system_error>
 
 #include "base/byte_io.h"
@@ -36,6 +38,21 @@ std::vector<uint8_t> EmptyRouterAdvertisement() {
   w.U32(0);  // reachable time: unspecified
   w.U32(0);  // retransmit timer: unspecified
   return out;
+}
+
+RaSchedule::Clock::time_point RaSchedule::Solicited(Clock::time_point now,
+                                                    Clock::duration random_delay) {
+  Clock::time_point at = now + random_delay;
+  if (last_sent_ && now - *last_sent_ < kMinDelayBetweenRas) {
+    at = *last_sent_ + kMinDelayBetweenRas + random_delay;
+  }
+  if (!due_ || at < *due_) due_ = at;
+  return *due_;
+}
+
+void RaSchedule::Sent(Clock::time_point now) {
+  last_sent_ = now;
+  due_.reset();
 }
 
 RouterAdvertiser::RouterAdvertiser(const std::string& interface, Logger logger)
@@ -86,16 +103,32 @@ void RouterAdvertiser::Run() {
   all_nodes.sin6_family = AF_INET6;
   all_nodes.sin6_scope_id = index_;
   inet_pton(AF_INET6, "ff02::1", &all_nodes.sin6_addr);
+  std::mt19937 random(std::random_device{}());
+  std::uniform_int_distribution<int64_t> delay_ms(0, RaSchedule::kMaxDelay.count());
+  RaSchedule schedule;
   uint8_t buf[1500];
   while (!stop_) {
+    int timeout_ms = -1;
+    if (auto due = schedule.due()) {
+      auto left = std::chrono::ceil<std::chrono::milliseconds>(*due - RaSchedule::Clock::now());
+      timeout_ms = static_cast<int>(std::max<int64_t>(0, left.count()));
+    }
     struct pollfd p[2] = {{fd_.get(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}};
-    if (poll(p, 2, -1) < 0) {
+    if (poll(p, 2, timeout_ms) < 0) {
       if (errno == EINTR) continue;
       Fail("poll");
     }
-    if (!(p[0].revents & (POLLIN | POLLERR))) continue;  // recv also clears an error
-    ssize_t n = recv(fd_.get(), buf, sizeof buf, MSG_DONTWAIT);
-    if (n < 1 || buf[0] != ND_ROUTER_SOLICIT) continue;
+    if (p[1].revents) break;
+    if (p[0].revents & (POLLIN | POLLERR)) {  // recv also clears an error
+      ssize_t n = recv(fd_.get(), buf, sizeof buf, MSG_DONTWAIT);
+      if (n >= 1 && buf[0] == ND_ROUTER_SOLICIT) {
+        ++solicited_;
+        schedule.Solicited(RaSchedule::Clock::now(), std::chrono::milliseconds(delay_ms(random)));
+      }
+    }
+    auto now = RaSchedule::Clock::now();
+    if (!schedule.Due(now)) continue;
+    schedule.Sent(now);
     if (sendto(fd_.get(), advert.data(), advert.size(), 0,
                reinterpret_cast<const struct sockaddr*>(&all_nodes), sizeof all_nodes) < 0) {
       log_->debug("router advertisement on {}: {}", interface_, std::strerror(errno));

@@ -9,10 +9,17 @@
 // configuration ends at once with no address or route given. Only used where
 // isoboot owns the network (`--dhcp full`); a site network has its own routers.
 //
+// Answers are rate limited as RFC 4861 6.2.6 asks of a router: each is
+// delayed by a random 0..MAX_RA_DELAY_TIME (0.5 s), sent to all-nodes no more
+// often than every MIN_DELAY_BETWEEN_RAS (3 s), and solicitations that arrive
+// while one is scheduled are answered by that one (RaSchedule).
+//
 // Threading: Run() blocks until Stop(), which may be called from any thread.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +31,32 @@ namespace isoboot::serve {
 // The ICMPv6 router advertisement body (RFC 4861 4.2) that offers nothing.
 std::vector<uint8_t> EmptyRouterAdvertisement();
 
+// When to send the next advertisement (RFC 4861 6.2.6). Pure: the time and
+// the random delay come in as arguments.
+class RaSchedule {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::chrono::milliseconds kMaxDelay{500};             // MAX_RA_DELAY_TIME
+  static constexpr std::chrono::milliseconds kMinDelayBetweenRas{3000};  // MIN_DELAY_BETWEEN_RAS
+
+  // A solicitation arrived at `now`; `random_delay` is in [0, kMaxDelay].
+  // Schedules an advertisement at now + random_delay, or, within
+  // kMinDelayBetweenRas of the last one sent, at that one + kMinDelayBetweenRas
+  // + random_delay; an advertisement already scheduled earlier answers this
+  // solicitation too. Returns the time the next advertisement is due.
+  Clock::time_point Solicited(Clock::time_point now, Clock::duration random_delay);
+  // The scheduled advertisement, if any.
+  std::optional<Clock::time_point> due() const { return due_; }
+  // True when an advertisement is due at `now`: the caller sends it and calls
+  // Sent(now).
+  bool Due(Clock::time_point now) const { return due_ && *due_ <= now; }
+  void Sent(Clock::time_point now);
+
+ private:
+  std::optional<Clock::time_point> due_;
+  std::optional<Clock::time_point> last_sent_;
+};
+
 class RouterAdvertiser {
  public:
   // Opens a raw ICMPv6 socket on `interface` receiving router solicitations;
@@ -31,7 +64,9 @@ class RouterAdvertiser {
   RouterAdvertiser(const std::string& interface, Logger logger);
   void Run();
   void Stop();
+  // Advertisements sent, and solicitations received.
   uint64_t answered() const { return answered_; }
+  uint64_t solicited() const { return solicited_; }
 
  private:
   std::string interface_;
@@ -41,6 +76,7 @@ class RouterAdvertiser {
   UniqueFd wake_fd_;  // written by Stop()
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> answered_{0};
+  std::atomic<uint64_t> solicited_{0};
 };
 
 }  // namespace isoboot::serve

@@ -68,8 +68,11 @@ int main(int argc, char** argv) {
     server.Run();
     g_server = nullptr;
     ServerStats s = server.stats();
-    fmt::print("received {} answered {} dropped_bad {} ignored {}\n", s.received, s.answered,
-               s.dropped_bad, s.ignored);
+    fmt::print(
+        "received {} answered {} dropped_bad {} ignored {} lease_writes {} acks_held {} "
+        "acks_dropped {}\n",
+        s.received, s.answered, s.dropped_bad, s.ignored, s.lease_writes, s.acks_held,
+        s.acks_dropped);
     return 0;
   } catch (const std::exception& e) {
     fmt::print(stderr, "dhcp_test_server: error: {}\n", e.what());

@@ -187,7 +187,8 @@ TEST(DhcpFull, LeaseCycleAndSameAddressWithoutPxe) {
   EXPECT_EQ(ack.reply->Type(), MessageType::kAck);
   EXPECT_EQ(ack.reply->yiaddr, 0x0a4d0064u);
   EXPECT_TRUE(ack.leases_changed);
-  EXPECT_EQ(ack.client->ip, 0x0a4d0064u);
+  EXPECT_EQ(offer.client->ip, 0x0a4d0064u);
+  EXPECT_FALSE(ack.client);  // the DISCOVER reported this MAC with this address
 
   // The initrd's dhclient: same MAC, no PXE vendor class.
   Outcome again = Handle(p, Request(MessageType::kDiscover, 1), kNow + 100);
@@ -273,6 +274,94 @@ TEST(DhcpFull, LeasesSurviveSaveAndLoad) {
   EXPECT_EQ(Handle(q, Request(MessageType::kDiscover, 7)).reply->yiaddr, 0x0a4d0066u);
   EXPECT_FALSE(q.LoadLeases("52:54:00:00:00:07 10.77.0.300 5\n"));
   EXPECT_FALSE(q.LoadLeases("garbage\n"));
+}
+
+TEST(DhcpFull, DeclineOnlyTheAddressTheMacHolds) {
+  Protocol p(Config(Mode::kFull));
+  // Nobody was given .100, .101 or 1.2.3.4: nothing is recorded or blocked.
+  for (Ip4 ip : {Ip4{0x0a4d0064}, Ip4{0x0a4d0065}, Ip4{0x01020304}}) {
+    Message dec = Request(MessageType::kDecline, 9);
+    dec.SetIp(opt::kRequestedIp, ip);
+    EXPECT_FALSE(Handle(p, dec).leases_changed);
+  }
+  EXPECT_EQ(p.declined_count(), 0u);
+  EXPECT_EQ(Handle(p, Request(MessageType::kDiscover, 1)).reply->yiaddr, 0x0a4d0064u);
+  // The MAC that was offered .100 may decline it.
+  Message dec = Request(MessageType::kDecline, 1);
+  dec.SetIp(opt::kRequestedIp, 0x0a4d0064);
+  Handle(p, dec);
+  EXPECT_EQ(p.declined_count(), 1u);
+  EXPECT_EQ(Handle(p, Request(MessageType::kDiscover, 2)).reply->yiaddr, 0x0a4d0065u);
+}
+
+TEST(DhcpFull, StateStaysWithinTheRangeUnderAFloodOfMacs) {
+  Protocol p(Config(Mode::kFull));  // 3 addresses
+  for (int i = 0; i < 5000; ++i) {
+    Message m = Request(i % 2 ? MessageType::kDiscover : MessageType::kRequest, 0);
+    m.chaddr = {0x02,
+                0,
+                0,
+                static_cast<uint8_t>(i >> 16),
+                static_cast<uint8_t>(i >> 8),
+                static_cast<uint8_t>(i)};
+    m.SetIp(opt::kRequestedIp, 0x0a4d0064 + i % 5);
+    Handle(p, m, kNow + i);
+    Message dec = m;
+    dec.SetU8(opt::kMessageType, static_cast<uint8_t>(MessageType::kDecline));
+    if (i % 7 == 0) Handle(p, dec, kNow + i);
+  }
+  EXPECT_LE(p.leases().size(), 3u);
+  EXPECT_LE(p.declined_count(), 3u);
+}
+
+TEST(DhcpClientEvents, InformIsNotReported) {
+  for (Mode mode : {Mode::kProxy, Mode::kFull}) {
+    Protocol p(Config(mode));
+    for (uint32_t i = 0; i < 100; ++i) {
+      Message inform = Request(MessageType::kInform, 1, 0);
+      inform.ciaddr = 0x0a000000 + i;
+      EXPECT_FALSE(Handle(p, inform).client);
+      EXPECT_FALSE(p.Handle(inform, true, inform.ciaddr, 68, kNow).client);  // PXE port
+    }
+  }
+}
+
+TEST(DhcpClientEvents, BoundedPerMac) {
+  Protocol p(Config(Mode::kProxy));
+  // Retransmissions of one DISCOVER: reported once.
+  int reports = 0;
+  for (int i = 0; i < 100; ++i)
+    reports += Handle(p, Request(MessageType::kDiscover, 1, 0)).client ? 1 : 0;
+  EXPECT_EQ(reports, 1);
+  // A new address or PXE flag is news, up to kMaxReportsPerWindow per window,
+  // however many addresses a sender makes up.
+  reports = 0;
+  for (uint32_t i = 0; i < 100; ++i) {
+    Message r = Request(MessageType::kRequest, 1, 0);
+    r.SetIp(opt::kRequestedIp, 0x0a000001 + i);
+    reports += Handle(p, r, kNow + 1).client ? 1 : 0;
+  }
+  EXPECT_EQ(reports, kMaxReportsPerWindow - 1);
+  // The next window reports again; another MAC has its own count.
+  EXPECT_TRUE(Handle(p, Request(MessageType::kDiscover, 1, 0), kNow + kReportWindowSeconds).client);
+  EXPECT_TRUE(Handle(p, Request(MessageType::kDiscover, 2, 0), kNow + 1).client);
+}
+
+TEST(DhcpClientEvents, ABootIsReportedInFull) {
+  // PXE ROM DISCOVER and REQUEST, then the initrd's plain client: each step
+  // is news to the daemon (AoE binding on the PXE one, the name on the ip).
+  Protocol p(Config(Mode::kFull));
+  Outcome offer = Handle(p, Request(MessageType::kDiscover, 1, 0));
+  ASSERT_TRUE(offer.client);
+  Message req = Request(MessageType::kRequest, 1, 0);
+  req.SetIp(opt::kRequestedIp, offer.reply->yiaddr);
+  EXPECT_EQ(offer.client->ip, offer.reply->yiaddr);
+  EXPECT_FALSE(Handle(p, req).client);  // nothing new: the DISCOVER had it
+  Message plain = Request(MessageType::kRequest, 1);
+  plain.SetIp(opt::kRequestedIp, offer.reply->yiaddr);
+  Outcome again = Handle(p, plain);
+  ASSERT_TRUE(again.client);
+  EXPECT_FALSE(again.client->is_pxe);
 }
 
 TEST(DhcpConfig, ParseRange) {
