@@ -62,10 +62,19 @@ class ServerCore {
   // Counts a new connection from `ip` unless its share is taken.
   bool AdmitConnection(const std::string& ip) {
     std::lock_guard lock(mu);
+    if (counters.size() >= kMaxClientsKept && !counters.contains(ip)) ForgetIdleClients();
     ClientCounters& c = counters[ip];
     if (c.connections >= options.max_connections_per_client) return false;
     c.connections++;
     return true;
+  }
+  // The counters are keyed by whoever connects: past kMaxClientsKept
+  // addresses, those with no connection open are forgotten (their counts are
+  // for tests and statistics only). At most max_connections addresses have
+  // one open, so this runs once per that many new addresses or fewer.
+  static constexpr size_t kMaxClientsKept = 8192;
+  void ForgetIdleClients() {
+    std::erase_if(counters, [](const auto& entry) { return entry.second.connections == 0; });
   }
   void DropConnection(const std::string& ip) {
     std::lock_guard lock(mu);

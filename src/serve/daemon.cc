@@ -387,8 +387,7 @@ int Daemon::Run(std::stop_token stop) {
 void Daemon::Tick() {
   if (aoe_) {
     for (const auto& [mac, counts] : aoe_->Stats()) {
-      if (counts.frames == 0 || std::ranges::count(seen_aoe_clients_, mac) > 0) continue;
-      seen_aoe_clients_.push_back(mac);
+      if (counts.frames == 0 || !seen_aoe_clients_.insert(mac).second) continue;
       log_->info("{}: first AoE reads of e{}.{} ({} bytes so far)", FormatMac(mac), profile_.shelf,
                  profile_.slot, counts.bytes);
     }

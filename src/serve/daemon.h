@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <stop_token>
 #include <string>
 #include <vector>
@@ -187,7 +188,8 @@ class Daemon {
   // Tick()'s state, owner's thread only.
   FileId served_file_;
   bool rewritten_in_place_ = false;  // said so once for this rewrite
-  std::vector<MacAddress> seen_aoe_clients_;
+  // Bounded: the AoE stats have at most workers x 1024 + 1 entries.
+  std::set<MacAddress> seen_aoe_clients_;
   std::chrono::steady_clock::time_point next_rebuild_check_;
 };
 

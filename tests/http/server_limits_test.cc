@@ -113,6 +113,37 @@ TEST(HttpLimits, OneHostGetsItsShareOfConnectionsAndOthersAreServed) {
   EXPECT_EQ(server.server().Stats().refused_full, 0u);
 }
 
+// The per-address counters are keyed by whoever connects: thousands of
+// addresses that come and go leave a bounded table, while an address with a
+// connection open keeps its count (its share depends on it).
+TEST(HttpLimits, CountersForgetAddressesWithNothingOpen) {
+  RunningServer server(Tree(), ServerOptions{});
+  Peer stays("127.0.0.6");
+  ASSERT_TRUE(stays.Connect(server.port()));
+  ASSERT_TRUE(WaitFor([&] { return server.server().CountersFor("127.0.0.6").connections == 1; }));
+  constexpr int kAddresses = 9000;  // more than the 8192 the server keeps
+  for (int i = 0; i < kAddresses; ++i) {
+    std::string from = fmt::format("127.1.{}.{}", i / 250, 1 + i % 250);
+    Peer p(from.c_str());
+    ASSERT_TRUE(p.Connect(server.port())) << from;
+    p.Close();
+    // Let the server see the close before the next address (bounded wait).
+    if (i % 500 == 499) {
+      ASSERT_TRUE(WaitFor([&] { return server.server().Counters().size() <= 8192; }));
+    }
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    auto all = server.server().Counters();
+    size_t open = 0;
+    for (const auto& [ip, c] : all)
+      open += c.connections;
+    return open == 1;
+  }));
+  EXPECT_LE(server.server().Counters().size(), 8192u);
+  EXPECT_EQ(server.server().CountersFor("127.0.0.6").connections, 1u);
+  EXPECT_TRUE(stays.Get("initrd").starts_with("HTTP/1.1 200 OK\r\n"));
+}
+
 // A soft limit that leaves exactly `spare` descriptors: the limit bounds
 // descriptor numbers, not their count, so it goes just above the
 // `spare`-th free number.
