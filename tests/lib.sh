@@ -12,11 +12,20 @@
 #   fail MSG...     prints "FAIL: MSG" to stderr, then the last
 #                   $fail_lines (30) lines of every file named in the array
 #                   fail_logs that exists, and exits 1.
+#   veth_pair SRV CLI  makes network namespaces SRV and CLI (the test picks
+#                   unique names, e.g. with $$) joined by a veth pair: veth-s
+#                   in SRV, veth-c in CLI, both up, and lo up in each. The
+#                   EXIT trap deletes them (after the test's cleanup, so its
+#                   processes are gone first).
+#   wait_ready LOG  waits up to 10 s for `isoboot serve`'s "ready:" line in
+#                   LOG; fails (showing fail_logs) when it does not come.
+#                   Remove LOG before starting a second server on it.
 # A test that needs more on failure (all logs, a capture) does it in cleanup
 # when $1 is not 0.
 
 fail_logs=()
 fail_lines=30
+_netns_made=()
 
 fail() {
   echo "FAIL: $*" >&2
@@ -42,10 +51,34 @@ _test_exit() {
   set +eu
   trap - EXIT
   if declare -F cleanup >/dev/null; then cleanup "$rc"; fi
+  local ns
+  for ns in "${_netns_made[@]}"; do ip netns del "$ns" 2>/dev/null; done
   if [[ ${ISOBOOT_TEST_KEEP:-0} == 1 ]]; then
     echo "kept $tmp" >&2
   else
     rm -rf "$tmp"
   fi
   exit "$rc"
+}
+
+veth_pair() {
+  local srv=$1 cli=$2
+  ip netns add "$srv"
+  _netns_made+=("$srv")
+  ip netns add "$cli"
+  _netns_made+=("$cli")
+  ip link add veth-s netns "$srv" type veth peer name veth-c netns "$cli"
+  ip -n "$srv" link set veth-s up
+  ip -n "$srv" link set lo up
+  ip -n "$cli" link set veth-c up
+  ip -n "$cli" link set lo up
+}
+
+wait_ready() {
+  local _
+  for _ in $(seq 50); do
+    grep -q "ready:" "$1" 2>/dev/null && return 0
+    sleep 0.2
+  done
+  fail "server did not start (no \"ready:\" in $1)"
 }

@@ -22,24 +22,17 @@ cli=isb-acli-$$
 pid=
 cleanup() {
   if [[ -n $pid ]]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; fi
-  ip netns del "$srv" 2>/dev/null || true
-  ip netns del "$cli" 2>/dev/null || true
 }
 
 "$src/scripts/make-layout-iso.sh" kiwi "$tmp/live.iso" >/dev/null
-ip netns add "$srv"
-ip netns add "$cli"
-ip link add veth-s netns "$srv" type veth peer name veth-c netns "$cli"
+veth_pair "$srv" "$cli"
 ip -n "$srv" addr add 10.81.0.1/24 dev veth-s
-ip -n "$srv" link set veth-s up
 ip -n "$cli" addr add 10.81.0.2/24 dev veth-c
-ip -n "$cli" link set veth-c up
 
 ip netns exec "$srv" "$ISOBOOT_BIN" serve "$tmp/live.iso" --interface veth-s --dhcp proxy \
   --announce 0 >"$tmp/serve.log" 2>&1 &
 pid=$!
-for _ in $(seq 50); do grep -q "ready:" "$tmp/serve.log" && break; sleep 0.2; done
-grep -q "ready:" "$tmp/serve.log" || fail "server did not start"
+wait_ready "$tmp/serve.log"
 
 ip netns exec "$cli" timeout 120 python3 - "$flood" >"$tmp/flood.out" 2>&1 <<'PY' || { cat "$tmp/flood.out"; fail "flood script failed"; }
 import os, socket, struct, sys, time

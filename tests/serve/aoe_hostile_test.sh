@@ -23,17 +23,11 @@ cli=isb-hcli-$$
 pid=
 cleanup() {
   if [[ -n $pid ]]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; fi
-  ip netns del "$srv" 2>/dev/null || true
-  ip netns del "$cli" 2>/dev/null || true
 }
 
 "$src/scripts/make-layout-iso.sh" kiwi "$tmp/live.iso" >/dev/null
-ip netns add "$srv"
-ip netns add "$cli"
-ip link add veth-s netns "$srv" type veth peer name veth-c netns "$cli"
+veth_pair "$srv" "$cli"
 ip -n "$srv" addr add 10.78.0.1/24 dev veth-s
-ip -n "$srv" link set veth-s up
-ip -n "$cli" link set veth-c up
 
 aoe_load_src=${AOE_LOAD_SRC:-/work/shared/tools/aoe-load/aoe-load.c}
 client=()
@@ -55,8 +49,7 @@ booted_read() {
 ip netns exec "$srv" "$ISOBOOT_BIN" serve "$tmp/live.iso" --interface veth-s --dhcp off \
   --announce 1 >"$tmp/serve.log" 2>&1 &
 pid=$!
-for _ in $(seq 50); do grep -q "ready:" "$tmp/serve.log" && break; sleep 0.2; done
-grep -q "ready:" "$tmp/serve.log" || fail "server did not start"
+wait_ready "$tmp/serve.log"
 
 booted_read || fail "the booted client could not read before the attack: $(cat "$tmp/client.out")"
 echo "client (${client[0]:-isoboot aoe read}) read the image"

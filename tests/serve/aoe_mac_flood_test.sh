@@ -22,23 +22,16 @@ cli=isb-fcli-$$
 pid=
 cleanup() {
   if [[ -n $pid ]]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; fi
-  ip netns del "$srv" 2>/dev/null || true
-  ip netns del "$cli" 2>/dev/null || true
 }
 
 "$src/scripts/make-layout-iso.sh" kiwi "$tmp/live.iso" >/dev/null
-ip netns add "$srv"
-ip netns add "$cli"
-ip link add veth-s netns "$srv" type veth peer name veth-c netns "$cli"
+veth_pair "$srv" "$cli"
 ip -n "$srv" addr add 10.79.0.1/24 dev veth-s
-ip -n "$srv" link set veth-s up
-ip -n "$cli" link set veth-c up
 
 ip netns exec "$srv" "$ISOBOOT_BIN" serve "$tmp/live.iso" --interface veth-s --dhcp off \
   --announce 0 >"$tmp/serve.log" 2>&1 &
 pid=$!
-for _ in $(seq 50); do grep -q "ready:" "$tmp/serve.log" && break; sleep 0.2; done
-grep -q "ready:" "$tmp/serve.log" || fail "server did not start"
+wait_ready "$tmp/serve.log"
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$pid/status"; }
 
 # Warm up with a real client, so the baseline includes the served pages.

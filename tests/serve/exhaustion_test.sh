@@ -29,30 +29,21 @@ hostile=
 cleanup() {
   [[ -n $hostile ]] && kill "$hostile" 2>/dev/null && wait "$hostile" 2>/dev/null
   [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  ip netns del "$srv" 2>/dev/null || true
-  ip netns del "$cli" 2>/dev/null || true
 }
 
 "$src/scripts/make-layout-iso.sh" kiwi "$tmp/live.iso" >/dev/null
 "$bin" iso cat "$tmp/live.iso" /boot/x86_64/loader/initrd >"$tmp/initrd.want"
 "$bin" iso cat "$tmp/live.iso" /boot/x86_64/loader/linux >"$tmp/linux.want"
-ip netns add "$srv"
-ip netns add "$cli"
-ip link add veth-s netns "$srv" type veth peer name veth-c netns "$cli"
+veth_pair "$srv" "$cli"
 ip -n "$srv" addr add 10.79.0.1/24 dev veth-s
-ip -n "$srv" link set veth-s up
-ip -n "$srv" link set lo up
 # The real client's address first: it is the source of curl and tftp.
 ip -n "$cli" addr add 10.79.0.2/24 dev veth-c
 ip -n "$cli" addr add 10.79.0.3/24 dev veth-c
-ip -n "$cli" link set veth-c up
-ip -n "$cli" link set lo up
 
 ip netns exec "$srv" prlimit --nofile=1024:1024 "$bin" serve "$tmp/live.iso" \
   --interface veth-s --dhcp off >"$tmp/serve.log" 2>&1 &
 pid=$!
-for _ in $(seq 50); do grep -q "ready:" "$tmp/serve.log" && break; sleep 0.2; done
-grep -q "ready:" "$tmp/serve.log" || fail "server did not start"
+wait_ready "$tmp/serve.log"
 [[ $(prlimit --nofile --noheadings --output SOFT,HARD --pid "$pid" | tr -s ' ') == *"1024 1024"* ]] \
   || fail "server's open-file limit is not 1024: $(prlimit --nofile --pid "$pid")"
 

@@ -20,18 +20,12 @@ cli=isb-pv-cli-$$
 pid=
 cleanup() {
   [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  ip netns del "$srv" 2>/dev/null || true
-  ip netns del "$cli" 2>/dev/null || true
 }
 
 "$src/scripts/make-layout-iso.sh" kiwi "$tmp/live.iso" >/dev/null
-ip netns add "$srv"
-ip netns add "$cli"
-ip link add veth-s netns "$srv" type veth peer name veth-c netns "$cli"
+veth_pair "$srv" "$cli"
 ip -n "$srv" addr add 10.78.0.1/24 dev veth-s
-ip -n "$srv" link set veth-s up
 ip -n "$cli" addr add 10.78.0.2/24 dev veth-c
-ip -n "$cli" link set veth-c up
 
 mkdir "$tmp/state"
 chown nobody "$tmp/state"  # the lease file's directory, made by the admin
@@ -54,8 +48,7 @@ grep -q "backup-dir $tmp/root-store: user nobody cannot write it" "$tmp/err" ||
 ip netns exec "$srv" "$bin" serve "${serve_args[@]}" --user nobody --backup-dir "$tmp/store" \
   >"$tmp/serve.log" 2>&1 &
 pid=$!
-for _ in $(seq 50); do grep -q "ready:" "$tmp/serve.log" && break; sleep 0.2; done
-grep -q "ready:" "$tmp/serve.log" || fail "server did not start"
+wait_ready "$tmp/serve.log"
 
 # What the kernel says about the running server.
 status=$(cat "/proc/$pid/status")

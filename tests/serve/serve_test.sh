@@ -16,26 +16,17 @@ cli=isb-cli-$$
 pid=
 cleanup() {
   [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  ip netns del "$srv" 2>/dev/null || true
-  ip netns del "$cli" 2>/dev/null || true
 }
 
 "$src/scripts/make-layout-iso.sh" kiwi "$tmp/live.iso" >/dev/null
-ip netns add "$srv"
-ip netns add "$cli"
-ip link add veth-s netns "$srv" type veth peer name veth-c netns "$cli"
+veth_pair "$srv" "$cli"
 ip -n "$srv" addr add 10.77.0.1/24 dev veth-s
-ip -n "$srv" link set veth-s up
-ip -n "$srv" link set lo up
-ip -n "$cli" link set veth-c up
-ip -n "$cli" link set lo up
 
 ip netns exec "$srv" "$ISOBOOT_BIN" serve "$tmp/live.iso" --interface veth-s --dhcp full \
   --dhcp-range 10.77.0.100,10.77.0.120 --lease-file "$tmp/leases" --append console=ttyS0 \
   --announce 1 >"$tmp/serve.log" 2>&1 &
 pid=$!
-for _ in $(seq 50); do grep -q "ready:" "$tmp/serve.log" && break; sleep 0.2; done
-grep -q "ready:" "$tmp/serve.log" || fail "server did not start"
+wait_ready "$tmp/serve.log"
 
 # DHCP: a client without PXE vendor class gets an address from the range.
 cat >"$tmp/udhcpc.sh" <<'EOS'
@@ -145,7 +136,7 @@ rm -f "$tmp/serve.log"  # else the wait below may read the first server's "ready
 ip netns exec "$srv" "$ISOBOOT_BIN" serve "$tmp/other.iso" --config "$tmp/isoboot.toml" \
   --http-port 18080 >"$tmp/serve.log" 2>&1 &
 pid=$!
-for _ in $(seq 50); do grep -q "ready:" "$tmp/serve.log" && break; sleep 0.2; done
+wait_ready "$tmp/serve.log"
 grep -q "serving its files only" "$tmp/serve.log" || fail "no warning about the unknown layout"
 ip netns exec "$srv" curl -sf http://127.0.0.1:18080/live.iso -o "$tmp/other.http" || fail "http-only live.iso"
 cmp "$tmp/other.http" "$tmp/other.iso" || fail "http-only live.iso differs"
