@@ -26,6 +26,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "base/log_throttle.h"
 #include "base/strings.h"
 #include "http/date.h"
 #include "http/range.h"
@@ -80,21 +81,12 @@ class ServerCore {
     std::lock_guard lock(mu);
     counters[ip].connections--;
   }
-  // At most one line of a kind every 10 s, with the number of events since
-  // the last one; for the accept loop (which runs on one thread).
-  struct Throttle {
-    Clock::time_point next{};
-    uint64_t events = 0;
-  };
+  // For the accept loop (which runs on one thread): base/log_throttle.h.
   template <typename... Args>
-  void ThrottledWarn(Throttle& t, fmt::format_string<Args...> f, Args&&... args) {
-    ++t.events;
-    auto now = Clock::now();
-    if (now < t.next) return;
-    t.next = now + std::chrono::seconds(10);
-    log->warn("http: {} ({} time(s) in 10 s)", fmt::format(f, std::forward<Args>(args)...),
-              t.events);
-    t.events = 0;
+  void ThrottledWarn(LogThrottle& t, fmt::format_string<Args...> f, Args&&... args) {
+    uint64_t events = 0;
+    if (!t.Allow(events)) return;
+    log->warn("http: {} ({} time(s) in 10 s)", fmt::format(f, std::forward<Args>(args)...), events);
   }
   void Finished(const RequestRecord& record) {
     {
@@ -119,7 +111,7 @@ class ServerCore {
   std::map<std::string, ClientCounters, std::less<>> counters;
   std::atomic<size_t> connections{0};
   std::atomic<uint64_t> accept_errors{0}, refused_full{0}, refused_per_client{0};
-  Throttle accept_log, full_log, share_log;
+  LogThrottle accept_log, full_log, share_log;
   std::atomic<uint64_t> boundary_seq{0};
   const uint32_t boundary_salt;
   // ioc runs on the thread that called Run() and holds the acceptor; each

@@ -19,6 +19,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
 
+#include "base/log_throttle.h"
 #include "base/strings.h"
 #include "tftp/admission.h"
 
@@ -47,26 +48,6 @@ struct Session {
 bool OutOfDescriptors(const error_code& ec) {
   return ec == net::error::no_descriptors || ec.value() == ENFILE;
 }
-
-// At most one log line per kind every 10 s; the count of events since the
-// last line goes into the next one, so a flood costs a few lines a minute.
-class Throttle {
- public:
-  // True if a line may be written now; `events` gets the events it covers.
-  bool Allow(uint64_t& events) {
-    ++pending_;
-    auto now = Clock::now();
-    if (now < next_) return false;
-    next_ = now + std::chrono::seconds(10);
-    events = pending_;
-    pending_ = 0;
-    return true;
-  }
-
- private:
-  TimePoint next_{};
-  uint64_t pending_ = 0;
-};
 
 }  // namespace
 
@@ -104,7 +85,7 @@ struct Server::Impl {
   std::map<Admission::Id, std::shared_ptr<Session>> by_id;
   Admission admission;
   Admission::Id next_id = 1;
-  Throttle busy_log, no_socket_log, unacked_log;
+  LogThrottle busy_log, no_socket_log, unacked_log;  // base/log_throttle.h
 
   std::atomic<uint64_t> requests{0}, completed{0}, failed{0}, bad_packets{0}, duplicates{0},
       busy{0}, client_busy{0}, displaced{0}, unacknowledged{0}, no_socket{0}, active{0};
@@ -253,8 +234,7 @@ void Server::Impl::OnRequest(std::span<const uint8_t> bytes, const udp::endpoint
   }
   if (d.displace) Displace(*d.displace, "displaced by a newer request before any ACK");
 
-  auto tree =
-      trees && IsPrintableAscii(req->filename) ? trees(peer.address().to_string()) : nullptr;
+  auto tree = trees && IsPrintableAscii(req->filename) ? trees(s->client) : nullptr;
   vfs::SourcePtr source = tree ? tree->Lookup(req->filename) : nullptr;
   s->transfer = std::make_unique<Transfer>(*req, std::move(source), config.transfer, s->started);
   error_code ec = OpenTransferSocket(*s);
@@ -283,7 +263,7 @@ void Server::Impl::OnRequest(std::span<const uint8_t> bytes, const udp::endpoint
       log->warn(
           "cannot open a transfer socket ({}): answered {} request(s) in 10 s from port "
           "{} instead, the last from {}",
-          ec.message(), n, config.port, s->client);
+          ec.message(), n, listener.local_endpoint().port(), s->client);
     Finish(s);
     return;
   }
