@@ -6,7 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
-scripts/build.sh fuzz fuzzers >/dev/null
+mkdir -p build
+if ! scripts/build.sh fuzz fuzzers >build/fuzz-build.log 2>&1; then
+  echo "fuzz: the clang build failed:"
+  grep -E -A3 'error|FAILED' build/fuzz-build.log | head -40
+  exit 1
+fi
 export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp
 status=0
 for bin in build/fuzz/fuzz/*_fuzz; do

@@ -37,6 +37,12 @@ constexpr std::string_view kDenied[] = {
     // clone3, clone, personality, ioctl: in part, below.
 };
 
+// What SCMP_A0/SCMP_A1 build, with every field named (clang warns on the
+// macros' missing datum_b).
+scmp_arg_cmp Arg(unsigned arg, scmp_compare op, uint64_t a, uint64_t b = 0) {
+  return scmp_arg_cmp{.arg = arg, .op = op, .datum_a = a, .datum_b = b};
+}
+
 constexpr std::string_view kPartlyDenied[] = {"clone3", "clone", "personality", "ioctl"};
 
 // clone flags that make a namespace (CLONE_NEWTIME exists only for clone3
@@ -65,20 +71,20 @@ Result<void> AddRules(scmp_filter_ctx ctx) {
     return r;
   for (uint64_t flag : kNamespaceFlags) {
     auto r = Check(
-        seccomp_rule_add(ctx, eperm, SCMP_SYS(clone), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)),
+        seccomp_rule_add(ctx, eperm, SCMP_SYS(clone), 1, Arg(0, SCMP_CMP_MASKED_EQ, flag, flag)),
         fmt::format("clone flag {:#x}", flag));
     if (!r) return r;
   }
   // personality(0xffffffff) only reads the persona.
   if (auto r = Check(
-          seccomp_rule_add(ctx, eperm, SCMP_SYS(personality), 1, SCMP_A0(SCMP_CMP_NE, 0xffffffffu)),
+          seccomp_rule_add(ctx, eperm, SCMP_SYS(personality), 1, Arg(0, SCMP_CMP_NE, 0xffffffffu)),
           "personality");
       !r)
     return r;
   // The request is an int: compare its low 32 bits only.
   for (uint64_t request : {TIOCSTI, TIOCLINUX}) {
     auto r = Check(seccomp_rule_add(ctx, eperm, SCMP_SYS(ioctl), 1,
-                                    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, request)),
+                                    Arg(1, SCMP_CMP_MASKED_EQ, 0xffffffffu, request)),
                    fmt::format("ioctl {:#x}", request));
     if (!r) return r;
   }

@@ -194,7 +194,8 @@ class Mover {
         return;
       case Step::kDirMeta: {
         UniqueFd fd = OpenDirAt(target_, s.rel);
-        for (const auto& [name, value] : ReadXattrs(fd.get())) {
+        for (const auto& present : ReadXattrs(fd.get())) {
+          const std::string& name = present.first;
           bool had = std::any_of(s.xattrs.begin(), s.xattrs.end(),
                                  [&](const auto& x) { return x.first == name; });
           if (!had && ::fremovexattr(fd.get(), name.c_str()) != 0)
