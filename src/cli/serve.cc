@@ -37,7 +37,8 @@ void ApplyConfigFile(CLI::App& command, const std::string& path) {
   auto entries = serve::ReadConfigFile(path);
   if (!entries) throw CLI::ValidationError("--config", entries.error().message);
   for (const auto& [key, values] : *entries) {
-    CLI::Option* option = command.get_option_no_throw("--" + key);
+    // The positional IMAGE is `image` in the file.
+    CLI::Option* option = command.get_option_no_throw(key == "image" ? "IMAGE" : "--" + key);
     if (!option || key == "config") {
       throw CLI::ValidationError("--config", path + ": unknown option \"" + key + "\"");
     }
@@ -166,7 +167,8 @@ void AddServeCommand(CLI::App& app, Run& run) {
   auto config = std::make_shared<std::string>();
   serve->add_option("--config", *config,
                     "TOML file with any of these options, e.g. dhcp = \"full\" (flags win)");
-  serve->add_option("IMAGE", o->image, "Live ISO image")->required();
+  // Required, but may come from --config (image = "..."): checked below.
+  serve->add_option("IMAGE", o->image, "Live ISO image (in --config: image = \"PATH\")");
   serve->add_option("-i,--interface", o->interface, "Interface of the boot network (e.g. br0)");
   serve->add_option("--server-ip", o->server_ip,
                     "Address clients reach this server at (default: the interface's IPv4)");
@@ -243,6 +245,7 @@ void AddServeCommand(CLI::App& app, Run& run) {
   serve->add_option("--snponly", o->loaders.snponly, "snponly.efi to serve")->capture_default_str();
   serve->callback([&run, o, flags, config, serve] {
     if (!config->empty()) ApplyConfigFile(*serve, *config);
+    if (o->image.empty()) throw CLI::RequiredError("IMAGE (or image = \"PATH\" in --config)");
     ApplyChoices(*flags, *o);
     run = [o] { return RunDaemon(*o); };
   });
