@@ -24,6 +24,7 @@
 #include "cli/command.h"
 #include "cli/signals.h"
 #include "linux/privilege.h"
+#include "linux/service_notify.h"
 #include "linux/syscall_filter.h"
 #include "serve/backup_store.h"
 #include "serve/config_file.h"
@@ -32,10 +33,12 @@
 namespace isoboot::cli {
 namespace {
 
-// Sets every flag named in the TOML file that the command line did not give.
-void ApplyConfigFile(CLI::App& command, const std::string& path) {
+// Sets every flag named in the TOML file that the command line did not
+// give; returns the options it set.
+std::vector<CLI::Option*> ApplyConfigFile(CLI::App& command, const std::string& path) {
   auto entries = serve::ReadConfigFile(path);
   if (!entries) throw CLI::ValidationError("--config", entries.error().message);
+  std::vector<CLI::Option*> set;
   for (const auto& [key, values] : *entries) {
     // The positional IMAGE is `image` in the file.
     CLI::Option* option = command.get_option_no_throw(key == "image" ? "IMAGE" : "--" + key);
@@ -46,7 +49,9 @@ void ApplyConfigFile(CLI::App& command, const std::string& path) {
     for (const auto& v : values)
       option->add_result(v);
     option->run_callback();
+    set.push_back(option);
   }
+  return set;
 }
 
 // The flags that name a choice, as typed; turned into serve::Options' types
@@ -100,6 +105,47 @@ void ApplyChoices(const ChoiceFlags& f, serve::Options& o) {
   }
 }
 
+// The options serve runs with: the command line's, then --config's for the
+// flags the command line did not give. Read once at start and again on
+// every SIGHUP, on the daemon's thread, while main's CLI::App lives.
+class OptionsReader {
+ public:
+  OptionsReader(CLI::App& command, std::shared_ptr<serve::Options> options,
+                std::shared_ptr<ChoiceFlags> flags, std::string config)
+      : command_(command),
+        options_(std::move(options)),
+        flags_(std::move(flags)),
+        config_(std::move(config)),
+        command_line_options_(*options_),
+        command_line_flags_(*flags_) {}
+
+  // Throws CLI::Error (one line) when the file or a value is wrong.
+  serve::Options Read() {
+    // Back to the command line alone: the file's values of the last read
+    // go, so a key taken out of the file goes back to its default.
+    for (CLI::Option* option : from_file_)
+      option->clear();
+    from_file_.clear();
+    *options_ = command_line_options_;
+    *flags_ = command_line_flags_;
+    if (!config_.empty()) from_file_ = ApplyConfigFile(command_, config_);
+    if (options_->image.empty())
+      throw CLI::RequiredError("IMAGE (or image = \"PATH\" in --config)");
+    ApplyChoices(*flags_, *options_);
+    return *options_;
+  }
+  const std::string& config() const { return config_; }
+
+ private:
+  CLI::App& command_;
+  std::shared_ptr<serve::Options> options_;  // what the CLI's options write into
+  std::shared_ptr<ChoiceFlags> flags_;
+  const std::string config_;
+  const serve::Options command_line_options_;
+  const ChoiceFlags command_line_flags_;
+  std::vector<CLI::Option*> from_file_;
+};
+
 // A directory serve writes into after dropping root: made for `user` when
 // it does not exist yet (the daemon would make it as root).
 void PrepareStateDir(const std::string& dir, const passwd& user) {
@@ -130,6 +176,12 @@ void DropRoot(const serve::Options& o, const Logger& log) {
   if (o.user.empty()) {
     if (::geteuid() == 0) {
       log->warn("running as root: pass --user USER so serve drops root once its sockets are bound");
+    } else if (sys::HasCapability(sys::Capability::kNetRaw) ||
+               sys::HasCapability(sys::Capability::kNetBindService)) {
+      // Started with capabilities (systemd's AmbientCapabilities=, setcap):
+      // they were for binding, which is done.
+      sys::DropReport report = OrThrow(sys::DropPrivileges({}), "dropping capabilities");
+      log->info("{}", report.summary);
     }
   } else {
     sys::DropReport report = OrThrow(sys::DropPrivileges({o.user, {}}), "--user");
@@ -141,10 +193,17 @@ void DropRoot(const serve::Options& o, const Logger& log) {
   OrThrow(sys::InstallSeccompFilter(), "installing the system call filter");
 }
 
-// Runs the daemon until SIGINT or SIGTERM (exit 0) or until a server fails.
-int RunDaemon(const serve::Options& options) {
-  StopOnSignal on_signal;  // before the daemon starts any thread
+void Notify(const sys::ServiceNotifier& notifier, const std::string& state, const Logger& log) {
+  if (auto r = notifier.Send(state); !r) log->warn("{}", r.error().message);
+}
+
+// Runs the daemon until SIGINT or SIGTERM (exit 0) or until a server fails;
+// SIGHUP reloads. Under systemd (Type=notify) it says when it is ready,
+// reloading and stopping.
+int RunDaemon(const serve::Options& options, OptionsReader& reader) {
+  StopOnSignal on_signal(StopOnSignal::Hangup::kReload);  // before the daemon starts any thread
   Logger log = GetLogger("serve");
+  const sys::ServiceNotifier notifier = OrThrow(sys::ServiceNotifier::FromEnvironment());
   if (!options.user.empty() && ::geteuid() == 0) {
     if (passwd* pw = ::getpwnam(options.user.c_str())) PrepareStateDir(options.backup_dir, *pw);
   }
@@ -153,7 +212,28 @@ int RunDaemon(const serve::Options& options) {
   std::stop_callback on_stop(on_signal.token(), [&] {
     if (int sig = on_signal.signal()) log->info("signal {}: shutting down", sig);
   });
-  return daemon.Run(on_signal.token());
+  serve::RunHooks hooks;
+  hooks.on_ready = [&](const std::string& status) {
+    Notify(notifier, "READY=1\nSTATUS=" + status, log);
+  };
+  hooks.take_reload = [&]() -> std::optional<serve::Options> {
+    if (!on_signal.TakeReload()) return std::nullopt;
+    Notify(notifier, sys::ServiceNotifier::Reloading(), log);
+    log->info("SIGHUP: reloading{}", reader.config().empty() ? "" : " " + reader.config());
+    try {
+      return reader.Read();
+    } catch (const CLI::Error& e) {
+      std::string status = fmt::format("reload failed, still serving as before: {}", e.what());
+      log->error("{}", status);
+      Notify(notifier, "READY=1\nSTATUS=" + status, log);
+      return std::nullopt;
+    }
+  };
+  hooks.on_reloaded = [&](const std::string& status) {
+    Notify(notifier, "READY=1\nSTATUS=" + status, log);
+  };
+  hooks.on_stopping = [&] { Notify(notifier, "STOPPING=1", log); };
+  return daemon.Run(on_signal.token(), hooks);
 }
 
 }  // namespace
@@ -244,10 +324,9 @@ void AddServeCommand(CLI::App& app, Run& run) {
   serve->add_option("--ipxe-efi", o->loaders.ipxe_efi, "ipxe.efi to serve")->capture_default_str();
   serve->add_option("--snponly", o->loaders.snponly, "snponly.efi to serve")->capture_default_str();
   serve->callback([&run, o, flags, config, serve] {
-    if (!config->empty()) ApplyConfigFile(*serve, *config);
-    if (o->image.empty()) throw CLI::RequiredError("IMAGE (or image = \"PATH\" in --config)");
-    ApplyChoices(*flags, *o);
-    run = [o] { return RunDaemon(*o); };
+    auto reader = std::make_shared<OptionsReader>(*serve, o, flags, *config);
+    serve::Options options = reader->Read();
+    run = [reader, options] { return RunDaemon(options, *reader); };
   });
 }
 

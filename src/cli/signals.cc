@@ -13,17 +13,18 @@ void IgnoreSigpipe() {
 }
 
 namespace {
-sigset_t TerminationSignals() {
+sigset_t WaitedSignals(StopOnSignal::Hangup hangup) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  if (hangup == StopOnSignal::Hangup::kReload) sigaddset(&set, SIGHUP);
   return set;
 }
 }  // namespace
 
-StopOnSignal::StopOnSignal() {
-  const sigset_t set = TerminationSignals();
+StopOnSignal::StopOnSignal(Hangup hangup) {
+  const sigset_t set = WaitedSignals(hangup);
   pthread_sigmask(SIG_BLOCK, &set, &original_);
   waiter_ = std::jthread([this, set](std::stop_token done) {
     // Polls `done` (the destructor) between waits: a bounded loop that
@@ -32,6 +33,10 @@ StopOnSignal::StopOnSignal() {
     while (!done.stop_requested()) {
       timespec timeout{0, 100'000'000};
       int sig = sigtimedwait(&set, nullptr, &timeout);
+      if (sig == SIGHUP) {
+        reload_.store(true);
+        continue;
+      }
       if (sig != SIGINT && sig != SIGTERM) continue;
       int none = 0;
       if (!signal_.compare_exchange_strong(none, sig)) {

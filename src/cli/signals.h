@@ -23,9 +23,14 @@ void IgnoreSigpipe();
 
 class StopOnSignal {
  public:
-  // Blocks SIGINT and SIGTERM in the calling thread (so in every thread it
-  // starts from now on) and starts the thread that waits for them.
-  StopOnSignal();
+  enum class Hangup {
+    kDefault,  // SIGHUP ends the process, as for any command in a terminal
+    kReload,   // SIGHUP asks for a reload (TakeReload), as daemons do
+  };
+  // Blocks SIGINT and SIGTERM (and SIGHUP with kReload) in the calling
+  // thread (so in every thread it starts from now on) and starts the thread
+  // that waits for them.
+  explicit StopOnSignal(Hangup hangup = Hangup::kDefault);
   // Stops waiting, joins, and restores the caller's signal mask.
   ~StopOnSignal();
   StopOnSignal(const StopOnSignal&) = delete;
@@ -36,6 +41,9 @@ class StopOnSignal {
   void RequestStop() { source_.request_stop(); }
   // The signal that asked for the stop, or 0 (none yet, or RequestStop()).
   int signal() const { return signal_.load(); }
+  // With Hangup::kReload: true once for any number of SIGHUPs since the
+  // last call.
+  bool TakeReload() { return reload_.exchange(false); }
 
   // For a child process (fork, before exec): the mask it should have, i.e.
   // the one the caller had before StopOnSignal blocked its signals. A child
@@ -46,6 +54,7 @@ class StopOnSignal {
  private:
   std::stop_source source_;
   std::atomic<int> signal_{0};
+  std::atomic<bool> reload_{false};
   sigset_t original_;
   std::jthread waiter_;
 };

@@ -13,6 +13,8 @@
 #include <stdexcept>
 #include <system_error>
 
+#include <fmt/format.h>
+
 #include "linux/privilege.h"
 
 namespace isoboot::sys {
@@ -48,7 +50,10 @@ PacketSocket::PacketSocket(const InterfaceInfo& iface, const PacketSocketOptions
   uint16_t proto = htons(options.ethertype);
   fd_.Reset(socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, proto));
   if (!fd_.valid()) {
-    if (errno == EPERM || errno == EACCES) throw std::runtime_error(NeedsCapNetRawMessage());
+    if (errno == EPERM || errno == EACCES) {
+      throw std::runtime_error(
+          fmt::format("a packet socket on {} {}", iface.name, NeedsCapNetRawMessage()));
+    }
     Fail("AF_PACKET socket");
   }
   if (options.receive_buffer > 0) {

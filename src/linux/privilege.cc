@@ -190,7 +190,10 @@ std::string NeedsCapabilityMessage(Capability cap) {
   std::string lower;
   for (char c : name)
     lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-  return fmt::format("needs {} (run as root or setcap {}+ep {})", name, lower, path);
+  return fmt::format(
+      "needs {} (run as root or setcap {}+ep {}; under systemd: "
+      "AmbientCapabilities={})",
+      name, lower, path, name);
 }
 
 std::string NeedsCapNetRawMessage() {

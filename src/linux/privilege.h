@@ -31,7 +31,8 @@ std::string_view CapabilityName(Capability cap);
 bool HasCapability(Capability cap);
 bool HasCapNetRaw();
 
-// "needs CAP_NET_RAW (run as root or setcap cap_net_raw+ep /path/to/isoboot)".
+// "needs CAP_NET_RAW (run as root or setcap cap_net_raw+ep /path/to/isoboot;
+// under systemd: AmbientCapabilities=CAP_NET_RAW)".
 std::string NeedsCapabilityMessage(Capability cap);
 std::string NeedsCapNetRawMessage();
 

@@ -37,6 +37,7 @@ std::string_view FileName(UefiLoader loader) {
 struct Daemon::Generation {
   std::shared_ptr<const iso::Image> image;
   BootTree boot;
+  std::vector<NodeArgs> nodes;  // --node, as of this generation
 };
 
 using NodeTreeMap = std::map<MacAddress, std::shared_ptr<const vfs::Tree>>;
@@ -94,6 +95,22 @@ Daemon::Generations::Trees Daemon::Generations::CurrentTrees() const {
   return trees_;
 }
 
+namespace {
+
+// Runs one server's factory: its setup error (e.g. a capability it lacks)
+// names the server.
+template <typename Make>
+auto ForServer(std::string_view server, Make make) -> decltype(make()) {
+  try {
+    return make();
+  } catch (const std::exception& e) {
+    if (std::string_view(e.what()).starts_with(fmt::format("{}:", server))) throw;
+    throw std::runtime_error(fmt::format("{}: {}", server, e.what()));
+  }
+}
+
+}  // namespace
+
 std::optional<Daemon::FileId> Daemon::StatImage() const {
   struct stat st {};
   if (::stat(options_.image.c_str(), &st) != 0) return std::nullopt;
@@ -118,9 +135,9 @@ Daemon::Daemon(Options options, Logger logger)
   generations_ = std::make_unique<Generations>();
   store_ = MakeStore();
   // HTTP is bound before the image is loaded: the entries carry its port.
-  http_ = MakeHttp();
+  http_ = ForServer("http", [this] { return MakeHttp(); });
   profile_.http_base = fmt::format("http://{}:{}", server_ip_, http_->port());
-  Publish(Load());
+  Publish(Load(options_, profile_));
   if (auto id = StatImage()) served_file_ = *id;
   if (store_) {
     store_->set_on_commit([this](const std::string& name) {
@@ -129,10 +146,10 @@ Daemon::Daemon(Options options, Logger logger)
     });
   }
   if (!options_.http_only) {
-    MakeAoe();
-    tftp_ = MakeTftp();
-    dhcp_ = MakeDhcp();
-    router_advertiser_ = MakeRouterAdvertiser();
+    ForServer("aoe", [this] { MakeAoe(); });
+    tftp_ = ForServer("tftp", [this] { return MakeTftp(); });
+    dhcp_ = ForServer("dhcp", [this] { return MakeDhcp(); });
+    router_advertiser_ = ForServer("ipv6-ra", [this] { return MakeRouterAdvertiser(); });
   }
   sys::FileNeeds needs;
   needs.http_connections = http::ServerOptions{}.max_connections;
@@ -212,20 +229,20 @@ std::unique_ptr<http::Server> Daemon::MakeHttp() {
                                         ho, http_log);
 }
 
-std::shared_ptr<const Daemon::Generation> Daemon::Load() const {
-  auto image = std::shared_ptr<const iso::Image>(OrThrow(iso::Image::Open(options_.image)));
-  auto boot =
-      OrThrow(BuildBootTree(image, profile_, options_.loaders, options_.http_only), options_.image);
+std::shared_ptr<const Daemon::Generation> Daemon::Load(const Options& o,
+                                                       const boot::ProfileOptions& p) const {
+  auto image = std::shared_ptr<const iso::Image>(OrThrow(iso::Image::Open(o.image)));
+  auto boot = OrThrow(BuildBootTree(image, p, o.loaders, o.http_only), o.image);
   for (const auto& w : boot.warnings)
     log_->warn("{}", w);
-  return std::make_shared<const Generation>(Generation{image, std::move(boot)});
+  return std::make_shared<const Generation>(Generation{image, std::move(boot), o.nodes});
 }
 
 // Each node with a stored backup boots with the URL of its newest one and a
 // key that reads that backup only.
-std::vector<NodeEntry> Daemon::NodeEntries() const {
+std::vector<NodeEntry> Daemon::NodeEntries(const Generation& g) const {
   std::map<MacAddress, std::string> args;
-  for (const NodeArgs& n : options_.nodes) {
+  for (const NodeArgs& n : g.nodes) {
     std::string& a = args[n.mac];
     a += (a.empty() ? "" : " ") + n.kernel_args;
   }
@@ -246,7 +263,8 @@ std::vector<NodeEntry> Daemon::NodeEntries() const {
 
 void Daemon::Publish(std::shared_ptr<const Generation> next) {
   generations_->Publish(std::move(next), [this](const Generation& g) {
-    return NodeTrees(g.boot, profile_.http_base, NodeEntries());
+    // profile_.http_base never changes once HTTP is bound (Reload leaves it).
+    return NodeTrees(g.boot, profile_.http_base, NodeEntries(g));
   });
 }
 
@@ -355,7 +373,104 @@ std::unique_ptr<RouterAdvertiser> Daemon::MakeRouterAdvertiser() {
   }
 }
 
-int Daemon::Run(std::stop_token stop) {
+std::optional<std::string> Daemon::AoeCannotFollow(const Generation& next) const {
+  // The AoE export's size is fixed: clients learn it once.
+  if (!aoe_slot_ || next.image->size() == aoe_slot_->current()->size()) return std::nullopt;
+  return fmt::format("size changed ({} -> {} bytes)", aoe_slot_->current()->size(),
+                     next.image->size());
+}
+
+void Daemon::Switch(std::shared_ptr<const Generation> next) {
+  auto image = next->image;
+  Publish(std::move(next));
+  if (aoe_slot_) aoe_slot_->Replace(image);
+}
+
+namespace {
+
+// The options Reload cannot apply to running servers, by flag name, where
+// `a` and `b` differ.
+std::vector<std::string_view> NeedRestart(const Options& a, const Options& b) {
+  std::vector<std::string_view> names;
+  auto check = [&](bool same, std::string_view name) {
+    if (!same) names.push_back(name);
+  };
+  check(a.interface == b.interface, "interface");
+  check(a.server_ip == b.server_ip, "server-ip");
+  check(a.dhcp == b.dhcp, "dhcp");
+  check(a.dhcp_range == b.dhcp_range, "dhcp-range");
+  check(a.lease_file == b.lease_file, "lease-file");
+  check(a.root == b.root, "root");
+  check(a.aoe_shelf == b.aoe_shelf && a.aoe_slot == b.aoe_slot, "aoe");
+  check(a.bios_loader == b.bios_loader, "bios-loader");
+  check(a.uefi_loader == b.uefi_loader, "uefi-loader");
+  check(a.tftp_address == b.tftp_address, "tftp-address");
+  check(a.tftp_port == b.tftp_port, "tftp-port");
+  check(a.http_address == b.http_address, "http-address");
+  check(a.http_port == b.http_port, "http-port");
+  check(a.announce_seconds == b.announce_seconds, "announce");
+  check(a.ipv6_ra == b.ipv6_ra, "ipv6-ra");
+  check(a.http_only == b.http_only, "http-only");
+  check(a.backup_dir == b.backup_dir, "backup-dir");
+  check(a.backup_token_file == b.backup_token_file, "backup-token-file");
+  check(a.backup_max_bytes == b.backup_max_bytes, "backup-max-size");
+  check(a.backup_keep == b.backup_keep, "backup-keep");
+  check(a.user == b.user, "user");
+  return names;
+}
+
+}  // namespace
+
+Result<std::string> Daemon::Reload(const Options& next) {
+  Options applied = options_;
+  applied.image = next.image;
+  applied.append = next.append;
+  applied.nodes = next.nodes;
+  applied.loaders = next.loaders;
+  boot::ProfileOptions profile = profile_;
+  profile.append = next.append;
+  profile.node_scripts = !options_.backup_dir.empty() || !next.nodes.empty();
+  std::shared_ptr<const Generation> generation;
+  try {
+    generation = Load(applied, profile);
+  } catch (const std::exception& e) {
+    return MakeError(ErrorKind::kInvalidInput, e.what());
+  }
+  if (auto why = AoeCannotFollow(*generation)) {
+    return MakeError(
+        ErrorKind::kInvalidInput,
+        fmt::format("{}: {} while exported over AoE; restart isoboot serve to serve it",
+                    applied.image, *why));
+  }
+  std::vector<std::string_view> ignored = NeedRestart(options_, next);
+  options_ = std::move(applied);
+  profile_.append = profile.append;
+  profile_.node_scripts = profile.node_scripts;
+  // What Tick compares with from now on: the file just loaded.
+  if (auto id = StatImage()) served_file_ = *id;
+  rewritten_in_place_ = false;
+  Switch(std::move(generation));
+  std::string done = fmt::format(
+      "reloaded: {} (kernel command line: {}), {} node(s) with their "
+      "own arguments",
+      options_.image, generations_->Current()->boot.profile.cmdline, options_.nodes.size());
+  if (!ignored.empty()) {
+    std::string names;
+    for (std::string_view n : ignored)
+      names += fmt::format("{}{}", names.empty() ? "" : ", ", n);
+    done += fmt::format("; changed but not applied until a restart: {}", names);
+  }
+  return done;
+}
+
+std::string Daemon::ReadyStatus() const {
+  const char* dhcp_mode = options_.dhcp == DhcpMode::kFull ? "full" : "proxy";
+  return fmt::format("HTTP{}{}{}",
+                     aoe_ ? fmt::format(", AoE e{}.{}", profile_.shelf, profile_.slot) : "",
+                     tftp_ ? ", TFTP" : "", dhcp_ ? fmt::format(", DHCP ({})", dhcp_mode) : "");
+}
+
+int Daemon::Run(std::stop_token stop, const RunHooks& hooks) {
   auto start = [this](const char* name, auto* server) {
     if (server)
       supervisor_.Start(
@@ -366,14 +481,24 @@ int Daemon::Run(std::stop_token stop) {
   start("tftp", tftp_.get());
   start("dhcp", dhcp_.get());
   start("ipv6-ra", router_advertiser_.get());
-  const char* dhcp_mode = options_.dhcp == DhcpMode::kFull ? "full" : "proxy";
-  log_->info("ready: HTTP{}{}{}",
-             aoe_ ? fmt::format(", AoE e{}.{}", profile_.shelf, profile_.slot) : "",
-             tftp_ ? ", TFTP" : "", dhcp_ ? fmt::format(", DHCP ({})", dhcp_mode) : "");
+  const std::string ready = ReadyStatus();
+  log_->info("ready: {}", ready);
+  if (hooks.on_ready) hooks.on_ready(fmt::format("serving {}: {}", options_.image, ready));
 
   next_rebuild_check_ = std::chrono::steady_clock::now();
-  while (supervisor_.WaitFor(stop, std::chrono::seconds(1)))
+  while (supervisor_.WaitFor(stop, std::chrono::seconds(1))) {
+    if (std::optional<Options> next = hooks.take_reload ? hooks.take_reload() : std::nullopt) {
+      Result<std::string> r = Reload(*next);
+      std::string status = r ? *r : "reload failed, still serving as before: " + r.error().message;
+      if (r)
+        log_->info("{}", status);
+      else
+        log_->error("{}", status);
+      if (hooks.on_reloaded) hooks.on_reloaded(status);
+    }
     Tick();
+  }
+  if (hooks.on_stopping) hooks.on_stopping();
   if (auto failure = supervisor_.failure()) {
     log_->error("{}; shutting down", *failure);
     supervisor_.StopAll();
@@ -417,7 +542,7 @@ void Daemon::Tick() {
   // they started with).
   std::shared_ptr<const Generation> next;
   try {
-    next = Load();
+    next = Load(options_, profile_);
   } catch (const std::exception& e) {
     // Half-written or broken: keep serving the old one, try again later.
     log_->warn("image changed but cannot be served yet: {}", e.what());
@@ -425,28 +550,26 @@ void Daemon::Tick() {
   }
   served_file_ = *id;
   rewritten_in_place_ = false;
-  if (aoe_slot_ && next->image->size() != aoe_slot_->current()->size()) {
+  if (auto why = AoeCannotFollow(*next)) {
     if (in_place) {
       // There is no old image left to stay on: TFTP and HTTP serve what the
       // file now holds, and the AoE export cannot follow.
       Publish(std::move(next));
       log_->error(
-          "the rewritten image's size changed: AoE clients read it through the old export size; "
-          "restart isoboot serve");
+          "the rewritten image's {}: AoE clients read it through the old export size; "
+          "restart isoboot serve",
+          *why);
       return;
     }
-    // The AoE export's size is fixed (clients learn it once); a mismatched
-    // kernel, initrd and root would be worse than the old image, so
-    // everything stays on the old one.
+    // A mismatched kernel, initrd and root would be worse than the old
+    // image, so everything stays on the old one.
     log_->warn(
-        "image rebuilt but its size changed ({} -> {} bytes): restart isoboot serve to export it "
-        "over AoE; still serving the previous image",
-        aoe_slot_->current()->size(), next->image->size());
+        "image rebuilt but {}: restart isoboot serve to export it over AoE; still serving "
+        "the previous image",
+        *why);
     return;
   }
-  auto image = next->image;
-  Publish(std::move(next));
-  if (aoe_slot_) aoe_slot_->Replace(image);
+  Switch(std::move(next));
   log_->info("image {} (inode {}): new boots get it", in_place ? "rewritten" : "rebuilt", id->ino);
 }
 

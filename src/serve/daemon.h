@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -25,6 +26,7 @@
 
 #include "base/logging.h"
 #include "base/mac.h"
+#include "base/result.h"
 #include "boot/profile.h"
 #include "serve/boot_tree.h"
 #include "serve/image_device.h"
@@ -119,6 +121,21 @@ struct Options {
   std::string user;
 };
 
+// What Run tells its caller and asks it (cli/serve.cc: systemd's notify
+// socket, SIGHUP). Every hook is called on Run's thread; any may be empty.
+struct RunHooks {
+  // Every server is running; `status` says in one line what is served.
+  std::function<void(const std::string& status)> on_ready;
+  // Polled once a second: the options to reload with (SIGHUP re-read the
+  // config file), or nullopt. A reload that cannot be applied is logged and
+  // the running configuration kept.
+  std::function<std::optional<Options>()> take_reload;
+  // A reload was asked for (`status` says what came of it), or Run is
+  // about to stop the servers.
+  std::function<void(const std::string& status)> on_reloaded;
+  std::function<void()> on_stopping;
+};
+
 // Exit status of `isoboot serve` when a server stopped with an error while
 // serving (setup errors exit 1 through main; a requested stop exits 0).
 inline constexpr int kExitServerFailed = 3;
@@ -134,7 +151,16 @@ class Daemon {
 
   // Serves until `stop` is requested (returns 0) or a server fails (logs
   // which and why, stops the others, returns kExitServerFailed). Call once.
-  int Run(std::stop_token stop);
+  int Run(std::stop_token stop, const RunHooks& hooks = {});
+
+  // Applies `next` to the running daemon, as SIGHUP does: the image (opened
+  // anew even when its file did not change), append, node and the loaders.
+  // Every other option needs new sockets or a new store; when one differs
+  // it is named in the result and keeps its running value. All or nothing:
+  // when the new image cannot be served (unreadable, or a new size while
+  // exported over AoE) nothing changes. Returns one line saying what was
+  // done, or an error saying why nothing was. Run's thread only.
+  Result<std::string> Reload(const Options& next);
 
   uint16_t http_port() const;
 
@@ -148,13 +174,13 @@ class Daemon {
   std::string ListenAddress(const std::string& option) const;
   std::shared_ptr<BackupStore> MakeStore();
   std::unique_ptr<http::Server> MakeHttp();
-  std::shared_ptr<const Generation> Load() const;
+  std::shared_ptr<const Generation> Load(const Options& o, const boot::ProfileOptions& p) const;
   void MakeAoe();
   std::unique_ptr<tftp::Server> MakeTftp();
   std::unique_ptr<dhcp::Server> MakeDhcp();
   std::unique_ptr<RouterAdvertiser> MakeRouterAdvertiser();
 
-  std::vector<NodeEntry> NodeEntries() const;
+  std::vector<NodeEntry> NodeEntries(const Generation& g) const;
   // What `client` (an IP address) is served: the common tree, plus its own
   // node entries when it is on the boot network at that node's MAC.
   std::shared_ptr<const vfs::Tree> TreeFor(std::string_view client) const;
@@ -166,9 +192,16 @@ class Daemon {
   std::optional<FileId> StatImage() const;               // nullopt: cannot stat it now
   void Publish(std::shared_ptr<const Generation> next);  // a new image or a new backup
   void Tick();  // once a second: first AoE reads, a rebuilt image
+  // Why `next` cannot replace what AoE exports now, or nullopt.
+  std::optional<std::string> AoeCannotFollow(const Generation& next) const;
+  void Switch(std::shared_ptr<const Generation> next);
+  std::string ReadyStatus() const;
 
   // In the order they are built; each uses only those above it.
-  const Options options_;
+  // options_ and profile_ change only in Reload, on Run's thread, and only
+  // in what Reload applies (image, append, nodes, loaders); other threads
+  // read those through the published Generation, never here.
+  Options options_;
   const Logger log_;
   const std::string server_ip_;
   boot::ProfileOptions profile_;  // http_base known once HTTP is bound

@@ -114,6 +114,7 @@ TEST(Capability, NamesAndMessages) {
   std::string m = NeedsCapabilityMessage(Capability::kNetBindService);
   EXPECT_NE(m.find("needs CAP_NET_BIND_SERVICE"), std::string::npos) << m;
   EXPECT_NE(m.find("setcap cap_net_bind_service+ep /"), std::string::npos) << m;
+  EXPECT_NE(m.find("AmbientCapabilities=CAP_NET_BIND_SERVICE"), std::string::npos) << m;
   EXPECT_NE(NeedsCapNetRawMessage().find("cap_net_raw+ep"), std::string::npos);
 }
 
