@@ -23,6 +23,18 @@ run_ctest() {  # preset, extra ctest args...
 }
 
 run_ctest release
+
+# What a packager runs: a plain CMake Release (-O3) build without the
+# presets, tests or test dependencies, warnings as errors so it stays
+# warning-free, and its install.
+echo "== plain CMake build (Release, no tests) and install"
+if ! (rm -rf build/plain && cmake -S . -B build/plain -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DISOBOOT_TESTS=OFF -DISOBOOT_BENCH=OFF -DISOBOOT_WERROR=ON >/dev/null &&
+  cmake --build build/plain && DESTDIR=$PWD/build/plain/stage cmake --install build/plain \
+  --prefix /usr >/dev/null && build/plain/stage/usr/bin/isoboot --version); then
+  echo "plain CMake build: FAILED"
+  status=1
+fi
 if [[ "${ISOBOOT_SKIP_ASAN:-0}" != 1 ]]; then
   ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_ctest asan -LE slow
