@@ -443,7 +443,12 @@ Result<std::string> Daemon::Reload(const Options& next) {
                     applied.image, *why));
   }
   std::vector<std::string_view> ignored = NeedRestart(options_, next);
-  options_ = std::move(applied);
+  // Field by field: other threads read the rest of options_ (e.g. TreeFor
+  // the interface) while this runs.
+  options_.image = std::move(applied.image);
+  options_.append = std::move(applied.append);
+  options_.nodes = std::move(applied.nodes);
+  options_.loaders = std::move(applied.loaders);
   profile_.append = profile.append;
   profile_.node_scripts = profile.node_scripts;
   // What Tick compares with from now on: the file just loaded.
