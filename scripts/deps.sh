@@ -5,7 +5,7 @@
 set -euo pipefail
 
 declare -A groups=(
-  [build]="cmake ninja-build g++ pkg-config clang-format libisofs-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev libarchive-dev libssl-dev libcurl4-openssl-dev libboost-dev libboost-system-dev libtomlplusplus-dev libssh-dev libseccomp-dev"
+  [build]="cmake ninja-build g++ pkg-config clang-format libisofs-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev libarchive-dev libssl-dev libcurl4-openssl-dev libboost-dev libboost-system-dev libtomlplusplus-dev libssh-dev libseccomp-dev scdoc man-db groff-base"
   [test]="xorriso squashfs-tools iproute2 vblade aoetools tcpdump procps python3 curl libarchive-tools attr acl openssl ipmitool tftp-hpa atftp isc-dhcp-client dnsmasq-base busybox-static zstd bc nftables ndisc6 openssh-server openssh-client"
   [fuzz]="clang libclang-rt-14-dev"
   [bench]="time bc hyperfine nginx-light wrk tftpd-hpa"
