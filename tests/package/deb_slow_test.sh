@@ -60,7 +60,7 @@ print_times() {
   [[ ${#order[@]} -gt 0 ]] && took[${order[-1]}]=${took[${order[-1]}]:-$((SECONDS - phase_t0))}
   echo "== phase times"
   local p
-  for p in "${order[@]}"; do printf '%-10s %5d s\n' "$p" "${took[$p]}"; done
+  for p in "${order[@]}"; do printf '%-20s %5d s\n' "$p" "${took[$p]}"; done
 }
 
 cleanup() {
