@@ -13,7 +13,7 @@ declare -A groups=(
   [kiwi]="debootstrap xorriso squashfs-tools e2fsprogs busybox-static qemu-system-x86 vblade dnsmasq-base iproute2"
   # The Debian package (scripts/package.sh, with build) and its test
   # (tests/package/deb_slow_test.sh, with qemu and kiwi).
-  [package]="dpkg-dev debhelper lintian scdoc systemd mmdebstrap man-db util-linux"
+  [package]="dpkg-dev debhelper lintian scdoc systemd mmdebstrap man-db"
 )
 
 wanted=()
