@@ -14,7 +14,8 @@
 #               most 2.0
 #   boot        the installed binary, as the unit runs it (user isoboot, only
 #               CAP_NET_RAW and CAP_NET_BIND_SERVICE, ambient, no new
-#               privileges, UMask 077, LimitNOFILE 65536, --config
+#               privileges, UMask 077, LimitNOFILE 65536 or the hard limit
+#               when that cannot be raised here, --config
 #               /etc/isoboot/test.toml), chrooted into the root, in a network
 #               namespace, boots the KIWI test image in QEMU until the live
 #               root prints ISOBOOT-LIVE-OK from /dev/etherd/e0.1; the boot
@@ -26,6 +27,8 @@
 # separated): uefi (OVMF's own PXE client fetches the ipxe package's
 # ipxe.efi over TFTP, then iPXE HTTP) and bios-pxelinux (SeaBIOS' iPXE ROM
 # fetches pxelinux.0 and ldlinux.c32 over TFTP); default both.
+# PKG_ROOT_CACHE (default /var/cache/isoboot/debian-root) and KIWI_CACHE
+# (/var/cache/isoboot/kiwi) hold the cached root tarball and ISO.
 # Not tested here: systemd as PID 1 running the unit (this machine has none).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
