@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a task needs, only those missing; quiet when
 # everything is there. Servers the tests run (dnsmasq, vblade) come as plain
-# binaries started by the tests, never as system services. Usage: scripts/deps.sh GROUP... (build, test, fuzz, bench, qemu, kiwi)
+# binaries started by the tests, never as system services. Usage: scripts/deps.sh GROUP... (build, test, fuzz, bench, qemu, kiwi, package)
 set -euo pipefail
 
 declare -A groups=(
@@ -11,6 +11,9 @@ declare -A groups=(
   [bench]="time bc hyperfine nginx-light wrk tftpd-hpa"
   [qemu]="qemu-system-x86 busybox-static linux-image-amd64 kmod xz-utils cpio ipxe-qemu ovmf pxelinux syslinux-common ipxe"
   [kiwi]="debootstrap xorriso squashfs-tools e2fsprogs busybox-static qemu-system-x86 vblade dnsmasq-base iproute2"
+  # The Debian package (scripts/package.sh, with build) and its test
+  # (tests/package/deb_slow_test.sh, with qemu and kiwi).
+  [package]="dpkg-dev debhelper lintian scdoc systemd mmdebstrap man-db"
 )
 
 wanted=()
