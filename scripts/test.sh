@@ -8,7 +8,7 @@
 #   ISOBOOT_SKIP_ASAN=1   developer shortcut: release build only
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh build test fuzz qemu kiwi
+scripts/deps.sh build test fuzz qemu kiwi package
 
 start=$SECONDS
 status=0

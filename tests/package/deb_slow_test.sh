@@ -217,11 +217,12 @@ start_serve() {
   awk '/^(Uid|Gid|CapEff|CapPrm|CapAmb|NoNewPrivs|Seccomp):/ {printf "%s %s  ", $1, $2} END {print ""}' "$status"
   [[ $(awk '/^Uid:/ {print $2}' "$status") == "$uid" ]] || fail "serve does not run as isoboot"
   [[ $(awk '/^NoNewPrivs:/ {print $2}' "$status") == 1 ]] || fail "serve runs without no_new_privs"
-  local eff
-  eff=$(awk '/^CapEff:/ {print $2}' "$status")
-  # Reported, not failed: the unit's comment says serve drops them once its
-  # sockets are bound, which serve does only with --user (as root).
-  [[ $eff == 0000000000000000 ]] || echo "NOTE: serve still holds capabilities (CapEff $eff) once ready"
+  # The capabilities were for binding: none is left once serving.
+  local set
+  for set in CapEff CapPrm CapAmb; do
+    [[ $(awk "/^$set:/ {print \$2}" "$status") == 0000000000000000 ]] ||
+      fail "serve still holds capabilities once ready ($set $(awk "/^$set:/ {print \$2}" "$status"))"
+  done
 }
 
 boot_one() {  # NAME
