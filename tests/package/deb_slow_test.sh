@@ -7,8 +7,8 @@
 # archive. Then, from the installed files alone:
 #   version     `isoboot --version` in the root
 #   user        the package's user isoboot exists, with no login shell
-#   man         every installed man page renders with `man -l` (no pages:
-#               a failure once the source has docs/man/, a skip before)
+#   man         one installed page per docs/man/*.scd, each rendering with
+#               `man --warnings -l` silently; the bash completion loads
 #   verify      `systemd-analyze verify` accepts isoboot-serve@test.service
 #   security    `systemd-analyze security --offline` rates its exposure at
 #               most 2.0
@@ -142,19 +142,22 @@ esac
 ((uid < 1000)) || fail "isoboot is not a system user (uid $uid)"
 
 mapfile -t pages < <(in_root dpkg -L isoboot | grep -E '^/usr/share/man/man[1-9]/.+\.[1-9](\.gz)?$' || true)
-if ((${#pages[@]} == 0)); then
-  [[ -d $src/docs/man ]] && fail "the source has docs/man/ but the package installs no man page"
-  echo "SKIP man pages: the package has none (docs/man/ is not in the source yet)"
-  man_check=--man=no
-else
-  for page in "${pages[@]}"; do
-    in_root env MANWIDTH=80 man -l "$page" >"$tmp/man.out" 2>"$tmp/man.err" || fail "man -l $page failed: $(cat "$tmp/man.err")"
-    [[ -s $tmp/man.out ]] || fail "man -l $page printed nothing"
-    [[ -s $tmp/man.err ]] && echo "man -l $page warns: $(cat "$tmp/man.err")"
-    echo "man -l $page: $(wc -l <"$tmp/man.out") lines"
-  done
-  man_check=--man=yes
-fi
+sources=("$src"/docs/man/*.scd)
+((${#pages[@]} == ${#sources[@]})) ||
+  fail "the package installs ${#pages[@]} man pages, docs/man has ${#sources[@]}"
+for page in "${pages[@]}"; do
+  in_root env MANWIDTH=80 man --warnings -l "$page" >"$tmp/man.out" 2>"$tmp/man.err" ||
+    fail "man -l $page failed: $(cat "$tmp/man.err")"
+  [[ -s $tmp/man.out ]] || fail "man -l $page printed nothing"
+  [[ -s $tmp/man.err ]] && fail "man -l $page warns: $(cat "$tmp/man.err")"
+  echo "man -l $page: $(wc -l <"$tmp/man.out") lines"
+done
+man_check=--man=yes
+# Bash completion, where bash-completion looks for it.
+completion=/usr/share/bash-completion/completions/isoboot
+in_root bash -c "source $completion && complete -p isoboot" >"$tmp/complete" ||
+  fail "no bash completion for isoboot at $completion"
+echo "bash completion: $(cat "$tmp/complete")"
 
 # The template instantiated as isoboot-serve@test.service (a copy of the
 # installed file under that name: verify and security read unit files).
