@@ -43,16 +43,24 @@ std::vector<uint8_t> EmptyRouterAdvertisement() {
 RaSchedule::Clock::time_point RaSchedule::Solicited(Clock::time_point now,
                                                     Clock::duration random_delay) {
   Clock::time_point at = now + random_delay;
-  if (last_sent_ && now - *last_sent_ < kMinDelayBetweenRas) {
-    at = *last_sent_ + kMinDelayBetweenRas + random_delay;
+  if (sent_ && now - last_sent_ < kMinDelayBetweenRas) {
+    at = last_sent_ + kMinDelayBetweenRas + random_delay;
   }
-  if (!due_ || at < *due_) due_ = at;
-  return *due_;
+  if (!scheduled_ || at < due_) due_ = at;
+  scheduled_ = true;
+  return due_;
+}
+
+int RaSchedule::PollTimeoutMs(Clock::time_point now) const {
+  if (!scheduled_) return -1;
+  auto left = std::chrono::ceil<std::chrono::milliseconds>(due_ - now);
+  return static_cast<int>(std::max<int64_t>(0, left.count()));
 }
 
 void RaSchedule::Sent(Clock::time_point now) {
   last_sent_ = now;
-  due_.reset();
+  sent_ = true;
+  scheduled_ = false;
 }
 
 RouterAdvertiser::RouterAdvertiser(const std::string& interface, Logger logger)
@@ -108,11 +116,7 @@ void RouterAdvertiser::Run() {
   RaSchedule schedule;
   uint8_t buf[1500];
   while (!stop_) {
-    int timeout_ms = -1;
-    if (auto due = schedule.due()) {
-      auto left = std::chrono::ceil<std::chrono::milliseconds>(*due - RaSchedule::Clock::now());
-      timeout_ms = static_cast<int>(std::max<int64_t>(0, left.count()));
-    }
+    const int timeout_ms = schedule.PollTimeoutMs(RaSchedule::Clock::now());
     struct pollfd p[2] = {{fd_.get(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}};
     if (poll(p, 2, timeout_ms) < 0) {
       if (errno == EINTR) continue;

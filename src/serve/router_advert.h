@@ -46,15 +46,25 @@ class RaSchedule {
   // solicitation too. Returns the time the next advertisement is due.
   Clock::time_point Solicited(Clock::time_point now, Clock::duration random_delay);
   // The scheduled advertisement, if any.
-  std::optional<Clock::time_point> due() const { return due_; }
+  std::optional<Clock::time_point> due() const {
+    return scheduled_ ? std::optional<Clock::time_point>(due_) : std::nullopt;
+  }
+  // Milliseconds from `now` until it is due (0 when overdue), or -1 when
+  // none is scheduled: poll(2)'s timeout.
+  int PollTimeoutMs(Clock::time_point now) const;
   // True when an advertisement is due at `now`: the caller sends it and calls
   // Sent(now).
-  bool Due(Clock::time_point now) const { return due_ && *due_ <= now; }
+  bool Due(Clock::time_point now) const { return scheduled_ && due_ <= now; }
   void Sent(Clock::time_point now);
 
  private:
-  std::optional<Clock::time_point> due_;
-  std::optional<Clock::time_point> last_sent_;
+  // Values with flags, not std::optional: GCC 12 at -O3 takes a disengaged
+  // optional's payload in Run's loop for "maybe uninitialized" (a false
+  // positive that fails the -Werror Release build).
+  Clock::time_point due_{};
+  bool scheduled_ = false;
+  Clock::time_point last_sent_{};
+  bool sent_ = false;
 };
 
 class RouterAdvertiser {

@@ -39,6 +39,18 @@ TEST(RaScheduleTest, DelaysCoalescesAndRateLimits) {
   EXPECT_EQ(s.Solicited(t0 + milliseconds(10000), milliseconds(50)), t0 + milliseconds(10050));
 }
 
+TEST(RaScheduleTest, PollTimeoutIsTheTimeLeft) {
+  RaSchedule s;
+  const Time t0{};
+  EXPECT_EQ(s.PollTimeoutMs(t0), -1) << "nothing scheduled: wait for a solicitation";
+  s.Solicited(t0, milliseconds(200));
+  EXPECT_EQ(s.PollTimeoutMs(t0), 200);
+  EXPECT_EQ(s.PollTimeoutMs(t0 + std::chrono::microseconds(199'001)), 1) << "rounded up";
+  EXPECT_EQ(s.PollTimeoutMs(t0 + milliseconds(900)), 0) << "overdue";
+  s.Sent(t0 + milliseconds(900));
+  EXPECT_EQ(s.PollTimeoutMs(t0 + milliseconds(901)), -1);
+}
+
 // A solicitation every millisecond for 60 s, sending whenever due: never two
 // advertisements within 3 s, so at most 60 / 3 + 1.
 TEST(RaScheduleTest, AFloodGetsOneAdvertisementPerThreeSeconds) {
