@@ -23,9 +23,13 @@ fail_logs=("$tmp/serve.log")
 unit=$src/contrib/systemd/isoboot-serve@.service
 srv=isb-us-srv-$$
 cli=isb-us-cli-$$
-pid=
+pid=       # strace
+serve_pid= # serve, strace's child
 cleanup() {
+  # serve first: strace killed alone would leave it running, detached.
+  [[ -n $serve_pid ]] && kill "$serve_pid" 2>/dev/null
   [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  return 0
 }
 
 "$src/scripts/make-layout-iso.sh" kiwi "$tmp/live.iso" >/dev/null
@@ -54,9 +58,13 @@ ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
   setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=$caps --ambient-caps=$caps \
   --bounding-set=-all,$caps --no-new-privs \
   "$bin" serve --config "$tmp/test.toml" >"$tmp/serve.log" 2>&1 &
-pid=$!  # strace's
+pid=$!
+for _ in $(seq 50); do  # setpriv exec's serve in strace's child
+  serve_pid=$(tr -d " " <"/proc/$pid/task/$pid/children" 2>/dev/null || true)
+  [[ -n $serve_pid && $(readlink "/proc/$serve_pid/exe") == "$(readlink -f "$bin")" ]] && break
+  sleep 0.1
+done
 wait_ready "$tmp/serve.log"
-serve_pid=$(tr -d " " <"/proc/$pid/task/$pid/children")  # setpriv exec'd serve
 [[ $(readlink "/proc/$serve_pid/exe") == "$(readlink -f "$bin")" ]] || fail "serve's PID not found"
 
 cat >"$tmp/udhcpc.sh" <<'EOS'
@@ -107,7 +115,7 @@ done
 grep -q "reloaded:" "$tmp/serve.log" || fail "no reload"
 kill -TERM "$serve_pid"
 wait "$pid" || fail "serve did not exit 0"
-pid=
+pid= serve_pid=
 
 # The calls made once isoboot was executed (setpriv's own come before).
 python3 - "$tmp/trace" "$bin" "$unit" <<'EOF' || fail "a system call outside the unit's filter"
