@@ -82,3 +82,19 @@ wait_ready() {
   done
   fail "server did not start (no \"ready:\" in $1)"
 }
+
+# dhcp_lease NS IFACE [UDHCPC-ARG...]: one DHCP exchange by busybox udhcpc
+# from NS (e.g. "${pxe_bios[@]}" to ask as a BIOS PXE ROM); prints
+# "ip=IP boot_file=FILE siaddr=ADDR", or nothing when no lease came (20 s).
+pxe_bios=(-V PXEClient:Arch:00000:UNDI:002001)
+dhcp_lease() {
+  local ns=$1 iface=$2 script=$tmp/udhcpc-lease.sh
+  shift 2
+  if [[ ! -x $script ]]; then
+    printf '%s\n' '#!/bin/sh' \
+      '[ "$1" = bound ] && echo "ip=$ip boot_file=$boot_file siaddr=$siaddr"' 'exit 0' >"$script"
+    chmod +x "$script"
+  fi
+  ip netns exec "$ns" timeout 20 busybox udhcpc -i "$iface" -n -q -f -s "$script" "$@" 2>/dev/null |
+    grep '^ip=' || true
+}

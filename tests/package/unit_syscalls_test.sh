@@ -67,14 +67,7 @@ done
 wait_ready "$tmp/serve.log"
 [[ $(readlink "/proc/$serve_pid/exe") == "$(readlink -f "$bin")" ]] || fail "serve's PID not found"
 
-cat >"$tmp/udhcpc.sh" <<'EOS'
-#!/bin/sh
-[ "$1" = bound ] && echo "ip=$ip"
-exit 0
-EOS
-chmod +x "$tmp/udhcpc.sh"
-ip netns exec "$cli" timeout 20 busybox udhcpc -i veth-c -n -q -f -s "$tmp/udhcpc.sh" \
-  -V PXEClient:Arch:00000:UNDI:002001 >/dev/null 2>&1 || fail "no DHCP lease"
+[[ -n $(dhcp_lease "$cli" veth-c "${pxe_bios[@]}") ]] || fail "no DHCP lease"
 (cd "$tmp" && ip netns exec "$cli" timeout 30 tftp -m binary 10.77.0.1 -c get boot/x86_64/loader/linux k)
 ip netns exec "$cli" curl -sf --max-time 20 -o /dev/null http://10.77.0.1:8080/live.iso ||
   fail "HTTP download"

@@ -64,14 +64,7 @@ done
 [[ $(stat -c %U "$tmp/store") == nobody ]] || fail "the store is not nobody's: $(stat -c %U "$tmp/store")"
 
 # And it still serves everything.
-cat >"$tmp/udhcpc.sh" <<'EOS'
-#!/bin/sh
-[ "$1" = bound ] && echo "ip=$ip boot_file=$boot_file siaddr=$siaddr"
-exit 0
-EOS
-chmod +x "$tmp/udhcpc.sh"
-lease=$(ip netns exec "$cli" timeout 20 busybox udhcpc -i veth-c -n -q -f -s "$tmp/udhcpc.sh" \
-  -V PXEClient:Arch:00000:UNDI:002001 2>/dev/null | grep '^ip=' || true)
+lease=$(dhcp_lease "$cli" veth-c "${pxe_bios[@]}")
 [[ $lease == "ip=10.78.0.1"[0-2][0-9]" boot_file=undionly.kpxe siaddr=10.78.0.1" ]] ||
   fail "no PXE lease after the drop: $lease"
 ip=${lease#ip=}

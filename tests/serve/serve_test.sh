@@ -29,20 +29,13 @@ pid=$!
 wait_ready "$tmp/serve.log"
 
 # DHCP: a client without PXE vendor class gets an address from the range.
-cat >"$tmp/udhcpc.sh" <<'EOS'
-#!/bin/sh
-[ "$1" = bound ] && echo "ip=$ip boot_file=$boot_file siaddr=$siaddr"
-exit 0
-EOS
-chmod +x "$tmp/udhcpc.sh"
-lease=$(ip netns exec "$cli" timeout 20 busybox udhcpc -i veth-c -n -q -f -s "$tmp/udhcpc.sh" 2>/dev/null | grep '^ip=' || true)
+lease=$(dhcp_lease "$cli" veth-c)
 echo "dhcp: $lease"
 [[ $lease == ip=10.77.0.1[0-2][0-9]* ]] || fail "no lease from the range: $lease"
 # The same client as a PXE ROM (vendor class PXEClient, BIOS): it is told its
 # loader, and serve takes this as the start of its boot (its AoE reads stay
 # on the image it booted from, below).
-pxe=$(ip netns exec "$cli" timeout 20 busybox udhcpc -i veth-c -n -q -f -s "$tmp/udhcpc.sh" \
-  -V PXEClient:Arch:00000:UNDI:002001 2>/dev/null | grep '^ip=' || true)
+pxe=$(dhcp_lease "$cli" veth-c "${pxe_bios[@]}")
 echo "dhcp (pxe): $pxe"
 [[ $pxe == *"boot_file=undionly.kpxe siaddr=10.77.0.1"* ]] || fail "a PXE client got no loader: $pxe"
 ip -n "$cli" addr add 10.77.0.2/24 dev veth-c

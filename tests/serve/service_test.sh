@@ -127,15 +127,9 @@ grep -q "keeping no capabilities\|no capabilities" "$tmp/serve.log" ||
   fail "the log does not say the capabilities were dropped"
 
 # The sockets bound with the capabilities still serve: a PXE lease and TFTP.
-cat >"$tmp/udhcpc.sh" <<'EOS'
-#!/bin/sh
-[ "$1" = bound ] && echo "ip=$ip boot_file=$boot_file"
-exit 0
-EOS
-chmod +x "$tmp/udhcpc.sh"
-lease=$(ip netns exec "$cli" timeout 20 busybox udhcpc -i veth-c -n -q -f -s "$tmp/udhcpc.sh" \
-  -V PXEClient:Arch:00000:UNDI:002001 2>/dev/null | grep '^ip=' || true)
-[[ $lease == "ip=10.79.0.1"[0-2][0-9]" boot_file=undionly.kpxe" ]] || fail "no PXE lease: $lease"
+lease=$(dhcp_lease "$cli" veth-c "${pxe_bios[@]}")
+[[ $lease == "ip=10.79.0.1"[0-2][0-9]" boot_file=undionly.kpxe siaddr=10.79.0.1" ]] ||
+  fail "no PXE lease: $lease"
 (cd "$tmp" && ip netns exec "$cli" timeout 30 tftp -m binary 10.79.0.1 -c get boot.ipxe b.tftp)
 cmp -s "$tmp/b.tftp" "$tmp/boot.ipxe" || fail "TFTP served another boot.ipxe"
 ip netns exec "$cli" curl -s -o /dev/null --max-time 10 -w '%{http_code}' \
