@@ -212,10 +212,11 @@ int RunDaemon(const serve::Options& options, OptionsReader& reader) {
   std::stop_callback on_stop(on_signal.token(), [&] {
     if (int sig = on_signal.signal()) log->info("signal {}: shutting down", sig);
   });
-  serve::RunHooks hooks;
-  hooks.on_ready = [&](const std::string& status) {
+  auto ready = [&](const std::string& status) {
     Notify(notifier, "READY=1\nSTATUS=" + status, log);
   };
+  serve::RunHooks hooks;
+  hooks.on_ready = ready;
   hooks.take_reload = [&]() -> std::optional<serve::Options> {
     if (!on_signal.TakeReload()) return std::nullopt;
     Notify(notifier, sys::ServiceNotifier::Reloading(), log);
@@ -225,13 +226,11 @@ int RunDaemon(const serve::Options& options, OptionsReader& reader) {
     } catch (const CLI::Error& e) {
       std::string status = fmt::format("reload failed, still serving as before: {}", e.what());
       log->error("{}", status);
-      Notify(notifier, "READY=1\nSTATUS=" + status, log);
+      ready(status);
       return std::nullopt;
     }
   };
-  hooks.on_reloaded = [&](const std::string& status) {
-    Notify(notifier, "READY=1\nSTATUS=" + status, log);
-  };
+  hooks.on_reloaded = ready;
   hooks.on_stopping = [&] { Notify(notifier, "STOPPING=1", log); };
   return daemon.Run(on_signal.token(), hooks);
 }

@@ -97,6 +97,12 @@ Daemon::Generations::Trees Daemon::Generations::CurrentTrees() const {
 
 namespace {
 
+// Per-node iPXE scripts are chained when some node may have entries: a
+// --node, or a store whose backups name nodes.
+bool WantsNodeScripts(const Options& o) {
+  return !o.backup_dir.empty() || !o.nodes.empty();
+}
+
 // Runs one server's factory: its setup error (e.g. a capability it lacks)
 // names the server.
 template <typename Make>
@@ -128,7 +134,7 @@ Daemon::Daemon(Options options, Logger logger)
   // Without the boot network there is no AoE export: entries fetch over HTTP.
   profile_.root = options_.http_only ? boot::RootTransport::kHttp : options_.root;
   profile_.append = options_.append;
-  profile_.node_scripts = !options_.backup_dir.empty() || !options_.nodes.empty();
+  profile_.node_scripts = WantsNodeScripts(options_);
   // Every connection and transfer is a descriptor: as many as allowed.
   const sys::FileLimit file_limit = sys::RaiseFileLimit();
   names_ = std::make_unique<ClientNames>();
@@ -429,7 +435,7 @@ Result<std::string> Daemon::Reload(const Options& next) {
   applied.loaders = next.loaders;
   boot::ProfileOptions profile = profile_;
   profile.append = next.append;
-  profile.node_scripts = !options_.backup_dir.empty() || !next.nodes.empty();
+  profile.node_scripts = WantsNodeScripts(applied);
   std::shared_ptr<const Generation> generation;
   try {
     generation = Load(applied, profile);
