@@ -17,10 +17,61 @@ std::string Join(std::string a, std::string_view b) {
   return a;
 }
 
+// The initrd's transport of the same name ("aoe", "http", "nbd").
+std::optional<initrd::Transport> InitrdTransport(RootTransport t) {
+  for (auto it : {initrd::Transport::kAoe, initrd::Transport::kHttp, initrd::Transport::kNbd})
+    if (initrd::ToString(it) == ToString(t)) return it;
+  return std::nullopt;
+}
+
+// The command line form of an image known by its layout alone.
+std::optional<initrd::RootForm> LayoutForm(iso::LayoutKind kind) {
+  switch (kind) {
+    case iso::LayoutKind::kKiwi:
+      return initrd::RootForm::kKiwi;
+    case iso::LayoutKind::kDracutLive:
+      return initrd::RootForm::kDracutLive;
+    case iso::LayoutKind::kDebianLive:
+      return initrd::RootForm::kLiveBoot;
+    case iso::LayoutKind::kUbuntuCasper:
+      return initrd::RootForm::kCasper;
+    case iso::LayoutKind::kUnknown:
+      break;
+  }
+  return std::nullopt;
+}
+
+// Which form the initrd takes `o.root` in, or why it cannot.
+Result<initrd::RootForm> FormFromInitrd(const initrd::RootSupport& s, RootTransport root) {
+  std::optional<initrd::Transport> t = InitrdTransport(root);
+  const initrd::RootWay* way = t ? s.Best(*t) : nullptr;
+  if (way) return way->form;
+  std::vector<std::string> can;
+  for (auto a : s.Available())
+    can.emplace_back(initrd::ToString(a));
+  return MakeError(
+      ErrorKind::kUnsupported,
+      fmt::format("--root {0}: this image's initrd ({1}) cannot mount its root over {0} ({2}); "
+                  "it can do: {3}",
+                  ToString(root), s.name,
+                  t ? s.Missing(*t) : fmt::format("it knows no {} root", ToString(root)),
+                  can.empty() ? std::string("none of aoe, http, nbd")
+                              : fmt::format("{}", fmt::join(can, ", "))));
+}
+
 }  // namespace
 
 std::string_view ToString(RootTransport t) {
   return t == RootTransport::kAoe ? "aoe" : "http";
+}
+
+RootTransport DefaultRoot(const iso::Layout& layout,
+                          const std::optional<initrd::RootSupport>& initrd) {
+  if (initrd) {
+    if (initrd->Best(initrd::Transport::kAoe)) return RootTransport::kAoe;
+    if (initrd->Best(initrd::Transport::kHttp)) return RootTransport::kHttp;
+  }
+  return layout.kind == iso::LayoutKind::kKiwi ? RootTransport::kAoe : RootTransport::kHttp;
 }
 
 Result<Profile> MakeProfile(const iso::Layout& layout, const ProfileOptions& o) {
@@ -29,11 +80,19 @@ Result<Profile> MakeProfile(const iso::Layout& layout, const ProfileOptions& o) 
         "cannot boot this image over the network: its layout is not one isoboot knows (KIWI, "
         "dracut live, Debian live-boot, casper)");
   }
-  if (o.root == RootTransport::kAoe && layout.kind != iso::LayoutKind::kKiwi) {
-    return MakeError(fmt::format(
-        "--root aoe needs a KIWI image (its initrd has the AoE client); this is a {} image: use "
-        "--root http",
-        iso::ToString(layout.kind)));
+  initrd::RootForm form;
+  if (o.initrd) {
+    auto from_initrd = FormFromInitrd(*o.initrd, o.root);
+    if (!from_initrd) return from_initrd.error();
+    form = *from_initrd;
+  } else {
+    if (o.root == RootTransport::kAoe && layout.kind != iso::LayoutKind::kKiwi) {
+      return MakeError(fmt::format(
+          "--root aoe needs a KIWI image (its initrd has the AoE client); this is a {} image: "
+          "use --root http",
+          iso::ToString(layout.kind)));
+    }
+    form = *LayoutForm(layout.kind);
   }
   if (o.root == RootTransport::kHttp && o.http_base.empty()) {
     return MakeError("--root http needs the HTTP server's address");
@@ -44,26 +103,33 @@ Result<Profile> MakeProfile(const iso::Layout& layout, const ProfileOptions& o) 
   p.extra_initrds = o.extra_initrds;
   std::string image_url = fmt::format("{}/{}", o.http_base, o.image_name);
   std::string root;
-  switch (layout.kind) {
-    case iso::LayoutKind::kKiwi:
+  switch (form) {
+    case initrd::RootForm::kKiwi:
       root = o.root == RootTransport::kAoe
                  ? fmt::format("rd.kiwi.live.pxe root=live:AOEINTERFACE=e{}.{}", o.shelf, o.slot)
                  : fmt::format("rd.kiwi.live.pxe root=live:{}", image_url);
       break;
-    case iso::LayoutKind::kDracutLive:
-      // dracut's livenet module downloads the image named by root=live:URL.
-      root = fmt::format("root=live:{} rd.live.image", image_url);
+    case initrd::RootForm::kDracutLive:
+      if (o.root != RootTransport::kHttp) {
+        return MakeError(ErrorKind::kUnsupported,
+                         fmt::format("--root {}: no dracut command line for it", ToString(o.root)));
+      }
+      // dracut's livenet downloads root=live:URL; a file not named .iso is
+      // handed to dmsquash-live-root as the image itself, which takes a
+      // squashfs: the squashfs alone is all a client needs to fetch.
+      root = fmt::format("root=live:{} rd.live.image",
+                         layout.root_image.empty()
+                             ? image_url
+                             : fmt::format("{}/{}", o.http_base, Served(layout.root_image)));
       break;
-    case iso::LayoutKind::kDebianLive:
+    case initrd::RootForm::kLiveBoot:
       if (layout.root_image.empty()) {
         return MakeError("Debian live image without live/filesystem.squashfs: nothing to fetch");
       }
       root = fmt::format("boot=live fetch={}/{}", o.http_base, Served(layout.root_image));
       break;
-    case iso::LayoutKind::kUbuntuCasper:
+    case initrd::RootForm::kCasper:
       root = fmt::format("boot=casper ip=dhcp url={}", image_url);
-      break;
-    case iso::LayoutKind::kUnknown:
       break;
   }
   p.cmdline = Join(root, o.append);

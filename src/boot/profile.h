@@ -4,11 +4,13 @@
 // (pxelinux, iPXE, GRUB). Pure: text in, text out.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "base/result.h"
+#include "initrd/transports.h"
 #include "iso/layout.h"
 
 namespace isoboot::boot {
@@ -36,7 +38,16 @@ struct ProfileOptions {
   // Served names of initramfs archives loaded after the image's initrd (the
   // kernel unpacks them over it): e.g. a restore hook the image lacks.
   std::vector<std::string> extra_initrds;
+  // What the image's initrd can mount (initrd/transports.h), when it could
+  // be read: the root must be one of those, and the kernel command line
+  // takes the form that initrd understands rather than the ISO layout's.
+  std::optional<initrd::RootSupport> initrd;
 };
+
+// The root to use when the user named none: AoE where the initrd can do it
+// (KIWI's kiwi-live + aoe.ko), else http; without initrd facts, AoE for a
+// KIWI layout and http otherwise.
+RootTransport DefaultRoot(const iso::Layout& layout, const std::optional<initrd::RootSupport>& initrd);
 
 struct Profile {
   std::string label = "live";

@@ -11,6 +11,8 @@
 #include "aoe/codec.h"
 #include "boot/profile.h"
 #include "cli/command.h"
+#include "initrd/reader.h"
+#include "initrd/transports.h"
 #include "iso/image.h"
 #include "iso/layout.h"
 
@@ -24,7 +26,7 @@ void AddBootCommand(CLI::App& app, Run& run) {
     std::string image;
     std::string aoe = "e0.1";
     std::string format = "pxelinux";
-    std::string root = "aoe";
+    std::string root;  // empty: what the image's initrd can do
     std::string http_base;
     std::string append;
   };
@@ -36,9 +38,11 @@ void AddBootCommand(CLI::App& app, Run& run) {
   config->add_option("--format", args->format, "pxelinux, ipxe or grub")
       ->check(CLI::IsMember({"pxelinux", "ipxe", "grub"}))
       ->capture_default_str();
-  config->add_option("--root", args->root, "How the initrd reaches the root: aoe or http")
-      ->check(CLI::IsMember({"aoe", "http"}))
-      ->capture_default_str();
+  config
+      ->add_option("--root", args->root,
+                   "How the initrd reaches the root: aoe or http (default: aoe when the image's "
+                   "initrd can do AoE, else http)")
+      ->check(CLI::IsMember({"aoe", "http"}));
   config->add_option("--http-base", args->http_base,
                      "HTTP server serving the image and its files, e.g. http://10.0.0.1:8080");
   config->add_option("--append", args->append, "Extra kernel arguments, e.g. console=ttyS0");
@@ -47,13 +51,33 @@ void AddBootCommand(CLI::App& app, Run& run) {
       auto image = OrThrow(iso::Image::Open(args->image));
       boot::ProfileOptions o;
       std::tie(o.shelf, o.slot) = OrThrow(aoe::ParseTargetName(args->aoe), "--aoe");
-      o.root = args->root == "http" ? boot::RootTransport::kHttp : boot::RootTransport::kAoe;
+      iso::Layout layout = iso::DetectLayout(image->tree());
+      // The initrd decides the command line's form and which roots work;
+      // one that cannot be read leaves it to the layout, with a warning.
+      if (const iso::Node* node = image->tree().Find(layout.initrd);
+          node && !layout.initrd.empty()) {
+        auto files = initrd::ReadInitrd(*image, *node, initrd::WantsContents);
+        if (files) {
+          o.initrd = initrd::DetectRootSupport(*files);
+        } else {
+          fmt::print(stderr, "warning: {}: cannot tell which roots it can mount ({})\n",
+                     layout.initrd, files.error().message);
+        }
+      }
+      if (args->root.empty()) {
+        o.root = boot::DefaultRoot(layout, o.initrd);
+      } else {
+        o.root = args->root == "http" ? boot::RootTransport::kHttp : boot::RootTransport::kAoe;
+      }
       o.http_base = args->http_base;
       o.append = args->append;
       if (args->format == "ipxe" && o.http_base.empty()) {
         throw std::runtime_error("--format ipxe needs --http-base (iPXE fetches over HTTP)");
       }
-      auto profile = OrThrow(boot::MakeProfile(iso::DetectLayout(image->tree()), o));
+      if (o.root == boot::RootTransport::kHttp && o.http_base.empty()) {
+        throw std::runtime_error("--root http needs --http-base (where clients fetch the root)");
+      }
+      auto profile = OrThrow(boot::MakeProfile(layout, o));
       if (args->format == "pxelinux") fmt::print("{}", boot::RenderPxelinux(profile));
       if (args->format == "ipxe") fmt::print("{}", boot::RenderIpxe(profile, o.http_base));
       if (args->format == "grub") fmt::print("{}", boot::RenderGrub(profile));

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -15,6 +16,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "initrd/reader.h"
+#include "initrd/transports.h"
 #include "iso/extract.h"
 #include "iso/image.h"
 #include "iso/layout.h"
@@ -127,7 +130,43 @@ int RunLs(const std::string& image_path, const std::string& path, const LsOption
   return 0;
 }
 
-nlohmann::json InfoJson(const iso::Image& image, const iso::Layout& layout) {
+// What the image's initrd can mount its root with, or why that is unknown.
+struct InitrdInfo {
+  std::optional<initrd::RootSupport> support;
+  std::string error;  // when the initrd could not be read
+};
+
+InitrdInfo ReadInitrdInfo(const iso::Image& image, const iso::Layout& layout) {
+  InitrdInfo info;
+  const Node* node = layout.initrd.empty() ? nullptr : image.tree().Find(layout.initrd);
+  if (!node) return info;
+  auto files = initrd::ReadInitrd(image, *node, initrd::WantsContents);
+  if (!files) {
+    info.error = files.error().message;
+    return info;
+  }
+  info.support = initrd::DetectRootSupport(*files);
+  return info;
+}
+
+nlohmann::json InitrdJson(const InitrdInfo& info) {
+  if (!info.support) {
+    return info.error.empty() ? nlohmann::json(nullptr) : nlohmann::json{{"error", info.error}};
+  }
+  nlohmann::json ways = nlohmann::json::array();
+  for (const auto& w : info.support->ways) {
+    ways.push_back({{"transport", std::string(initrd::ToString(w.transport))},
+                    {"ok", w.ok},
+                    {w.ok ? "via" : "missing", w.reason}});
+  }
+  std::vector<std::string> available;
+  for (auto t : info.support->Available())
+    available.emplace_back(initrd::ToString(t));
+  return {{"kind", info.support->name}, {"root_transports", available}, {"ways", ways}};
+}
+
+nlohmann::json InfoJson(const iso::Image& image, const iso::Layout& layout,
+                        const InitrdInfo& initrd_info) {
   const iso::Tree& tree = image.tree();
   auto file = [&](const std::string& p) -> nlohmann::json {
     if (p.empty()) return nullptr;
@@ -156,6 +195,7 @@ nlohmann::json InfoJson(const iso::Image& image, const iso::Layout& layout) {
       {"kernel", file(layout.kernel)},
       {"initrd", file(layout.initrd)},
       {"root_image", file(layout.root_image)},
+      {"initrd_contents", InitrdJson(initrd_info)},
       {"candidate_kernels", layout.candidate_kernels},
       {"boot_catalog", tree.boot.present ? nlohmann::json{{"lba", tree.boot.lba}, {"entries", boot}}
                                          : nlohmann::json(nullptr)},
@@ -166,8 +206,9 @@ int RunInfo(const std::string& image_path, bool json) {
   auto image = OpenImage(image_path);
   const iso::Tree& tree = image->tree();
   iso::Layout layout = iso::DetectLayout(tree);
+  InitrdInfo initrd_info = ReadInitrdInfo(*image, layout);
   if (json) {
-    fmt::print("{}\n", InfoJson(*image, layout).dump(2));
+    fmt::print("{}\n", InfoJson(*image, layout, initrd_info).dump(2));
     return 0;
   }
   auto sized = [&](const std::string& p) {
@@ -189,6 +230,18 @@ int RunInfo(const std::string& image_path, bool json) {
     fmt::print("kernel     {}\n", sized(layout.kernel));
     fmt::print("initrd     {}\n", sized(layout.initrd));
     if (!layout.root_image.empty()) fmt::print("root       {}\n", sized(layout.root_image));
+    if (initrd_info.support) {
+      fmt::print("initrd is  {}\n", initrd_info.support->name);
+      fmt::print("transports {}\n", initrd_info.support->Summary());
+      for (auto t : {initrd::Transport::kAoe, initrd::Transport::kHttp, initrd::Transport::kNbd}) {
+        if (!initrd_info.support->Best(t)) {
+          fmt::print("{:<10} {}\n", fmt::format("no {}", initrd::ToString(t)),
+                     initrd_info.support->Missing(t));
+        }
+      }
+    } else if (!initrd_info.error.empty()) {
+      fmt::print("transports unknown: the initrd cannot be read: {}\n", initrd_info.error);
+    }
   }
   if (!tree.boot.present) {
     fmt::print("boot       no El Torito boot catalog\n");

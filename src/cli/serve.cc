@@ -58,7 +58,7 @@ std::vector<CLI::Option*> ApplyConfigFile(CLI::App& command, const std::string& 
 // once, by ApplyChoices.
 struct ChoiceFlags {
   std::string dhcp = "proxy";
-  std::string root = "aoe";
+  std::string root;  // empty: what the image's initrd can do
   std::string aoe = "e0.1";
   std::string bios_loader = "ipxe";
   std::string uefi_loader = "ipxe.efi";
@@ -76,8 +76,11 @@ void ApplyChoices(const ChoiceFlags& f, serve::Options& o) {
   using serve::BiosLoader, serve::DhcpMode, serve::RouterAdverts, serve::UefiLoader;
   o.dhcp = Choice<DhcpMode>(
       {{"proxy", DhcpMode::kProxy}, {"full", DhcpMode::kFull}, {"off", DhcpMode::kOff}}, f.dhcp);
-  o.root = Choice<boot::RootTransport>(
-      {{"aoe", boot::RootTransport::kAoe}, {"http", boot::RootTransport::kHttp}}, f.root);
+  o.root = f.root.empty() ? std::nullopt
+                          : std::optional(Choice<boot::RootTransport>(
+                                {{"aoe", boot::RootTransport::kAoe},
+                                 {"http", boot::RootTransport::kHttp}},
+                                f.root));
   o.bios_loader = Choice<BiosLoader>(
       {{"ipxe", BiosLoader::kIpxe}, {"pxelinux", BiosLoader::kPxelinux}}, f.bios_loader);
   o.uefi_loader = Choice<UefiLoader>(
@@ -259,9 +262,11 @@ void AddServeCommand(CLI::App& app, Run& run) {
       ->capture_default_str();
   serve->add_option("--dhcp-range", o->dhcp_range, "Full DHCP: START,END[,NETMASK]");
   serve->add_option("--lease-file", o->lease_file, "Full DHCP: file the leases persist in");
-  serve->add_option("--root", flags->root, "How the initrd reaches its root: aoe (KIWI) or http")
-      ->check(CLI::IsMember({"aoe", "http"}))
-      ->capture_default_str();
+  serve
+      ->add_option("--root", flags->root,
+                   "How the initrd reaches its root: aoe (KIWI) or http (default: aoe when the "
+                   "image's initrd can do AoE, else http)")
+      ->check(CLI::IsMember({"aoe", "http"}));
   serve->add_option("--aoe", flags->aoe, "AoE target to export the image as")
       ->capture_default_str();
   serve->add_option("--append", o->append, "Extra kernel arguments, e.g. console=ttyS0");

@@ -2,19 +2,34 @@
 
 #include <fmt/format.h>
 
+#include "initrd/reader.h"
 #include "iso/image.h"
 
 namespace isoboot::serve {
 
 Result<BootTree> BuildBootTree(const std::shared_ptr<const iso::Image>& image,
                                const boot::ProfileOptions& options, const Bootloaders& loaders,
-                               bool files_only) {
+                               bool files_only, bool pick_root) {
   BootTree out;
   out.layout = iso::DetectLayout(image->tree());
+  boot::ProfileOptions profile_options = options;
+  if (const iso::Node* node = image->tree().Find(out.layout.initrd);
+      node && !out.layout.initrd.empty()) {
+    auto files = initrd::ReadInitrd(*image, *node, initrd::WantsContents);
+    if (files) {
+      out.initrd = initrd::DetectRootSupport(*files);
+    } else {
+      out.warnings.push_back(fmt::format(
+          "{}: cannot tell which roots it can mount ({}); going by the image's layout",
+          out.layout.initrd, files.error().message));
+    }
+  }
+  profile_options.initrd = out.initrd;
+  if (pick_root) profile_options.root = boot::DefaultRoot(out.layout, out.initrd);
+  out.root = profile_options.root;
   auto tree = std::make_shared<vfs::Tree>();
   vfs::AddImageFiles(*tree, image);
   tree->Add(kImageName, vfs::WholeImageSource(image));
-  boot::ProfileOptions profile_options = options;
   for (const auto& path : loaders.extra_initrds) {
     auto source = vfs::HostFileSource(path);
     if (!source) return MakeError(fmt::format("--initrd-add: {}", source.error().message));

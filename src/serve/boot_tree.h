@@ -7,6 +7,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,10 @@ struct BootTree {
   std::shared_ptr<const vfs::Tree> tree;
   iso::Layout layout;
   boot::Profile profile;
+  boot::RootTransport root = boot::RootTransport::kAoe;  // what the profile boots with
+  // What the image's initrd can mount its root with; nullopt when it could
+  // not be read (then the layout alone decides, as before).
+  std::optional<initrd::RootSupport> initrd;
   std::vector<std::string> warnings;  // e.g. a bootloader file missing on this host
 };
 
@@ -47,12 +52,15 @@ inline constexpr char kImageName[] = "live.iso";
 inline constexpr char kPxelinuxConfig[] = "pxelinux.cfg/default";
 inline constexpr char kIpxeScript[] = "boot.ipxe";
 
-// Fails (one line) when the image cannot be booted with `options`, unless
+// Reads the image's initrd to learn which roots it can mount: with
+// `pick_root`, options.root is replaced by boot::DefaultRoot's choice, and
+// a root the initrd cannot mount is refused. Fails (one line) when the
+// image cannot be booted with `options`, unless
 // `files_only`: then an image isoboot cannot netboot (any ISO, for BMC
 // virtual media) is served without boot entries, with a warning.
 Result<BootTree> BuildBootTree(const std::shared_ptr<const iso::Image>& image,
                                const boot::ProfileOptions& options, const Bootloaders& loaders,
-                               bool files_only = false);
+                               bool files_only = false, bool pick_root = false);
 
 // Extra kernel arguments for one client (e.g. where its overlay backup is).
 struct NodeEntry {

@@ -132,7 +132,8 @@ Daemon::Daemon(Options options, Logger logger)
   profile_.shelf = options_.aoe_shelf;
   profile_.slot = options_.aoe_slot;
   // Without the boot network there is no AoE export: entries fetch over HTTP.
-  profile_.root = options_.http_only ? boot::RootTransport::kHttp : options_.root;
+  profile_.root = options_.http_only ? boot::RootTransport::kHttp
+                                      : options_.root.value_or(boot::RootTransport::kAoe);
   profile_.append = options_.append;
   profile_.node_scripts = WantsNodeScripts(options_);
   // Every connection and transfer is a descriptor: as many as allowed.
@@ -143,7 +144,18 @@ Daemon::Daemon(Options options, Logger logger)
   // HTTP is bound before the image is loaded: the entries carry its port.
   http_ = ForServer("http", [this] { return MakeHttp(); });
   profile_.http_base = fmt::format("http://{}:{}", server_ip_, http_->port());
-  Publish(Load(options_, profile_));
+  Publish(Load(options_, profile_, !options_.http_only && !options_.root));
+  {
+    // From here on the root is fixed: reloads and rebuilt images must keep
+    // it (the AoE export exists or not), and are refused when they cannot.
+    const BootTree& boot = generations_->Current()->boot;
+    profile_.root = boot.root;
+    if (boot.initrd) {
+      log_->info("{}: {} initrd, root transports: {}; booting with root {}{}", options_.image,
+                 boot.initrd->name, boot.initrd->Summary(), boot::ToString(profile_.root),
+                 options_.root || options_.http_only ? "" : " (the default for this initrd)");
+    }
+  }
   if (auto id = StatImage()) served_file_ = *id;
   if (store_) {
     store_->set_on_commit([this](const std::string& name) {
@@ -236,9 +248,10 @@ std::unique_ptr<http::Server> Daemon::MakeHttp() {
 }
 
 std::shared_ptr<const Daemon::Generation> Daemon::Load(const Options& o,
-                                                       const boot::ProfileOptions& p) const {
+                                                       const boot::ProfileOptions& p,
+                                                       bool pick_root) const {
   auto image = std::shared_ptr<const iso::Image>(OrThrow(iso::Image::Open(o.image)));
-  auto boot = OrThrow(BuildBootTree(image, p, o.loaders, o.http_only), o.image);
+  auto boot = OrThrow(BuildBootTree(image, p, o.loaders, o.http_only, pick_root), o.image);
   for (const auto& w : boot.warnings)
     log_->warn("{}", w);
   return std::make_shared<const Generation>(Generation{image, std::move(boot), o.nodes});

@@ -91,8 +91,9 @@ struct Options {
   DhcpMode dhcp = DhcpMode::kProxy;
   std::string dhcp_range;                                // full mode: "START,END[,NETMASK]"
   std::string lease_file;                                // full mode: where leases persist
-  boot::RootTransport root = boot::RootTransport::kAoe;  // kHttp for non-KIWI layouts
-  uint16_t aoe_shelf = 0;                                // the AoE target the image is exported as
+  // nullopt: what the image's initrd can do (boot::DefaultRoot).
+  std::optional<boot::RootTransport> root;
+  uint16_t aoe_shelf = 0;  // the AoE target the image is exported as
   uint8_t aoe_slot = 1;
   std::string append;  // extra kernel arguments
   BiosLoader bios_loader = BiosLoader::kIpxe;
@@ -174,7 +175,10 @@ class Daemon {
   std::string ListenAddress(const std::string& option) const;
   std::shared_ptr<BackupStore> MakeStore();
   std::unique_ptr<http::Server> MakeHttp();
-  std::shared_ptr<const Generation> Load(const Options& o, const boot::ProfileOptions& p) const;
+  // With `pick_root` the root is chosen from the image's initrd; else
+  // p.root is used, and refused when the initrd cannot mount it.
+  std::shared_ptr<const Generation> Load(const Options& o, const boot::ProfileOptions& p,
+                                         bool pick_root = false) const;
   void MakeAoe();
   std::unique_ptr<tftp::Server> MakeTftp();
   std::unique_ptr<dhcp::Server> MakeDhcp();

@@ -65,6 +65,11 @@ TEST(ProfileTest, OtherLayoutsBootOverHttpOnly) {
             "boot=casper ip=dhcp url=http://10.0.0.1:8080/live.iso");
   iso::Layout dracut = debian;
   dracut.kind = iso::LayoutKind::kDracutLive;
+  dracut.root_image = "/LiveOS/squashfs.img";
+  // livenet fetches the squashfs alone (not named .iso: dmsquash-live takes it as the image).
+  EXPECT_EQ(MakeProfile(dracut, o)->cmdline,
+            "root=live:http://10.0.0.1:8080/LiveOS/squashfs.img rd.live.image");
+  dracut.root_image.clear();
   EXPECT_EQ(MakeProfile(dracut, o)->cmdline,
             "root=live:http://10.0.0.1:8080/live.iso rd.live.image");
   iso::Layout unknown;
@@ -115,6 +120,52 @@ TEST(ProfileTest, ExtraInitrdsAndNodeScripts) {
             std::string::npos);
   const uint8_t mac[6] = {0x52, 0x54, 0x00, 0xAB, 0x0C, 0x01};
   EXPECT_EQ(NodeIpxeName(mac), "nodes/52-54-00-ab-0c-01.ipxe");
+}
+
+
+initrd::RootSupport Support(std::string name, std::vector<initrd::RootWay> ways) {
+  return initrd::RootSupport{std::move(name), std::move(ways)};
+}
+
+TEST(ProfileTest, TheInitrdDecidesTheRootAndItsForm) {
+  using initrd::RootForm, initrd::Transport;
+  auto kiwi_aoe_only = Support("kiwi-live, dracut 059-4",
+                               {{Transport::kAoe, RootForm::kKiwi, true, "kiwi-live + aoe.ko"},
+                                {Transport::kHttp, RootForm::kKiwi, false,
+                                 "kiwi-live's parser has no http root"}});
+  ProfileOptions o;
+  o.http_base = "http://10.0.0.1:8080";
+  o.initrd = kiwi_aoe_only;
+  EXPECT_EQ(DefaultRoot(Kiwi(), o.initrd), RootTransport::kAoe);
+  EXPECT_EQ(MakeProfile(Kiwi(), o)->cmdline, "rd.kiwi.live.pxe root=live:AOEINTERFACE=e0.1");
+  o.root = RootTransport::kHttp;
+  auto refused = MakeProfile(Kiwi(), o);
+  ASSERT_FALSE(refused);
+  EXPECT_TRUE(refused.error().Is(ErrorKind::kUnsupported));
+  EXPECT_EQ(refused.error().message,
+            "--root http: this image's initrd (kiwi-live, dracut 059-4) cannot mount its root "
+            "over http (kiwi-live's parser has no http root); it can do: aoe");
+
+  // A KIWI-layout ISO whose initrd is dracut's dmsquash-live + livenet:
+  // dracut's command line, the squashfs alone, and http by default.
+  iso::Layout kiwi = Kiwi();
+  kiwi.root_image = "/LiveOS/squashfs.img";
+  o.initrd = Support("dracut dmsquash-live + livenet",
+                     {{Transport::kHttp, RootForm::kDracutLive, true, "livenet"}});
+  EXPECT_EQ(DefaultRoot(kiwi, o.initrd), RootTransport::kHttp);
+  EXPECT_EQ(MakeProfile(kiwi, o)->cmdline,
+            "root=live:http://10.0.0.1:8080/LiveOS/squashfs.img rd.live.image");
+  o.root = RootTransport::kAoe;
+  auto no_aoe = MakeProfile(kiwi, o);
+  ASSERT_FALSE(no_aoe);
+  EXPECT_NE(no_aoe.error().message.find("nothing in it handles an aoe root"), std::string::npos);
+
+  // Nothing usable at all: the layout's default, and a refusal naming that.
+  o.initrd = Support("of a kind isoboot does not know", {});
+  EXPECT_EQ(DefaultRoot(kiwi, o.initrd), RootTransport::kAoe);
+  auto none = MakeProfile(kiwi, o);
+  ASSERT_FALSE(none);
+  EXPECT_NE(none.error().message.find("it can do: none of aoe, http, nbd"), std::string::npos);
 }
 
 }  // namespace
