@@ -151,7 +151,7 @@ Daemon::Daemon(Options options, Logger logger)
     const BootTree& boot = generations_->Current()->boot;
     profile_.root = boot.root;
     if (boot.initrd) {
-      log_->info("{}: {} initrd, root transports: {}; booting with root {}{}", options_.image,
+      log_->info("{}: initrd {}; root transports: {}; booting with root {}{}", options_.image,
                  boot.initrd->name, boot.initrd->Summary(), boot::ToString(profile_.root),
                  options_.root || options_.http_only ? "" : " (the default for this initrd)");
     }
