@@ -19,9 +19,7 @@ Result<BootTree> BuildBootTree(const std::shared_ptr<const iso::Image>& image,
     if (files) {
       out.initrd = initrd::DetectRootSupport(*files);
     } else {
-      out.warnings.push_back(fmt::format(
-          "{}: cannot tell which roots it can mount ({}); going by the image's layout",
-          out.layout.initrd, files.error().message));
+      out.initrd_error = files.error().message;
     }
   }
   profile_options.initrd = out.initrd;

@@ -145,17 +145,9 @@ Daemon::Daemon(Options options, Logger logger)
   http_ = ForServer("http", [this] { return MakeHttp(); });
   profile_.http_base = fmt::format("http://{}:{}", server_ip_, http_->port());
   Publish(Load(options_, profile_, !options_.http_only && !options_.root));
-  {
-    // From here on the root is fixed: reloads and rebuilt images must keep
-    // it (the AoE export exists or not), and are refused when they cannot.
-    const BootTree& boot = generations_->Current()->boot;
-    profile_.root = boot.root;
-    if (boot.initrd) {
-      log_->info("{}: initrd {}; root transports: {}; booting with root {}{}", options_.image,
-                 boot.initrd->name, boot.initrd->Summary(), boot::ToString(profile_.root),
-                 options_.root || options_.http_only ? "" : " (the default for this initrd)");
-    }
-  }
+  // From here on the root is fixed: reloads and rebuilt images must keep
+  // it (the AoE export exists or not), and are refused when they cannot.
+  profile_.root = generations_->Current()->boot.root;
   if (auto id = StatImage()) served_file_ = *id;
   if (store_) {
     store_->set_on_commit([this](const std::string& name) {
@@ -187,6 +179,15 @@ Daemon::Daemon(Options options, Logger logger)
                iso::ToString(generation->boot.layout.kind), generation->boot.layout.arch,
                generation->boot.profile.kernel, generation->boot.profile.initrd);
     log_->info("kernel command line: {}", generation->boot.profile.cmdline);
+  }
+  // Said once the servers are up: a setup error stays the only line.
+  if (const BootTree& boot = generation->boot; boot.initrd) {
+    log_->info("{}: initrd {}; root transports: {}; booting with root {}{}", options_.image,
+               boot.initrd->name, boot.initrd->Summary(), boot::ToString(profile_.root),
+               options_.root || options_.http_only ? "" : " (the default for this initrd)");
+  } else if (!boot.initrd_error.empty()) {
+    log_->warn("{}: cannot tell which roots its initrd can mount ({}); going by the layout",
+               options_.image, boot.initrd_error);
   }
   log_->info("HTTP on {}; the image is at {}/{}", http_->port(), profile_.http_base, kImageName);
 }
