@@ -57,15 +57,14 @@ ip -n "$rtr" addr add 10.77.9.1/24 dev r-bad
 ip netns exec "$rtr" sysctl -qw net.ipv4.ip_forward=1
 
 "$src/scripts/make-layout-iso.sh" kiwi "$tmp/live.iso" >/dev/null
-serve() {  # ROOT: starts serve in the server namespace
+serve() {  # ARG...: starts serve in the server namespace
   rm -f "$tmp/serve.log"
   ip netns exec "$srv" "$ISOBOOT_BIN" serve "$tmp/live.iso" --interface br0 --dhcp full \
-    --dhcp-range 10.77.1.100,10.77.1.120 --dhcp-range 10.77.2.100,10.77.2.120 \
-    --lease-file "$tmp/leases" --root "$1" >"$tmp/serve.log" 2>&1 &
+    --lease-file "$tmp/leases" "$@" >"$tmp/serve.log" 2>&1 &
   pid=$!
   wait_ready "$tmp/serve.log"
 }
-serve http
+serve --root http --dhcp-range 10.77.1.100,10.77.1.120 --dhcp-range 10.77.2.100,10.77.2.120
 
 # The relay: downstream (client side) r-down and r-bad, upstream r-up; -a adds
 # option 82 (circuit id = the downstream interface) to what it forwards.
@@ -156,9 +155,11 @@ echo "unknown relay: dropped"
 # --root aoe (the KIWI default) and a relayed client: one clear line, and the
 # client still gets its lease (its loader and kernel work; only the root
 # cannot come).
+# (the two ranges from a TOML array this time)
 stop "$pid"
 pid=
-serve aoe
+printf 'dhcp-range = ["10.77.1.100,10.77.1.120", "10.77.2.100,10.77.2.120"]\n' >"$tmp/isoboot.toml"
+serve --root aoe --config "$tmp/isoboot.toml"
 again=$(lease "$cli" c0 "${pxe_bios[@]}")
 [[ $again == "ip=$relayed_ip "* ]] || fail "relayed client with --root aoe: $again"
 grep -q "dhcp.*: relayed through 10.77.2.1: AoE (--root aoe) does not cross a router; this client cannot reach its root: serve with --root http" "$tmp/serve.log" ||
