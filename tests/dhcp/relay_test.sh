@@ -12,7 +12,8 @@
 # server's replies carry option 82 back to the relay (tcpdump on the router's
 # upstream side); a direct client leases from the server subnet's range at the
 # same time; a relay on a subnet without a range is dropped and logged; and
-# with --root aoe serve says in one line that AoE cannot cross the router.
+# with --root aoe serve says in one line that AoE cannot cross the router;
+# in ProxyDHCP mode the PXE offer goes back through the relay too.
 set -euo pipefail
 src=${ISOBOOT_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 # shellcheck source=tests/lib.sh
@@ -20,7 +21,7 @@ source "$(dirname "$0")/../lib.sh"
 test_tmp relay
 fail_logs=("$tmp/serve.log" "$tmp/relay.log")
 srv=isb-rs-$$ rtr=isb-rr-$$ cli=isb-rc-$$ dir=isb-rd-$$ bad=isb-rb-$$
-pid= relay_pid= dump_pid=
+pid='' relay_pid='' dump_pid=''
 stop() {  # PID: SIGTERM, then wait for it
   [[ -n $1 ]] || return 0
   kill "$1" 2>/dev/null || true
@@ -59,12 +60,13 @@ ip netns exec "$rtr" sysctl -qw net.ipv4.ip_forward=1
 "$src/scripts/make-layout-iso.sh" kiwi "$tmp/live.iso" >/dev/null
 serve() {  # ARG...: starts serve in the server namespace
   rm -f "$tmp/serve.log"
-  ip netns exec "$srv" "$ISOBOOT_BIN" serve "$tmp/live.iso" --interface br0 --dhcp full \
-    --lease-file "$tmp/leases" "$@" >"$tmp/serve.log" 2>&1 &
+  ip netns exec "$srv" "$ISOBOOT_BIN" serve "$tmp/live.iso" --interface br0 "$@" \
+    >"$tmp/serve.log" 2>&1 &
   pid=$!
   wait_ready "$tmp/serve.log"
 }
-serve --root http --dhcp-range 10.77.1.100,10.77.1.120 --dhcp-range 10.77.2.100,10.77.2.120
+full=(--dhcp full --lease-file "$tmp/leases")
+serve "${full[@]}" --root http --dhcp-range 10.77.1.100,10.77.1.120 --dhcp-range 10.77.2.100,10.77.2.120
 
 # The relay: downstream (client side) r-down and r-bad, upstream r-up; -a adds
 # option 82 (circuit id = the downstream interface) to what it forwards.
@@ -81,6 +83,7 @@ grep -q "^Sending on" "$tmp/relay.log" || fail "dhcrelay did not start"
 
 # One udhcpc exchange that also prints the router option.
 lease_script=$tmp/lease.sh
+# shellcheck disable=SC2016  # the script's own variables
 printf '%s\n' '#!/bin/sh' \
   '[ "$1" = bound ] && echo "ip=$ip boot_file=$boot_file siaddr=$siaddr router=$router"' \
   'exit 0' >"$lease_script"
@@ -112,11 +115,16 @@ direct_ip=${direct#ip=}
 direct_ip=${direct_ip%% *}
 grep -q " $direct_ip " "$tmp/leases" || fail "direct lease not in the lease file"
 
+# tcpdump -n -vv of the server's replies to the relay in capture FILE
+replies_to_relay() {
+  tcpdump -n -vv -r "$1" 'src host 10.77.1.1 and dst host 10.77.2.1 and udp port 67' 2>/dev/null
+}
+
 # The server's replies to the relay carried option 82 (dhcrelay strips it
 # before the client sees it, and drops a reply whose option it cannot match).
 stop "$dump_pid"
 dump_pid=
-tcpdump -n -vv -r "$tmp/up.pcap" 'src host 10.77.1.1 and dst host 10.77.2.1 and udp port 67' >"$tmp/up.txt" 2>/dev/null
+replies_to_relay "$tmp/up.pcap" >"$tmp/up.txt"
 grep -q "BOOTP/DHCP, Reply" "$tmp/up.txt" || fail "no reply to the relay captured: $(head -20 "$tmp/up.txt")"
 replies=$(grep -c "BOOTP/DHCP, Reply" "$tmp/up.txt")
 with_82=$(grep -c "Agent-Information" "$tmp/up.txt" || true)
@@ -159,13 +167,40 @@ echo "unknown relay: dropped"
 stop "$pid"
 pid=
 printf 'dhcp-range = ["10.77.1.100,10.77.1.120", "10.77.2.100,10.77.2.120"]\n' >"$tmp/isoboot.toml"
-serve --root aoe --config "$tmp/isoboot.toml"
+serve "${full[@]}" --root aoe --config "$tmp/isoboot.toml"
 again=$(lease "$cli" c0 "${pxe_bios[@]}")
 [[ $again == "ip=$relayed_ip "* ]] || fail "relayed client with --root aoe: $again"
 grep -q "dhcp.*: relayed through 10.77.2.1: AoE (--root aoe) does not cross a router; this client cannot reach its root: serve with --root http" "$tmp/serve.log" ||
   fail "no AoE refusal line"
 [[ $(grep -c "does not cross a router" "$tmp/serve.log") == 1 ]] || fail "the AoE line repeats"
 echo "aoe: refused in one line"
+stop "$pid"
+pid=
+
+# ProxyDHCP behind the relay (the site's relay forwards to its DHCP server and
+# to isoboot; no site server here): the PXE offer, without an address, goes
+# to the relay with option 82, and the relay forwards it to the client.
+ip netns exec "$rtr" tcpdump -i r-up -n -U --immediate-mode -s 0 -w "$tmp/proxy.pcap" udp port 67 \
+  2>"$tmp/tcpdump.log" &
+dump_pid=$!
+for _ in $(seq 50); do grep -q "listening on" "$tmp/tcpdump.log" && break; sleep 0.2; done
+serve --dhcp proxy --root http
+forwarded=$(grep -c "Forwarded BOOTREPLY" "$tmp/relay.log")
+lease "$cli" c0 "${pxe_bios[@]}" -t 2 -T 1 >/dev/null
+grep -q "DHCPOFFER boot file undionly.kpxe (arch 0) via relay 10.77.2.1" "$tmp/serve.log" ||
+  fail "no proxy offer via the relay"
+for _ in $(seq 50); do
+  [[ $(grep -c "Forwarded BOOTREPLY" "$tmp/relay.log") -gt $forwarded ]] && break
+  sleep 0.2
+done
+[[ $(grep -c "Forwarded BOOTREPLY" "$tmp/relay.log") -gt $forwarded ]] || fail "the relay did not forward the proxy offer"
+stop "$dump_pid"
+dump_pid=
+replies_to_relay "$tmp/proxy.pcap" >"$tmp/proxy.txt"
+grep -q "DHCP-Message (53), length 1: Offer" "$tmp/proxy.txt" || fail "no proxy offer captured"
+grep -q "Your-IP" "$tmp/proxy.txt" && fail "the proxy offer carries an address"
+grep -q 'Circuit-ID SubOption 1, length 6: r-down' "$tmp/proxy.txt" || fail "proxy offer without option 82"
+echo "proxy: offer through the relay"
 stop "$pid"
 pid=
 echo "1 passed, 0 failed"
