@@ -160,6 +160,9 @@ Outcome Protocol::Handle(const Message& request, bool proxy_port, Ip4 src_ip, ui
     if (request.giaddr) {
       out.dest_ip = request.giaddr;
       out.dest_port = kServerPort;
+      // RFC 2131 4.3.2: a NAK through a relay has the broadcast bit, so the
+      // relay broadcasts it (the client's address may be wrong there).
+      if (out.reply->Type() == MessageType::kNak) out.reply->flags |= kFlagBroadcast;
     } else if (request.ciaddr && out.reply->Type() != MessageType::kNak) {
       out.dest_ip = request.ciaddr;
       out.dest_port = kClientPort;

@@ -531,6 +531,21 @@ TEST(DhcpRelay, TheSameMacMovedBetweenSubnetsGetsAnAddressOfEach) {
   EXPECT_FALSE(b.reply->Find(opt::kRelayAgentInfo));  // none came, none goes back
 }
 
+TEST(DhcpRelay, AnAddressOfAnotherSubnetIsNakedThroughTheRelayAsBroadcast) {
+  // INIT-REBOOT behind the relay with the address it had on the server's
+  // subnet: NAK to the relay, with the broadcast bit (RFC 2131 4.3.2).
+  Protocol p(RelayConfig(Mode::kFull));
+  Message m = Request(MessageType::kRequest, 9);
+  m.giaddr = kRelay;
+  m.SetIp(opt::kRequestedIp, 0x0a4d0064);
+  Outcome out = Handle(p, m);
+  ASSERT_TRUE(out.reply) << out.note;
+  EXPECT_EQ(out.reply->Type(), MessageType::kNak);
+  EXPECT_EQ(out.reply->flags & kFlagBroadcast, kFlagBroadcast);
+  EXPECT_EQ(out.dest_ip, kRelay);
+  EXPECT_EQ(out.dest_port, 67);
+}
+
 TEST(DhcpRelay, UnknownRelayIsDroppedAndFlagged) {
   Protocol p(RelayConfig(Mode::kFull));
   auto request = Parse(RelayedDiscover(0x0a090001));
