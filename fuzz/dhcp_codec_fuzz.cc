@@ -28,8 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     ProtocolConfig config;
     config.mode = mode;
     config.server_ip = 0x0a000001;
-    config.range_start = 0x0a000010;
-    config.range_end = 0x0a000020;
+    config.ranges = {{0x0a000010, 0x0a000020}, {0x0a090010, 0x0a090020}};  // one relayed
     config.ipxe_script_url = "http://10.0.0.1/boot.ipxe";
     Protocol protocol(config);
     for (bool proxy_port : {false, true}) {

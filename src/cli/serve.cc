@@ -260,7 +260,9 @@ void AddServeCommand(CLI::App& app, Run& run) {
                    "(needs --dhcp-range); off")
       ->check(CLI::IsMember({"proxy", "full", "off"}))
       ->capture_default_str();
-  serve->add_option("--dhcp-range", o->dhcp_range, "Full DHCP: START,END[,NETMASK]");
+  serve->add_option("--dhcp-range", o->dhcp_range,
+                    "Full DHCP: START,END[,NETMASK], once per subnet: the boot interface's for "
+                    "attached clients, others for clients behind DHCP relays (by giaddr)");
   serve->add_option("--lease-file", o->lease_file, "Full DHCP: file the leases persist in");
   serve
       ->add_option("--root", flags->root,

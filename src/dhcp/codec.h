@@ -64,6 +64,7 @@ inline constexpr uint8_t kClientId = 61;
 inline constexpr uint8_t kTftpServer = 66;
 inline constexpr uint8_t kBootfile = 67;
 inline constexpr uint8_t kUserClass = 77;
+inline constexpr uint8_t kRelayAgentInfo = 82;  // RFC 3046: echoed back unchanged
 inline constexpr uint8_t kClientArch = 93;
 inline constexpr uint8_t kClientNdi = 94;
 inline constexpr uint8_t kClientUuid = 97;

@@ -1,5 +1,6 @@
 #include "dhcp/protocol.h"
 
+#include <algorithm>
 #include <charconv>
 #include <sstream>
 
@@ -73,17 +74,45 @@ Result<void> ParseRange(std::string_view text, ProtocolConfig& config) {
     return MakeError(
         fmt::format("DHCP range '{}' holds more than {} addresses", text, kMaxRangeSize));
   }
+  Range range{*start, *end};
   if (parts.size() == 3) {
     auto mask = ParseIp(parts[2]);
-    if (!mask) return MakeError(fmt::format("DHCP range '{}' has a bad netmask", text));
-    config.netmask = *mask;
+    // A netmask is ones then zeros: ~mask + 1 is then a power of two.
+    if (!mask || ((~*mask + 1) & ~*mask) != 0) {
+      return MakeError(fmt::format("DHCP range '{}' has a bad netmask", text));
+    }
+    range.netmask = *mask;
   }
-  if ((*start & config.netmask) != (*end & config.netmask)) {
+  if (!range.OnSubnet(*end)) {
     return MakeError(fmt::format("DHCP range '{}' spans more than one subnet", text));
   }
-  config.range_start = *start;
-  config.range_end = *end;
+  for (const Range& other : config.ranges) {
+    if (other.OnSubnet(range.start) || range.OnSubnet(other.start)) {
+      return MakeError(fmt::format("DHCP range '{}' is on the subnet of range {},{}", text,
+                                   FormatIp(other.start), FormatIp(other.end)));
+    }
+  }
+  config.ranges.push_back(range);
   return {};
+}
+
+const Range* RangeFor(const ProtocolConfig& config, const Message& request) {
+  // Relayed: the relay's address on the client's subnet (RFC 2131 4.3.1).
+  // Not relayed but with ciaddr: a client renewing (RFC 2131 4.3.2, unicast
+  // straight to us, also from behind a router) or informing, on its subnet.
+  Ip4 key = request.giaddr ? request.giaddr : request.ciaddr ? request.ciaddr : config.server_ip;
+  for (const Range& range : config.ranges) {
+    if (range.OnSubnet(key)) return &range;
+  }
+  // One range and a directly attached client: that range, as before ranges
+  // were per subnet (the server's own address may be elsewhere).
+  if (!request.giaddr && !request.ciaddr && config.ranges.size() == 1) return &config.ranges[0];
+  return nullptr;
+}
+
+void EchoRelayAgentInfo(const Message& request, Message& reply) {
+  std::erase_if(reply.options, [](const Option& o) { return o.code == opt::kRelayAgentInfo; });
+  if (const Option* info = request.Find(opt::kRelayAgentInfo)) reply.options.push_back(*info);
 }
 
 Protocol::Protocol(ProtocolConfig config) : config_(std::move(config)) {}
@@ -122,6 +151,8 @@ Outcome Protocol::Handle(const Message& request, bool proxy_port, Ip4 src_ip, ui
     if (!ip) ip = request.GetIp(opt::kRequestedIp).value_or(0);
     out.client = Report(ClientEvent{request.Mac(), ip, IsPxeClient(request)}, now);
   }
+  out.relayed_by = request.giaddr;
+  if (out.reply) EchoRelayAgentInfo(request, *out.reply);
   if (out.reply && !proxy_port) {
     // RFC 2131 4.1: relay agent, else the client's own address, else
     // broadcast (we cannot unicast to an address the client does not have yet
@@ -129,6 +160,9 @@ Outcome Protocol::Handle(const Message& request, bool proxy_port, Ip4 src_ip, ui
     if (request.giaddr) {
       out.dest_ip = request.giaddr;
       out.dest_port = kServerPort;
+      // RFC 2131 4.3.2: a NAK through a relay has the broadcast bit, so the
+      // relay broadcasts it (the client's address may be wrong there).
+      if (out.reply->Type() == MessageType::kNak) out.reply->flags |= kFlagBroadcast;
     } else if (request.ciaddr && out.reply->Type() != MessageType::kNak) {
       out.dest_ip = request.ciaddr;
       out.dest_port = kClientPort;
@@ -208,11 +242,13 @@ bool Protocol::AddBootInfo(const Message& request, Message& reply, std::string& 
   return true;
 }
 
-void Protocol::AddNetConfig(Message& reply) const {
-  reply.SetIp(opt::kSubnetMask, config_.netmask);
-  if (config_.router) reply.SetIp(opt::kRouter, config_.router);
+void Protocol::AddNetConfig(const Range& range, Ip4 giaddr, Message& reply) const {
+  reply.SetIp(opt::kSubnetMask, range.netmask);
+  // A relayed client's way out of its subnet is the relay (RFC 2131 4.3.1
+  // leaves it to the server; the relay agent sits on the router).
+  if (Ip4 router = giaddr ? giaddr : config_.router) reply.SetIp(opt::kRouter, router);
   if (!config_.dns_servers.empty()) reply.SetIps(opt::kDnsServer, config_.dns_servers);
-  reply.SetIp(opt::kBroadcast, (config_.range_start & config_.netmask) | ~config_.netmask);
+  reply.SetIp(opt::kBroadcast, (range.start & range.netmask) | ~range.netmask);
 }
 
 Outcome Protocol::HandleProxy(const Message& request, bool proxy_port, Ip4 src_ip,
@@ -256,12 +292,15 @@ Outcome Protocol::HandleProxy(const Message& request, bool proxy_port, Ip4 src_i
   return out;
 }
 
-bool Protocol::InRange(Ip4 ip) const {
-  return ip >= config_.range_start && ip <= config_.range_end && ip != config_.server_ip;
+bool Protocol::InRange(const Range* range, Ip4 ip) const {
+  if (ip == config_.server_ip) return false;
+  if (range) return range->Contains(ip);
+  return std::any_of(config_.ranges.begin(), config_.ranges.end(),
+                     [ip](const Range& r) { return r.Contains(ip); });
 }
 
-bool Protocol::AddressFree(Ip4 ip, const MacAddress& mac, int64_t now) const {
-  if (!InRange(ip)) return false;
+bool Protocol::AddressFree(const Range& range, Ip4 ip, const MacAddress& mac, int64_t now) const {
+  if (!InRange(&range, ip)) return false;
   if (auto d = declined_.find(ip); d != declined_.end() && d->second > now) return false;
   for (const auto& [other, lease] : leases_) {
     if (other != mac && lease.ip == ip && lease.expires > now) return false;
@@ -269,10 +308,13 @@ bool Protocol::AddressFree(Ip4 ip, const MacAddress& mac, int64_t now) const {
   return true;
 }
 
-std::optional<Ip4> Protocol::PickAddress(const Message& request, int64_t now) const {
+std::optional<Ip4> Protocol::PickAddress(const Range& range, const Message& request,
+                                         int64_t now) const {
   MacAddress mac = request.Mac();
-  // The same client gets the same address back, PXE ROM or not.
-  if (auto it = leases_.find(mac); it != leases_.end() && AddressFree(it->second.ip, mac, now)) {
+  // The same client gets the same address back, PXE ROM or not (on the same
+  // subnet: a lease belongs to the range its address is in).
+  if (auto it = leases_.find(mac);
+      it != leases_.end() && AddressFree(range, it->second.ip, mac, now)) {
     return it->second.ip;
   }
   auto never_used = [&](Ip4 ip) {
@@ -282,16 +324,16 @@ std::optional<Ip4> Protocol::PickAddress(const Message& request, int64_t now) co
     return true;
   };
   if (auto want = request.GetIp(opt::kRequestedIp);
-      want && AddressFree(*want, mac, now) && never_used(*want)) {
+      want && AddressFree(range, *want, mac, now) && never_used(*want)) {
     return *want;
   }
-  for (uint64_t ip = config_.range_start; ip <= config_.range_end; ++ip) {
-    if (AddressFree(static_cast<Ip4>(ip), mac, now) && never_used(static_cast<Ip4>(ip))) {
+  for (uint64_t ip = range.start; ip <= range.end; ++ip) {
+    if (AddressFree(range, static_cast<Ip4>(ip), mac, now) && never_used(static_cast<Ip4>(ip))) {
       return static_cast<Ip4>(ip);
     }
   }
-  for (uint64_t ip = config_.range_start; ip <= config_.range_end; ++ip) {
-    if (AddressFree(static_cast<Ip4>(ip), mac, now)) return static_cast<Ip4>(ip);
+  for (uint64_t ip = range.start; ip <= range.end; ++ip) {
+    if (AddressFree(range, static_cast<Ip4>(ip), mac, now)) return static_cast<Ip4>(ip);
   }
   return std::nullopt;
 }
@@ -301,6 +343,19 @@ Outcome Protocol::HandleFull(const Message& request, int64_t now) {
   auto type = *request.Type();
   MacAddress mac = request.Mac();
   bool pxe = IsPxeClient(request);
+  const Range* range = RangeFor(config_, request);
+  if (!range && (type == MessageType::kDiscover || type == MessageType::kRequest ||
+                 type == MessageType::kInform)) {
+    if (request.giaddr) {
+      out.no_range = true;
+      out.note = fmt::format("no range for relay {}", FormatIp(request.giaddr));
+    } else if (request.ciaddr) {
+      out.note = fmt::format("no range for client address {}", FormatIp(request.ciaddr));
+    } else {
+      out.note = "no range for directly attached clients (none on the server's subnet)";
+    }
+    return out;
+  }
   auto assign = [&](Ip4 ip, int64_t expires, bool acked) {
     std::erase_if(leases_, [&](const auto& kv) { return kv.first != mac && kv.second.ip == ip; });
     leases_[mac] = Lease{mac, ip, expires, acked};
@@ -310,7 +365,7 @@ Outcome Protocol::HandleFull(const Message& request, int64_t now) {
     reply.yiaddr = yiaddr;
     if (t != MessageType::kNak) {
       if (t != MessageType::kAck || yiaddr) reply.SetU32(opt::kLeaseTime, config_.lease_seconds);
-      AddNetConfig(reply);
+      AddNetConfig(*range, request.giaddr, reply);
       std::string boot;
       if (pxe && AddBootInfo(request, reply, boot)) out.note += ", " + boot;
     }
@@ -319,7 +374,7 @@ Outcome Protocol::HandleFull(const Message& request, int64_t now) {
   };
   switch (type) {
     case MessageType::kDiscover: {
-      auto ip = PickAddress(request, now);
+      auto ip = PickAddress(*range, request, now);
       if (!ip) {
         out.note = "no free address in the DHCP range";
         return out;
@@ -344,7 +399,7 @@ Outcome Protocol::HandleFull(const Message& request, int64_t now) {
         out.note = "DHCPREQUEST without an address";
         return out;
       }
-      if (AddressFree(want, mac, now)) {
+      if (AddressFree(*range, want, mac, now)) {
         assign(want, now + config_.lease_seconds, true);
         out.leases_changed = true;
         answer(MessageType::kAck, want);
@@ -357,7 +412,7 @@ Outcome Protocol::HandleFull(const Message& request, int64_t now) {
     case MessageType::kDecline: {
       Ip4 ip = request.GetIp(opt::kRequestedIp).value_or(0);
       auto it = leases_.find(mac);
-      if (it == leases_.end() || it->second.ip != ip || !InRange(ip)) {
+      if (it == leases_.end() || it->second.ip != ip || !InRange(nullptr, ip)) {
         // Only the address we gave this MAC can be declined: anything else
         // would let any sender block the whole range (and grow this map).
         out.note =

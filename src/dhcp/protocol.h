@@ -32,6 +32,16 @@ inline constexpr uint16_t kEfiBc = 9;  // EFI byte code; x86-64 firmware sends i
 inline constexpr uint16_t kEfiArm64 = 0x0b;
 }  // namespace arch
 
+// One --dhcp-range: addresses start..end of the subnet start & netmask.
+struct Range {
+  Ip4 start = 0;
+  Ip4 end = 0;
+  Ip4 netmask = 0xffffff00;
+  bool OnSubnet(Ip4 ip) const { return (ip & netmask) == (start & netmask); }
+  bool Contains(Ip4 ip) const { return ip >= start && ip <= end; }
+  bool operator==(const Range&) const = default;
+};
+
 struct ProtocolConfig {
   Mode mode = Mode::kProxy;
   Ip4 server_ip = 0;  // server id, next-server (siaddr) and TFTP server
@@ -43,17 +53,30 @@ struct ProtocolConfig {
   // What iPXE (user class "iPXE" or option 175) gets instead of the ROM image
   // again, e.g. http://10.0.0.1:8080/boot.ipxe. Empty: iPXE gets the ROM file.
   std::string ipxe_script_url;
-  // Full mode only.
-  Ip4 range_start = 0;
-  Ip4 range_end = 0;
-  Ip4 netmask = 0xffffff00;
-  Ip4 router = 0;  // 0: none
+  // Full mode only: the address ranges, at most one per subnet. A directly
+  // attached client leases from the range on server_ip's subnet (or from the
+  // only range there is); a relayed one (giaddr set) from the range whose
+  // subnet holds giaddr (RFC 2131 4.3.1).
+  std::vector<Range> ranges;
+  Ip4 router = 0;  // directly attached clients; 0: none. Relayed: giaddr.
   std::vector<Ip4> dns_servers;
   uint32_t lease_seconds = 3600;
 };
 
-// Parses "START,END" (and optionally ",NETMASK") as for --dhcp-range.
+// Parses "START,END" (and optionally ",NETMASK", /24 by default) as for
+// --dhcp-range and appends it to config.ranges; refuses a range on the subnet
+// of one already there (a giaddr could not choose between them).
 Result<void> ParseRange(std::string_view text, ProtocolConfig& config);
+
+// The range a request leases from: the one on giaddr's subnet when relayed,
+// else on ciaddr's (a renewing client unicasts without a relay), else the one
+// for directly attached clients. Null: none (the request is dropped).
+const Range* RangeFor(const ProtocolConfig& config, const Message& request);
+
+// RFC 3046 2.2: the Relay Agent Information option of the request, if any,
+// copied unchanged into the reply as its last option (Append writes END right
+// after it).
+void EchoRelayAgentInfo(const Message& request, Message& reply);
 
 struct Lease {
   MacAddress mac{};
@@ -86,6 +109,10 @@ struct Outcome {
   uint16_t dest_port = 0;
   std::optional<ClientEvent> client;
   bool leases_changed = false;
+  // Set when the request came through a relay agent (its giaddr).
+  Ip4 relayed_by = 0;
+  // A relayed request whose giaddr is on no range's subnet (dropped).
+  bool no_range = false;
   // Why nothing was sent, or what was sent, for the log.
   std::string note;
 };
@@ -118,10 +145,11 @@ class Protocol {
   // Adds siaddr, file, options 60/43/66/67; false when the architecture has
   // no boot file configured.
   bool AddBootInfo(const Message& request, Message& reply, std::string& note) const;
-  void AddNetConfig(Message& reply) const;
-  std::optional<Ip4> PickAddress(const Message& request, int64_t now) const;
-  bool AddressFree(Ip4 ip, const MacAddress& mac, int64_t now) const;
-  bool InRange(Ip4 ip) const;
+  void AddNetConfig(const Range& range, Ip4 giaddr, Message& reply) const;
+  std::optional<Ip4> PickAddress(const Range& range, const Message& request, int64_t now) const;
+  bool AddressFree(const Range& range, Ip4 ip, const MacAddress& mac, int64_t now) const;
+  // In a range (any, when `range` is null), and not the server's address.
+  bool InRange(const Range* range, Ip4 ip) const;
   std::optional<ClientEvent> Report(const ClientEvent& event, int64_t now);
 
   ProtocolConfig config_;

@@ -39,7 +39,7 @@ constexpr size_t kMaxHeld = 4096;
 
 Server::Server(ServerConfig config, Logger logger)
     : config_(std::move(config)), logger_(std::move(logger)), protocol_(config_.protocol) {
-  if (config_.protocol.mode == Mode::kFull && config_.protocol.range_start == 0) {
+  if (config_.protocol.mode == Mode::kFull && config_.protocol.ranges.empty()) {
     throw std::runtime_error("full DHCP mode needs a range (--dhcp-range START,END)");
   }
   if (config_.protocol.server_ip == 0) {
@@ -145,6 +145,8 @@ ServerStats Server::stats() const {
                      answered_.load(),
                      dropped_bad_.load(),
                      ignored_.load(),
+                     no_range_.load(),
+                     relayed_.load(),
                      lease_writer_ ? lease_writer_->writes() : 0,
                      acks_held_.load(),
                      acks_dropped_.load()};
@@ -185,6 +187,21 @@ void Server::HandlePacket(int fd, bool proxy_port) {
   if (out.leases_changed && lease_writer_) {
     lease_writer_->Submit(++generation_, protocol_.SaveLeases());
   }
+  if (out.no_range) {
+    ++no_range_;
+    if (uint64_t n = 0; no_range_log_.Allow(n)) {
+      logger_->warn("{} from {}: dropped: {}{}",
+                    request->Type() ? TypeName(*request->Type()) : "BOOTP", mac, out.note,
+                    n > 1 ? fmt::format(" ({} such requests since the last line)", n) : "");
+    }
+  }
+  if (out.relayed_by && !config_.relayed_problem.empty()) {
+    if (uint64_t n = 0; relayed_problem_log_.Allow(n)) {
+      logger_->warn("{}: relayed through {}: {}{}", mac, FormatIp(out.relayed_by),
+                    config_.relayed_problem,
+                    n > 1 ? fmt::format(" ({} relayed requests since the last line)", n) : "");
+    }
+  }
   if (!out.reply) {
     ++ignored_;
     logger_->debug("{} from {}: no answer ({})",
@@ -201,6 +218,10 @@ void Server::HandlePacket(int fd, bool proxy_port) {
   uint16_t port = out.dest_port;
   if (!proxy_port) port = port == 67 ? config_.server_port : config_.client_port;
   reply.to.sin_port = htons(port);
+  if (out.relayed_by) {
+    ++relayed_;
+    out.note += fmt::format(" via relay {}", FormatIp(out.relayed_by));
+  }
   reply.note = std::move(out.note);
   reply.mac = std::move(mac);
   if (reply.generation == 0) {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "base/log_throttle.h"
 #include "base/logging.h"
 #include "base/unique_fd.h"
 #include "dhcp/protocol.h"
@@ -45,6 +46,11 @@ struct ServerConfig {
   // it must bound itself (an LruMap), and `ip` is whatever the client claims
   // (its requested address or ciaddr, or the address we gave it).
   std::function<void(const MacAddress& mac, Ip4 ip, bool is_pxe)> on_client;
+  // Why a client behind a router cannot boot what is served (e.g. the root is
+  // exported over AoE, which is L2 only), logged with the client's MAC and
+  // relay for relayed requests (at most one line per 10 s). Such clients are
+  // still answered. Empty: relayed clients are fine.
+  std::string relayed_problem;
 };
 
 struct ServerStats {
@@ -52,6 +58,8 @@ struct ServerStats {
   uint64_t answered = 0;
   uint64_t dropped_bad = 0;   // failed to parse
   uint64_t ignored = 0;       // parsed, nothing to answer
+  uint64_t no_range = 0;      // relayed, giaddr on no range's subnet (also in ignored)
+  uint64_t relayed = 0;       // relayed requests answered
   uint64_t lease_writes = 0;  // lease file snapshots written (2 fsyncs each)
   uint64_t acks_held = 0;     // replies that waited for a lease write
   uint64_t acks_dropped = 0;  // held replies dropped (write failed, or too many)
@@ -104,6 +112,9 @@ class Server {
   UniqueFd wake_fd_;  // eventfd written by Stop()
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> received_{0}, answered_{0}, dropped_bad_{0}, ignored_{0};
+  std::atomic<uint64_t> no_range_{0}, relayed_{0};
+  LogThrottle no_range_log_;
+  LogThrottle relayed_problem_log_;
 };
 
 }  // namespace isoboot::dhcp

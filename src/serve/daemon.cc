@@ -364,8 +364,15 @@ std::unique_ptr<dhcp::Server> Daemon::MakeDhcp() {
   if (dc.protocol.mode == dhcp::Mode::kFull) {
     if (options_.dhcp_range.empty())
       throw std::runtime_error("--dhcp full needs --dhcp-range START,END");
-    OrThrow(dhcp::ParseRange(options_.dhcp_range, dc.protocol), "--dhcp-range");
+    for (const auto& range : options_.dhcp_range)
+      OrThrow(dhcp::ParseRange(range, dc.protocol), "--dhcp-range");
     dc.lease_file = options_.lease_file;
+  }
+  // AoE frames are Ethernet only: a router does not forward them.
+  if (profile_.root == boot::RootTransport::kAoe) {
+    dc.relayed_problem =
+        "AoE (--root aoe) does not cross a router; this client cannot reach its root: serve with "
+        "--root http";
   }
   dc.on_client = [names = names_.get(), announce = aoe_.get(), slot = aoe_slot_.get()](
                      const MacAddress& mac, dhcp::Ip4 ip, bool is_pxe) {

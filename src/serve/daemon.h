@@ -89,7 +89,7 @@ struct Options {
   std::string interface;  // the boot network; required unless http_only
   std::string server_ip;  // default: the interface's IPv4 address
   DhcpMode dhcp = DhcpMode::kProxy;
-  std::string dhcp_range;                                // full mode: "START,END[,NETMASK]"
+  std::vector<std::string> dhcp_range;  // full mode: "START,END[,NETMASK]", one per subnet
   std::string lease_file;                                // full mode: where leases persist
   // nullopt: what the image's initrd can do (boot::DefaultRoot).
   std::optional<boot::RootTransport> root;

@@ -7,6 +7,7 @@
 #include <exception>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -27,11 +28,12 @@ int main(int argc, char** argv) {
   using isoboot::MacAddress;
   CLI::App app{"dhcp_test_server"};
   ServerConfig config;
-  std::string mode = "proxy", server_ip, range, router, events;
+  std::string mode = "proxy", server_ip, router, events;
+  std::vector<std::string> ranges;
   app.add_option("--mode", mode, "proxy or full");
   app.add_option("--interface", config.interface);
   app.add_option("--server-ip", server_ip)->required();
-  app.add_option("--range", range, "START,END[,NETMASK]");
+  app.add_option("--range", ranges, "START,END[,NETMASK], repeatable");
   app.add_option("--router", router);
   app.add_option("--bios-file", config.protocol.bios_file);
   app.add_option("--uefi-file", config.protocol.uefi_x64_file);
@@ -51,7 +53,8 @@ int main(int argc, char** argv) {
     auto ip = ParseIp(server_ip);
     if (!ip) throw std::runtime_error("bad --server-ip");
     config.protocol.server_ip = *ip;
-    if (!range.empty()) isoboot::OrThrow(ParseRange(range, config.protocol));
+    for (const auto& range : ranges)
+      isoboot::OrThrow(ParseRange(range, config.protocol));
     if (!router.empty()) config.protocol.router = ParseIp(router).value_or(0);
     if (!events.empty()) {
       config.on_client = [events](const MacAddress& mac, Ip4 ip, bool is_pxe) {
@@ -69,10 +72,10 @@ int main(int argc, char** argv) {
     g_server = nullptr;
     ServerStats s = server.stats();
     fmt::print(
-        "received {} answered {} dropped_bad {} ignored {} lease_writes {} acks_held {} "
-        "acks_dropped {}\n",
-        s.received, s.answered, s.dropped_bad, s.ignored, s.lease_writes, s.acks_held,
-        s.acks_dropped);
+        "received {} answered {} dropped_bad {} ignored {} no_range {} relayed {} lease_writes {} "
+        "acks_held {} acks_dropped {}\n",
+        s.received, s.answered, s.dropped_bad, s.ignored, s.no_range, s.relayed, s.lease_writes,
+        s.acks_held, s.acks_dropped);
     return 0;
   } catch (const std::exception& e) {
     fmt::print(stderr, "dhcp_test_server: error: {}\n", e.what());

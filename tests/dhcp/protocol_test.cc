@@ -367,15 +367,210 @@ TEST(DhcpClientEvents, ABootIsReportedInFull) {
 TEST(DhcpConfig, ParseRange) {
   ProtocolConfig c;
   EXPECT_TRUE(ParseRange("10.0.0.10, 10.0.0.20", c));
-  EXPECT_EQ(c.range_start, 0x0a00000au);
-  EXPECT_TRUE(ParseRange("10.0.0.10,10.0.1.20,255.255.0.0", c));
-  EXPECT_EQ(c.netmask, 0xffff0000u);
+  ASSERT_EQ(c.ranges.size(), 1u);
+  EXPECT_EQ(c.ranges[0].start, 0x0a00000au);
+  EXPECT_EQ(c.ranges[0].netmask, 0xffffff00u);
+  EXPECT_TRUE(ParseRange("10.1.0.10,10.1.1.20,255.255.0.0", c));
+  ASSERT_EQ(c.ranges.size(), 2u);
+  EXPECT_EQ(c.ranges[1].netmask, 0xffff0000u);
+  // One range per subnet, or a giaddr could not choose.
+  EXPECT_FALSE(ParseRange("10.0.0.30,10.0.0.40", c));
+  EXPECT_FALSE(ParseRange("10.1.5.1,10.1.5.9", c));
+  EXPECT_FALSE(ParseRange("10.0.0.1,10.0.0.9,255.0.0.0", c));
+  EXPECT_EQ(c.ranges.size(), 2u);
   ProtocolConfig d;
   EXPECT_FALSE(ParseRange("10.0.0.10", d));
   EXPECT_FALSE(ParseRange("10.0.0.20,10.0.0.10", d));
   EXPECT_FALSE(ParseRange("10.0.0.10,10.0.1.20", d));  // /24 default
   EXPECT_FALSE(ParseRange("10.0.0.10,10.2.0.0,255.0.0.0", d));
+  EXPECT_FALSE(ParseRange("10.0.0.10,10.0.0.20,255.0.255.0", d));  // not a netmask
   EXPECT_FALSE(ParseRange("a,b", d));
+  EXPECT_TRUE(d.ranges.empty());
+}
+
+// Relayed requests (RFC 2131 4.1, 4.3.1; RFC 3046), built and checked as
+// bytes on the wire.
+constexpr Ip4 kRelay = 0x0a4d0201;  // 10.77.2.1, the relay on the client subnet
+
+ProtocolConfig RelayConfig(Mode mode) {
+  ProtocolConfig c = Config(mode);
+  EXPECT_TRUE(ParseRange("10.77.2.100,10.77.2.102", c));
+  return c;
+}
+
+// A DHCPDISCOVER from a BIOS PXE ROM as a relay forwards it: hops 1, giaddr
+// 10.77.2.1, and a Relay Agent Information option (circuit id "eth0", remote
+// id 6 bytes) after the client's own options.
+const std::vector<uint8_t> kRai = {1, 4, 'e', 't', 'h', '0', 2, 6, 0x52, 0x54, 0, 0, 9, 9};
+std::vector<uint8_t> RelayedDiscover(Ip4 giaddr, MessageType type = MessageType::kDiscover) {
+  std::vector<uint8_t> b(236, 0);
+  b[0] = kBootRequest;
+  b[1] = 1;
+  b[2] = 6;
+  b[3] = 1;  // hops: one relay
+  b[4] = 0xde, b[5] = 0xad, b[6] = 0xbe, b[7] = 0xef;
+  b[24] = giaddr >> 24, b[25] = giaddr >> 16, b[26] = giaddr >> 8, b[27] = giaddr & 0xff;
+  const uint8_t mac[] = {0x52, 0x54, 0, 0, 2, 7};
+  std::copy(std::begin(mac), std::end(mac), b.begin() + 28);
+  const std::vector<uint8_t> tail = {0x63, 0x82, 0x53, 0x63, opt::kMessageType, 1,
+                                     static_cast<uint8_t>(type), opt::kVendorClass, 32};
+  b.insert(b.end(), tail.begin(), tail.end());
+  std::string_view vc = "PXEClient:Arch:00000:UNDI:002001";
+  b.insert(b.end(), vc.begin(), vc.end());
+  b.push_back(opt::kRelayAgentInfo);
+  b.push_back(static_cast<uint8_t>(kRai.size()));
+  b.insert(b.end(), kRai.begin(), kRai.end());
+  b.push_back(opt::kEnd);
+  return b;
+}
+
+Ip4 IpAt(const std::vector<uint8_t>& b, size_t at) {
+  return Ip4{b[at]} << 24 | Ip4{b[at + 1]} << 16 | Ip4{b[at + 2]} << 8 | b[at + 3];
+}
+
+TEST(DhcpRelay, RangeByGiaddrCiaddrOrTheServersSubnet) {
+  ProtocolConfig c = RelayConfig(Mode::kFull);
+  Message m;
+  EXPECT_EQ(RangeFor(c, m), &c.ranges[0]);  // attached: the server's subnet
+  m.giaddr = kRelay;
+  EXPECT_EQ(RangeFor(c, m), &c.ranges[1]);
+  m.giaddr = 0x0a4d0001;  // a relay on the server's own subnet
+  EXPECT_EQ(RangeFor(c, m), &c.ranges[0]);
+  m.giaddr = 0x0a090001;
+  EXPECT_EQ(RangeFor(c, m), nullptr);
+  m.giaddr = 0;
+  m.ciaddr = 0x0a4d0264;  // renewing from behind the router: unicast, no relay
+  EXPECT_EQ(RangeFor(c, m), &c.ranges[1]);
+  m.ciaddr = 0x0a090009;
+  EXPECT_EQ(RangeFor(c, m), nullptr);
+  // One range and the server on another subnet: attached clients use it.
+  ProtocolConfig one;
+  one.server_ip = 0xc0a80001;
+  ASSERT_TRUE(ParseRange("10.77.0.100,10.77.0.102", one));
+  EXPECT_EQ(RangeFor(one, Message{}), &one.ranges[0]);
+  // Two ranges, none on the server's subnet: attached clients get nothing.
+  ASSERT_TRUE(ParseRange("10.77.2.100,10.77.2.102", one));
+  EXPECT_EQ(RangeFor(one, Message{}), nullptr);
+}
+
+TEST(DhcpRelay, OfferGoesToTheRelayFromItsSubnetsRangeWithOption82Last) {
+  Protocol p(RelayConfig(Mode::kFull));
+  auto request = Parse(RelayedDiscover(kRelay));
+  ASSERT_TRUE(request) << request.error().message;
+  Outcome out = p.Handle(*request, false, kRelay, 67, kNow);
+  ASSERT_TRUE(out.reply) << out.note;
+  EXPECT_EQ(out.dest_ip, kRelay);
+  EXPECT_EQ(out.dest_port, 67);
+  EXPECT_EQ(out.relayed_by, kRelay);
+  EXPECT_FALSE(out.no_range);
+  std::vector<uint8_t> b;
+  Append(*out.reply, b);
+  EXPECT_EQ(b[0], kBootReply);
+  EXPECT_EQ(b[3], 0);                      // hops: 0 from a server (RFC 2131 table 3)
+  EXPECT_EQ(IpAt(b, 16), 0x0a4d0264u);     // yiaddr 10.77.2.100
+  EXPECT_EQ(IpAt(b, 20), kServer);         // siaddr: the boot interface's address
+  EXPECT_EQ(IpAt(b, 24), kRelay);          // giaddr kept
+  EXPECT_EQ(out.reply->GetIp(opt::kServerId), kServer);
+  EXPECT_EQ(out.reply->GetIp(opt::kRouter), kRelay);
+  EXPECT_EQ(out.reply->GetIp(opt::kSubnetMask), 0xffffff00u);
+  EXPECT_EQ(out.reply->GetIp(opt::kBroadcast), 0x0a4d02ffu);
+  EXPECT_EQ(out.reply->file, "pxelinux.0");
+  // Walk the options: 82 comes last, unchanged, right before END.
+  size_t at = 240, last = 0;
+  while (at < b.size() && b[at] != opt::kEnd) {
+    if (b[at] == opt::kPad) {
+      ++at;
+      continue;
+    }
+    last = at;
+    at += 2 + b[at + 1];
+  }
+  ASSERT_LT(at, b.size());
+  ASSERT_EQ(b[last], opt::kRelayAgentInfo);
+  EXPECT_EQ(last + 2 + kRai.size(), at);
+  EXPECT_EQ(std::vector<uint8_t>(b.begin() + last + 2, b.begin() + at), kRai);
+
+  // The REQUEST through the relay is ACKed to the relay too, same address.
+  auto req = Parse(RelayedDiscover(kRelay, MessageType::kRequest));
+  ASSERT_TRUE(req);
+  req->SetIp(opt::kRequestedIp, 0x0a4d0264);
+  req->SetIp(opt::kServerId, kServer);
+  Outcome ack = p.Handle(*req, false, kRelay, 67, kNow);
+  ASSERT_TRUE(ack.reply) << ack.note;
+  EXPECT_EQ(ack.reply->Type(), MessageType::kAck);
+  EXPECT_EQ(ack.reply->yiaddr, 0x0a4d0264u);
+  EXPECT_EQ(ack.dest_ip, kRelay);
+  EXPECT_EQ(ack.reply->options.back().code, opt::kRelayAgentInfo);
+  EXPECT_EQ(p.leases().at(request->Mac()).ip, 0x0a4d0264u);
+
+  // Renewing later, unicast straight to the server (no relay, ciaddr set):
+  // ACKed from the same range, to the client itself.
+  Message renew = Request(MessageType::kRequest, 0);
+  renew.chaddr = req->chaddr;
+  renew.ciaddr = 0x0a4d0264;
+  Outcome again = Handle(p, renew, kNow + 100);
+  ASSERT_TRUE(again.reply) << again.note;
+  EXPECT_EQ(again.reply->Type(), MessageType::kAck);
+  EXPECT_EQ(again.dest_ip, 0x0a4d0264u);
+  EXPECT_EQ(again.dest_port, 68);
+  EXPECT_FALSE(again.reply->Find(opt::kRouter));  // none configured for attached clients
+}
+
+TEST(DhcpRelay, TheSameMacMovedBetweenSubnetsGetsAnAddressOfEach) {
+  Protocol p(RelayConfig(Mode::kFull));
+  Message direct = Request(MessageType::kDiscover, 7);
+  Outcome a = Handle(p, direct);
+  ASSERT_TRUE(a.reply);
+  EXPECT_EQ(a.reply->yiaddr, 0x0a4d0064u);
+  EXPECT_EQ(a.dest_ip, 0xffffffffu);
+  Message relayed = direct;
+  relayed.giaddr = kRelay;
+  Outcome b = Handle(p, relayed);
+  ASSERT_TRUE(b.reply);
+  EXPECT_EQ(b.reply->yiaddr, 0x0a4d0264u);
+  EXPECT_FALSE(b.reply->Find(opt::kRelayAgentInfo));  // none came, none goes back
+}
+
+TEST(DhcpRelay, AnAddressOfAnotherSubnetIsNakedThroughTheRelayAsBroadcast) {
+  // INIT-REBOOT behind the relay with the address it had on the server's
+  // subnet: NAK to the relay, with the broadcast bit (RFC 2131 4.3.2).
+  Protocol p(RelayConfig(Mode::kFull));
+  Message m = Request(MessageType::kRequest, 9);
+  m.giaddr = kRelay;
+  m.SetIp(opt::kRequestedIp, 0x0a4d0064);
+  Outcome out = Handle(p, m);
+  ASSERT_TRUE(out.reply) << out.note;
+  EXPECT_EQ(out.reply->Type(), MessageType::kNak);
+  EXPECT_EQ(out.reply->flags & kFlagBroadcast, kFlagBroadcast);
+  EXPECT_EQ(out.dest_ip, kRelay);
+  EXPECT_EQ(out.dest_port, 67);
+}
+
+TEST(DhcpRelay, UnknownRelayIsDroppedAndFlagged) {
+  Protocol p(RelayConfig(Mode::kFull));
+  auto request = Parse(RelayedDiscover(0x0a090001));
+  ASSERT_TRUE(request);
+  Outcome out = p.Handle(*request, false, 0x0a090001, 67, kNow);
+  EXPECT_FALSE(out.reply);
+  EXPECT_TRUE(out.no_range);
+  EXPECT_EQ(out.note, "no range for relay 10.9.0.1");
+  EXPECT_TRUE(p.leases().empty());
+}
+
+TEST(DhcpRelay, ProxyAnswersARelayedPxeDiscoverToTheRelay) {
+  // The site's relay forwards to its DHCP server and to us: the PXE offer
+  // (no address) goes back through the relay, with option 82.
+  Protocol p(Config(Mode::kProxy));
+  auto request = Parse(RelayedDiscover(kRelay));
+  ASSERT_TRUE(request);
+  Outcome out = p.Handle(*request, false, kRelay, 67, kNow);
+  ASSERT_TRUE(out.reply) << out.note;
+  EXPECT_EQ(out.reply->yiaddr, 0u);
+  EXPECT_EQ(out.reply->giaddr, kRelay);
+  EXPECT_EQ(out.reply->siaddr, kServer);
+  EXPECT_EQ(out.dest_ip, kRelay);
+  EXPECT_EQ(out.dest_port, 67);
+  EXPECT_EQ(out.reply->options.back().code, opt::kRelayAgentInfo);
 }
 
 }  // namespace

@@ -95,6 +95,63 @@ TEST_F(DhcpServerTest, PxePortAnswersDropsGarbageAndStops) {
   EXPECT_EQ(events[0].mac, req.Mac());
 }
 
+// A relay agent on 127.0.1.1 (another /24 of loopback): its requests get
+// their answers at giaddr:server_port, from the range of its subnet, with
+// option 82 back; a relay on a subnet without a range is dropped and counted.
+TEST_F(DhcpServerTest, RelayedRequestsAnsweredToTheRelayUnknownRelayCounted) {
+  ServerConfig config;
+  config.protocol.mode = Mode::kFull;
+  config.protocol.server_ip = 0x7f000001;
+  ASSERT_TRUE(ParseRange("127.0.0.100,127.0.0.120", config.protocol));
+  ASSERT_TRUE(ParseRange("127.0.1.100,127.0.1.120", config.protocol));
+  config.server_port = FreePort();
+  config.proxy_port = 0;
+  Server server(config, NullLogger());
+  std::thread loop([&] { server.Run(); });
+
+  // The relay listens on its own address, port 67 of the test (the server's
+  // socket is on 0.0.0.0, so the more specific address gets the answers).
+  UniqueFd relay(::socket(AF_INET, SOCK_DGRAM, 0));
+  int one = 1;
+  ASSERT_EQ(::setsockopt(relay.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
+  sockaddr_in at{};
+  at.sin_family = AF_INET;
+  at.sin_port = htons(config.server_port);
+  at.sin_addr.s_addr = htonl(0x7f000101);
+  ASSERT_EQ(::bind(relay.get(), reinterpret_cast<sockaddr*>(&at), sizeof at), 0);
+  auto discover = [](Ip4 giaddr, uint8_t mac_last) {
+    Message m;
+    m.xid = mac_last;
+    m.hops = 1;
+    m.giaddr = giaddr;
+    m.chaddr = {2, 0, 0, 0, 1, mac_last};
+    m.SetU8(opt::kMessageType, static_cast<uint8_t>(MessageType::kDiscover));
+    m.Set(opt::kRelayAgentInfo, std::vector<uint8_t>{1, 2, 'x', 'y'});
+    std::vector<uint8_t> wire;
+    Append(m, wire);
+    return wire;
+  };
+  Send(relay.get(), config.server_port, discover(0x0a090001, 1));  // no range: dropped
+  Send(relay.get(), config.server_port, discover(0x7f000101, 2));
+  auto reply = Receive(relay.get());
+  server.Stop();
+  loop.join();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->xid, 2u);
+  EXPECT_EQ(reply->Type(), MessageType::kOffer);
+  EXPECT_EQ(reply->yiaddr, 0x7f000164u);  // 127.0.1.100
+  EXPECT_EQ(reply->giaddr, 0x7f000101u);
+  EXPECT_EQ(reply->GetIp(opt::kRouter), 0x7f000101u);
+  ASSERT_FALSE(reply->options.empty());
+  EXPECT_EQ(reply->options.back(), (Option{opt::kRelayAgentInfo, {1, 2, 'x', 'y'}}));
+  ServerStats s = server.stats();
+  EXPECT_EQ(s.received, 2u);
+  EXPECT_EQ(s.no_range, 1u);
+  EXPECT_EQ(s.ignored, 1u);
+  EXPECT_EQ(s.relayed, 1u);
+  EXPECT_EQ(s.answered, 1u);
+}
+
 TEST_F(DhcpServerTest, SetupErrorsSayWhatIsWrong) {
   ServerConfig config;
   config.server_port = FreePort();
