@@ -36,7 +36,9 @@ void AppendInfo(uint32_t option, uint16_t info, std::span<const uint8_t> payload
 }
 
 // Messages we send are ours, but clip them to what a string may be.
-std::string_view Clip(std::string_view s) { return s.substr(0, std::min(s.size(), kMaxString)); }
+std::string_view Clip(std::string_view s) {
+  return s.substr(0, std::min(s.size(), kMaxString));
+}
 
 }  // namespace
 
@@ -261,8 +263,8 @@ Result<ChunkHeader> ParseChunkHeader(std::span<const uint8_t> data) {
   return c;
 }
 
-void AppendOffsetDataHeader(uint64_t cookie, uint16_t flags, uint64_t offset,
-                            uint32_t data_length, std::vector<uint8_t>& out) {
+void AppendOffsetDataHeader(uint64_t cookie, uint16_t flags, uint64_t offset, uint32_t data_length,
+                            std::vector<uint8_t>& out) {
   AppendChunkHeader({flags, kReplyTypeOffsetData, cookie, data_length + 8}, out);
   ByteWriter(out).U64(offset);
 }
@@ -281,9 +283,9 @@ void AppendErrorChunk(uint64_t cookie, uint32_t error, std::string_view message,
 void AppendErrorOffsetChunk(uint64_t cookie, uint32_t error, uint64_t offset,
                             std::string_view message, std::vector<uint8_t>& out) {
   message = Clip(message);
-  AppendChunkHeader({kReplyFlagDone, kReplyTypeErrorOffset, cookie,
-                     static_cast<uint32_t>(14 + message.size())},
-                    out);
+  AppendChunkHeader(
+      {kReplyFlagDone, kReplyTypeErrorOffset, cookie, static_cast<uint32_t>(14 + message.size())},
+      out);
   ByteWriter w(out);
   w.U32(error);
   w.U16(static_cast<uint16_t>(message.size()));

@@ -17,8 +17,8 @@
 namespace isoboot::nbd {
 
 // proto.md "Newstyle negotiation".
-constexpr uint64_t kNbdMagic = 0x4e42444d41474943;      // "NBDMAGIC"
-constexpr uint64_t kOptionMagic = 0x49484156454f5054;   // "IHAVEOPT"
+constexpr uint64_t kNbdMagic = 0x4e42444d41474943;     // "NBDMAGIC"
+constexpr uint64_t kOptionMagic = 0x49484156454f5054;  // "IHAVEOPT"
 constexpr uint64_t kOptionReplyMagic = 0x3e889045565a9;
 constexpr uint32_t kRequestMagic = 0x25609513;
 constexpr uint32_t kSimpleReplyMagic = 0x67446698;
@@ -101,9 +101,9 @@ constexpr uint32_t kEnotsup = 95;
 constexpr uint32_t kEshutdown = 108;
 
 // Sizes of the fixed parts.
-constexpr size_t kGreetingSize = 18;       // NBDMAGIC, IHAVEOPT, handshake flags
+constexpr size_t kGreetingSize = 18;  // NBDMAGIC, IHAVEOPT, handshake flags
 constexpr size_t kClientFlagsSize = 4;
-constexpr size_t kOptionHeaderSize = 16;   // IHAVEOPT, option, length
+constexpr size_t kOptionHeaderSize = 16;  // IHAVEOPT, option, length
 constexpr size_t kOptionReplyHeaderSize = 20;
 constexpr size_t kRequestSize = 28;
 constexpr size_t kSimpleReplySize = 16;
@@ -196,8 +196,8 @@ void AppendChunkHeader(const ChunkHeader& chunk, std::vector<uint8_t>& out);
 Result<ChunkHeader> ParseChunkHeader(std::span<const uint8_t> data);
 // NBD_REPLY_TYPE_OFFSET_DATA's header and offset; `data_length` bytes of
 // data must follow (sent by the caller, e.g. with sendfile).
-void AppendOffsetDataHeader(uint64_t cookie, uint16_t flags, uint64_t offset,
-                            uint32_t data_length, std::vector<uint8_t>& out);
+void AppendOffsetDataHeader(uint64_t cookie, uint16_t flags, uint64_t offset, uint32_t data_length,
+                            std::vector<uint8_t>& out);
 // NBD_REPLY_TYPE_ERROR with NBD_REPLY_FLAG_DONE.
 void AppendErrorChunk(uint64_t cookie, uint32_t error, std::string_view message,
                       std::vector<uint8_t>& out);

@@ -83,8 +83,7 @@ Handshake::Step Handshake::InfoOrGo(uint32_t option, std::span<const uint8_t> da
   Step s;
   auto request = ParseInfoRequest(data);
   if (!request) {
-    uint32_t type =
-        request.error().Is(ErrorKind::kExhausted) ? kRepErrTooBig : kRepErrInvalid;
+    uint32_t type = request.error().Is(ErrorKind::kExhausted) ? kRepErrTooBig : kRepErrInvalid;
     s.note = fmt::format("{}: {}", OptionName(option), request.error().message);
     AppendOptionError(option, type, s.note, s.reply);
     s.bad = true;
@@ -126,8 +125,8 @@ Decision Decide(const Request& q, uint64_t export_size, const Limits& limits) {
     d.kind = Decision::Kind::kError;
     d.error = error;
     d.bad = true;
-    d.note = fmt::format("{} at {} for {} bytes: {}", CommandName(q.type), q.offset, q.length,
-                         note);
+    d.note =
+        fmt::format("{} at {} for {} bytes: {}", CommandName(q.type), q.offset, q.length, note);
     return d;
   };
   switch (q.type) {

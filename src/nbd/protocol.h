@@ -36,7 +36,8 @@ struct Limits {
 
 // The transmission flags every export gets: read-only data, so flush is a
 // no-op that always succeeds, and many connections see the same bytes.
-constexpr uint16_t kExportFlags = kFlagHasFlags | kFlagReadOnly | kFlagSendFlush | kFlagCanMultiConn;
+constexpr uint16_t kExportFlags =
+    kFlagHasFlags | kFlagReadOnly | kFlagSendFlush | kFlagCanMultiConn;
 
 class Handshake {
  public:

@@ -13,9 +13,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <optional>
 #include <stdexcept>
-#include <cstring>
 #include <system_error>
 
 #include <fmt/format.h>
@@ -76,7 +76,13 @@ class Server::Connection {
   }
 
  private:
-  enum class ReadStatus { kOk, kEof, kPartial, kTimeout, kError };
+  enum class ReadStatus {
+    kOk,
+    kEof,
+    kPartial,
+    kTimeout,
+    kError
+  };
 
   // Reads exactly n bytes (through a small buffer, so pipelined request
   // headers cost one recv for several). With a deadline, waits at most
@@ -92,8 +98,8 @@ class Server::Connection {
         continue;
       }
       if (deadline_) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline_ -
-                                                                          Clock::now());
+        auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(*deadline_ - Clock::now());
         if (left.count() <= 0) return ReadStatus::kTimeout;
         pollfd p{fd_, POLLIN, 0};
         int r = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count() + 1, 60'000)));
@@ -269,8 +275,7 @@ class Server::Connection {
       }
       c.requests++;
       requests++;
-      s_.log_->trace("nbd: {}: {} at {} for {}", peer_, CommandName(q->type), q->offset,
-                     q->length);
+      s_.log_->trace("nbd: {}: {} at {} for {}", peer_, CommandName(q->type), q->offset, q->length);
       out.clear();
       if (d.kind == Decision::Kind::kRead) {
         if (!SendRead(e, *q)) {
@@ -483,8 +488,7 @@ void Server::Run() {
     if (r <= 0 || !(fds[0].revents & POLLIN)) continue;
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
-    UniqueFd fd(::accept4(listen_fd_.get(), reinterpret_cast<sockaddr*>(&ss), &len,
-                          SOCK_CLOEXEC));
+    UniqueFd fd(::accept4(listen_fd_.get(), reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC));
     if (!fd.valid()) {
       if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) continue;
       c.accept_errors++;

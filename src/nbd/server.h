@@ -57,19 +57,19 @@ struct ServerOptions {
 
 // Since the server started.
 struct ServerStats {
-  uint64_t connections = 0;          // accepted and admitted
-  uint64_t active = 0;               // open right now
-  uint64_t refused_full = 0;         // closed at accept: max_connections open
-  uint64_t refused_per_client = 0;   // closed at accept: the client's share open
-  uint64_t handshake_failures = 0;   // cut short, not fixed newstyle, bad framing
-  uint64_t handshake_timeouts = 0;   // handshake deadline passed
-  uint64_t bad_options = 0;          // unknown, malformed or too long options
-  uint64_t bad_requests = 0;         // refused commands (writes, past the end, unknown)
-  uint64_t protocol_errors = 0;      // bad request magic, cut short mid-request
-  uint64_t requests = 0;             // transmission requests answered
-  uint64_t bytes_read = 0;           // export bytes sent
-  uint64_t read_errors = 0;          // the source failed while reading
-  uint64_t accept_errors = 0;        // accept() failed (EMFILE, ...)
+  uint64_t connections = 0;         // accepted and admitted
+  uint64_t active = 0;              // open right now
+  uint64_t refused_full = 0;        // closed at accept: max_connections open
+  uint64_t refused_per_client = 0;  // closed at accept: the client's share open
+  uint64_t handshake_failures = 0;  // cut short, not fixed newstyle, bad framing
+  uint64_t handshake_timeouts = 0;  // handshake deadline passed
+  uint64_t bad_options = 0;         // unknown, malformed or too long options
+  uint64_t bad_requests = 0;        // refused commands (writes, past the end, unknown)
+  uint64_t protocol_errors = 0;     // bad request magic, cut short mid-request
+  uint64_t requests = 0;            // transmission requests answered
+  uint64_t bytes_read = 0;          // export bytes sent
+  uint64_t read_errors = 0;         // the source failed while reading
+  uint64_t accept_errors = 0;       // accept() failed (EMFILE, ...)
 };
 
 class Server {
@@ -105,10 +105,10 @@ class Server {
   std::unique_ptr<Counters> counters_;
 
   std::mutex mu_;
-  std::map<std::string, size_t> per_client_;    // guarded by mu_
-  std::map<uint64_t, int> open_sockets_;        // guarded by mu_: id -> fd, for Stop()
-  std::map<uint64_t, std::thread> threads_;     // guarded by mu_
-  std::vector<uint64_t> finished_;              // guarded by mu_: threads to join
+  std::map<std::string, size_t> per_client_;  // guarded by mu_
+  std::map<uint64_t, int> open_sockets_;      // guarded by mu_: id -> fd, for Stop()
+  std::map<uint64_t, std::thread> threads_;   // guarded by mu_
+  std::vector<uint64_t> finished_;            // guarded by mu_: threads to join
 };
 
 }  // namespace isoboot::nbd

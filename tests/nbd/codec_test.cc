@@ -1,9 +1,9 @@
 #include "nbd/codec.h"
 
-#include <gtest/gtest.h>
-
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 namespace isoboot::nbd {
 namespace {

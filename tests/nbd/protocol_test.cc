@@ -1,8 +1,8 @@
 #include "nbd/protocol.h"
 
-#include <gtest/gtest.h>
-
 #include <vector>
+
+#include <gtest/gtest.h>
 
 namespace isoboot::nbd {
 namespace {
@@ -29,8 +29,7 @@ std::vector<uint8_t> Info(const std::string& name, std::vector<uint16_t> request
 
 class NbdHandshake : public ::testing::Test {
  protected:
-  std::vector<ExportInfo> exports_ = {{"live.iso", "the live image", 1 << 20},
-                                      {"other", "", 4096}};
+  std::vector<ExportInfo> exports_ = {{"live.iso", "the live image", 1 << 20}, {"other", "", 4096}};
   Handshake hs_{exports_, Limits{}};
 };
 

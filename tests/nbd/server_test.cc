@@ -5,11 +5,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "base/unique_fd.h"
 #include "tests/support/files.h"
@@ -181,8 +181,8 @@ TEST_F(NbdServer, RefusedCommandsKeepTheConnection) {
   EXPECT_EQ(s->error, kEperm);
   EXPECT_EQ(s->cookie, 5u);
   // Past the end and 2^32-1 bytes: an error chunk, nothing allocated.
-  for (auto [offset, length] : {std::pair<uint64_t, uint32_t>{data_.size() - 1, 2},
-                                {0, 0xffffffff}}) {
+  for (auto [offset, length] :
+       {std::pair<uint64_t, uint32_t>{data_.size() - 1, 2}, {0, 0xffffffff}}) {
     c.Request(kCmdRead, offset, length, 6);
     auto h = c.Recv(kChunkHeaderSize);
     auto chunk = ParseChunkHeader(h);
