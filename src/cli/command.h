@@ -18,6 +18,7 @@ void AddAoeCommand(CLI::App& app, Run& run);
 void AddBmcCommand(CLI::App& app, Run& run);
 void AddBootCommand(CLI::App& app, Run& run);
 void AddIsoCommand(CLI::App& app, Run& run);
+void AddNbdCommand(CLI::App& app, Run& run);
 void AddOverlayCommand(CLI::App& app, Run& run);
 void AddServeCommand(CLI::App& app, Run& run);
 // `isoboot overlay key`, with the serve layer (cli/overlay_key.cc).

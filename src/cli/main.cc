@@ -37,6 +37,9 @@ constexpr Command kCommands[] = {
 #ifdef ISOBOOT_CLI_AOE
     {"aoe", isoboot::cli::AddAoeCommand},
 #endif
+#ifdef ISOBOOT_CLI_NBD
+    {"nbd", isoboot::cli::AddNbdCommand},
+#endif
 #ifdef ISOBOOT_CLI_BMC
     {"bmc", isoboot::cli::AddBmcCommand},
 #endif
@@ -75,7 +78,7 @@ int main(int argc, char** argv) {
   for (const Command& c : kCommands)
     c.add(app, run);
 
-  // CLI11 answers --help before it looks at the words, so `isoboot nbd
+  // CLI11 answers --help before it looks at the words, so `isoboot frob
   // --help` would print the top-level help and exit 0: a typo must fail.
   if (std::string_view word = FirstCommandWord(argc, argv); !word.empty()) {
     bool known_word = false;

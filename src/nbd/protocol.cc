@@ -1,0 +1,166 @@
+#include "nbd/protocol.h"
+
+#include <fmt/format.h>
+
+namespace isoboot::nbd {
+
+int Handshake::Find(const std::string& name) const {
+  for (size_t i = 0; i < exports_.size(); ++i) {
+    if (exports_[i].name == name) return static_cast<int>(i);
+  }
+  if (name.empty() && !exports_.empty()) return 0;
+  return -1;
+}
+
+Handshake::Step Handshake::TooLong(const OptionHeader& header) const {
+  Step s;
+  s.next = Next::kClose;
+  s.bad = true;
+  s.note = fmt::format("{} with {} bytes of data (at most {})", OptionName(header.option),
+                       header.length, limits_.max_option_length);
+  return s;
+}
+
+Handshake::Step Handshake::OnOption(uint32_t option, std::span<const uint8_t> data) {
+  Step s;
+  if (++options_ > limits_.max_options) {
+    s.next = Next::kClose;
+    s.bad = true;
+    s.note = fmt::format("more than {} options", limits_.max_options);
+    return s;
+  }
+  auto error = [&](uint32_t type, std::string message) {
+    AppendOptionError(option, type, message, s.reply);
+    s.bad = true;
+    s.note = std::move(message);
+    return s;
+  };
+  switch (option) {
+    case kOptExportName: {
+      // No error reply exists for this option: an unknown name closes.
+      auto name = ParseExportName(data);
+      int index = name ? Find(*name) : -1;
+      if (index < 0) {
+        s.next = Next::kClose;
+        s.bad = true;
+        s.note = name ? fmt::format("NBD_OPT_EXPORT_NAME: no export '{}'", *name)
+                      : "NBD_OPT_EXPORT_NAME: " + name.error().message;
+        return s;
+      }
+      AppendExportNameReply(exports_[index].size, kExportFlags, no_zeroes_, s.reply);
+      s.next = Next::kTransmit;
+      s.export_index = index;
+      return s;
+    }
+    case kOptAbort:
+      // proto.md: the server SHOULD reply NBD_REP_ACK, then closes.
+      AppendOptionReply(option, kRepAck, {}, s.reply);
+      s.next = Next::kClose;
+      s.note = "client aborted the handshake";
+      return s;
+    case kOptList:
+      if (!data.empty()) return error(kRepErrInvalid, "NBD_OPT_LIST with data");
+      for (const ExportInfo& e : exports_)
+        AppendServerEntry(e.name, s.reply);
+      AppendOptionReply(option, kRepAck, {}, s.reply);
+      return s;
+    case kOptStructuredReply:
+      if (!data.empty()) return error(kRepErrInvalid, "NBD_OPT_STRUCTURED_REPLY with data");
+      if (structured_) return error(kRepErrInvalid, "structured replies already negotiated");
+      structured_ = true;
+      AppendOptionReply(option, kRepAck, {}, s.reply);
+      return s;
+    case kOptInfo:
+    case kOptGo:
+      return InfoOrGo(option, data);
+    case kOptStartTls:
+      return error(kRepErrUnsup, "TLS is not supported by this server");
+  }
+  return error(kRepErrUnsup, fmt::format("{} is not supported", OptionName(option)));
+}
+
+Handshake::Step Handshake::InfoOrGo(uint32_t option, std::span<const uint8_t> data) {
+  Step s;
+  auto request = ParseInfoRequest(data);
+  if (!request) {
+    uint32_t type = request.error().Is(ErrorKind::kExhausted) ? kRepErrTooBig : kRepErrInvalid;
+    s.note = fmt::format("{}: {}", OptionName(option), request.error().message);
+    AppendOptionError(option, type, s.note, s.reply);
+    s.bad = true;
+    return s;
+  }
+  int index = Find(request->name);
+  if (index < 0) {
+    s.note = fmt::format("{}: no export '{}'", OptionName(option), request->name);
+    AppendOptionError(option, kRepErrUnknown, s.note, s.reply);
+    s.bad = true;
+    return s;
+  }
+  const ExportInfo& e = exports_[index];
+  bool want_name = false, want_description = false;
+  for (uint16_t r : request->requests) {
+    want_name = want_name || r == kInfoName;
+    want_description = want_description || r == kInfoDescription;
+  }
+  AppendInfoExport(option, e.size, kExportFlags, s.reply);
+  if (want_name) AppendInfoName(option, e.name, s.reply);
+  if (want_description && !e.description.empty()) {
+    AppendInfoDescription(option, e.description, s.reply);
+  }
+  // Sent whether asked for or not (proto.md allows it): a client that
+  // knows the maximum never sends a read we would refuse.
+  AppendInfoBlockSize(option, limits_.min_block, limits_.preferred_block, limits_.max_block,
+                      s.reply);
+  AppendOptionReply(option, kRepAck, {}, s.reply);
+  if (option == kOptGo) {
+    s.next = Next::kTransmit;
+    s.export_index = index;
+  }
+  return s;
+}
+
+Decision Decide(const Request& q, uint64_t export_size, const Limits& limits) {
+  Decision d;
+  auto refuse = [&](uint32_t error, std::string note) {
+    d.kind = Decision::Kind::kError;
+    d.error = error;
+    d.bad = true;
+    d.note =
+        fmt::format("{} at {} for {} bytes: {}", CommandName(q.type), q.offset, q.length, note);
+    return d;
+  };
+  switch (q.type) {
+    case kCmdRead:
+      if (q.length == 0) return refuse(kEinval, "zero length");
+      if (q.length > limits.max_block) return refuse(kEinval, "over the maximum block size");
+      if (q.offset > export_size || export_size - q.offset < q.length) {
+        return refuse(kEinval, "past the end of the export");
+      }
+      d.kind = Decision::Kind::kRead;
+      return d;
+    case kCmdDisc:
+      d.kind = Decision::Kind::kDisconnect;
+      d.note = "client disconnected (NBD_CMD_DISC)";
+      return d;
+    case kCmdFlush:
+      d.kind = Decision::Kind::kOk;
+      return d;
+    case kCmdWrite:
+      // The payload follows the header; it is read and dropped, within the
+      // block size limit. A longer one cannot be told from garbage.
+      if (q.length > limits.max_block) {
+        d.kind = Decision::Kind::kDisconnect;
+        d.bad = true;
+        d.note = fmt::format("NBD_CMD_WRITE of {} bytes (over the maximum block size)", q.length);
+        return d;
+      }
+      d.skip = q.length;
+      return refuse(kEperm, "the export is read-only");
+    case kCmdTrim:
+    case kCmdWriteZeroes:
+      return refuse(kEperm, "the export is read-only");
+  }
+  return refuse(kEinval, "not supported");
+}
+
+}  // namespace isoboot::nbd

@@ -1,0 +1,102 @@
+#pragma once
+// The NBD server's decisions, without sockets: which replies an option gets
+// during the handshake, and what to do with each transmission request of a
+// read-only export. The server (server.h) reads the bytes, calls these and
+// sends what they return. Pure; one Handshake per connection.
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "nbd/codec.h"
+
+namespace isoboot::nbd {
+
+// What a client learns about an export.
+struct ExportInfo {
+  std::string name;
+  std::string description;
+  uint64_t size = 0;
+};
+
+struct Limits {
+  // Advertised with NBD_INFO_BLOCK_SIZE and enforced: a read longer than
+  // max_block gets EINVAL (proto.md "Block size constraints").
+  uint32_t min_block = 1;
+  uint32_t preferred_block = 4096;
+  uint32_t max_block = 32 * 1024 * 1024;
+  // Option data over this is not read: the connection is closed (nbdkit's
+  // limit is in the same spirit; no valid option we take needs more than
+  // two 4096-byte strings).
+  uint32_t max_option_length = 64 * 1024;
+  // Options per connection before the server gives up on the client.
+  unsigned max_options = 64;
+};
+
+// The transmission flags every export gets: read-only data, so flush is a
+// no-op that always succeeds, and many connections see the same bytes.
+constexpr uint16_t kExportFlags =
+    kFlagHasFlags | kFlagReadOnly | kFlagSendFlush | kFlagCanMultiConn;
+
+class Handshake {
+ public:
+  // `exports` must outlive the Handshake. The empty name "" means
+  // exports[0] unless an export is named "".
+  Handshake(std::span<const ExportInfo> exports, Limits limits)
+      : exports_(exports), limits_(limits) {}
+
+  enum class Next {
+    kContinue,  // send `reply`, read the next option
+    kTransmit,  // send `reply`, then the transmission phase for `export_index`
+    kClose,     // send `reply` (may be empty), then close
+  };
+  struct Step {
+    std::vector<uint8_t> reply;
+    Next next = Next::kContinue;
+    int export_index = -1;
+    bool bad = false;  // the option was malformed or unknown (for counters)
+    std::string note;  // why, for the log, when bad or closing
+  };
+
+  // After the greeting: the client's flags (already checked by
+  // ParseClientFlags).
+  void SetClientFlags(uint32_t flags) { no_zeroes_ = flags & kClientNoZeroes; }
+  // An option whose header said `header.length` bytes; `data` holds them.
+  // A length over max_option_length must not be read: call TooLong instead.
+  Step OnOption(uint32_t option, std::span<const uint8_t> data);
+  // An option whose data is over the limit (not read): closes.
+  Step TooLong(const OptionHeader& header) const;
+
+  bool structured() const { return structured_; }
+  unsigned options_seen() const { return options_; }
+  // The export index for `name`, or -1.
+  int Find(const std::string& name) const;
+
+ private:
+  Step InfoOrGo(uint32_t option, std::span<const uint8_t> data);
+
+  std::span<const ExportInfo> exports_;
+  Limits limits_;
+  bool no_zeroes_ = false;
+  bool structured_ = false;
+  unsigned options_ = 0;
+};
+
+// What to do with one transmission request.
+struct Decision {
+  enum class Kind {
+    kRead,        // send `length` bytes at `offset`
+    kOk,          // reply success with no data (flush)
+    kError,       // reply `error` (after skipping `skip` payload bytes)
+    kDisconnect,  // NBD_CMD_DISC, or a request we cannot safely skip
+  };
+  Kind kind = Kind::kError;
+  uint32_t error = 0;
+  uint64_t skip = 0;  // payload bytes the client sends after the header
+  bool bad = false;   // a malformed or refused request (for counters)
+  std::string note;   // why, for the log
+};
+Decision Decide(const Request& request, uint64_t export_size, const Limits& limits);
+
+}  // namespace isoboot::nbd
