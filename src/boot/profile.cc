@@ -62,7 +62,15 @@ Result<initrd::RootForm> FormFromInitrd(const initrd::RootSupport& s, RootTransp
 }  // namespace
 
 std::string_view ToString(RootTransport t) {
-  return t == RootTransport::kAoe ? "aoe" : "http";
+  switch (t) {
+    case RootTransport::kAoe:
+      return "aoe";
+    case RootTransport::kHttp:
+      return "http";
+    case RootTransport::kNbd:
+      return "nbd";
+  }
+  return "?";
 }
 
 RootTransport DefaultRoot(const iso::Layout& layout,
@@ -97,6 +105,15 @@ Result<Profile> MakeProfile(const iso::Layout& layout, const ProfileOptions& o) 
   if (o.root == RootTransport::kHttp && o.http_base.empty()) {
     return MakeError("--root http needs the HTTP server's address");
   }
+  if (o.root == RootTransport::kNbd && o.nbd_address.empty()) {
+    return MakeError("--root nbd needs the NBD server's address");
+  }
+  if (o.root == RootTransport::kNbd && form != initrd::RootForm::kDracutLive &&
+      form != initrd::RootForm::kKiwi) {
+    return MakeError(ErrorKind::kUnsupported,
+                     fmt::format("--root nbd: a {} image has no NBD root; use --root http",
+                                 iso::ToString(layout.kind)));
+  }
   Profile p;
   p.kernel = Served(layout.kernel);
   p.initrd = Served(layout.initrd);
@@ -105,11 +122,32 @@ Result<Profile> MakeProfile(const iso::Layout& layout, const ProfileOptions& o) 
   std::string root;
   switch (form) {
     case initrd::RootForm::kKiwi:
+      if (o.root == RootTransport::kNbd) {
+        return MakeError(ErrorKind::kUnsupported,
+                         "--root nbd: KIWI's kiwi-live has no NBD root; an initrd with dracut's "
+                         "nbd and dmsquash-live modules has (KIWI's flags=\"dmsquash\")");
+      }
       root = o.root == RootTransport::kAoe
                  ? fmt::format("rd.kiwi.live.pxe root=live:AOEINTERFACE=e{}.{}", o.shelf, o.slot)
                  : fmt::format("rd.kiwi.live.pxe root=live:{}", image_url);
       break;
     case initrd::RootForm::kDracutLive:
+      if (o.root == RootTransport::kNbd) {
+        // dracut's nbd module connects netroot= (nbd:SERVER:PORT, the
+        // default export) to /dev/nbd0; dmsquash-live then finds the image
+        // there by its label. root=live:/dev/nbd0 would race nbd-client:
+        // the device exists, empty, before it connects.
+        if (o.volume_id.empty() ||
+            o.volume_id.find_first_of(" \t/\\\"'") != std::string::npos) {
+          return MakeError(ErrorKind::kUnsupported,
+                           fmt::format("--root nbd: the image's volume id '{}' cannot be named as "
+                                       "root=live:CDLABEL=",
+                                       o.volume_id));
+        }
+        root = fmt::format("root=live:CDLABEL={} rd.live.image netroot=nbd:{}", o.volume_id,
+                           o.nbd_address);
+        break;
+      }
       if (o.root != RootTransport::kHttp) {
         return MakeError(ErrorKind::kUnsupported,
                          fmt::format("--root {}: no dracut command line for it", ToString(o.root)));

@@ -19,6 +19,7 @@ namespace isoboot::boot {
 enum class RootTransport {
   kAoe,   // KIWI only: the whole image as AoE device e<shelf>.<slot>
   kHttp,  // the image (or its squashfs) fetched from isoboot's HTTP server
+  kNbd,   // the whole image as a read-only NBD export, read block by block
 };
 std::string_view ToString(RootTransport t);
 
@@ -31,6 +32,12 @@ struct ProfileOptions {
   std::string http_base;
   // Name under which the whole image is served over HTTP.
   std::string image_name = "live.iso";
+  // The NBD server as clients reach it, "10.0.0.1:10809" (kNbd: the image
+  // is its default export, the empty name).
+  std::string nbd_address;
+  // The image's volume id: a dracut live initrd finds the image on the NBD
+  // device by this label (root=live:CDLABEL=...).
+  std::string volume_id;
   // Extra kernel arguments from the user ("console=ttyS0").
   std::string append;
   // boot.ipxe tries a per-node script first (nodes with their own entries).

@@ -28,6 +28,7 @@ void AddBootCommand(CLI::App& app, Run& run) {
     std::string format = "pxelinux";
     std::string root;  // empty: what the image's initrd can do
     std::string http_base;
+    std::string nbd_address;
     std::string append;
   };
   auto args = std::make_shared<Args>();
@@ -40,9 +41,12 @@ void AddBootCommand(CLI::App& app, Run& run) {
       ->capture_default_str();
   config
       ->add_option("--root", args->root,
-                   "How the initrd reaches the root: aoe or http (default: aoe when the image's "
-                   "initrd can do AoE, else http)")
-      ->check(CLI::IsMember({"aoe", "http"}));
+                   "How the initrd reaches the root: aoe, http or nbd (default: aoe when the "
+                   "image's initrd can do AoE, else http)")
+      ->check(CLI::IsMember({"aoe", "http", "nbd"}));
+  config->add_option("--nbd-address", args->nbd_address,
+                     "NBD server exporting the image as its default export, e.g. 10.0.0.1:10809 "
+                     "(--root nbd)");
   config->add_option("--http-base", args->http_base,
                      "HTTP server serving the image and its files, e.g. http://10.0.0.1:8080");
   config->add_option("--append", args->append, "Extra kernel arguments, e.g. console=ttyS0");
@@ -67,8 +71,12 @@ void AddBootCommand(CLI::App& app, Run& run) {
       if (args->root.empty()) {
         o.root = boot::DefaultRoot(layout, o.initrd);
       } else {
-        o.root = args->root == "http" ? boot::RootTransport::kHttp : boot::RootTransport::kAoe;
+        o.root = args->root == "http"  ? boot::RootTransport::kHttp
+                 : args->root == "nbd" ? boot::RootTransport::kNbd
+                                       : boot::RootTransport::kAoe;
       }
+      o.nbd_address = args->nbd_address;
+      o.volume_id = image->tree().volume_id;
       o.http_base = args->http_base;
       o.append = args->append;
       if (args->format == "ipxe" && o.http_base.empty()) {
@@ -76,6 +84,9 @@ void AddBootCommand(CLI::App& app, Run& run) {
       }
       if (o.root == boot::RootTransport::kHttp && o.http_base.empty()) {
         throw std::runtime_error("--root http needs --http-base (where clients fetch the root)");
+      }
+      if (o.root == boot::RootTransport::kNbd && o.nbd_address.empty()) {
+        throw std::runtime_error("--root nbd needs --nbd-address (the NBD server, HOST:PORT)");
       }
       auto profile = OrThrow(boot::MakeProfile(layout, o));
       if (args->format == "pxelinux") fmt::print("{}", boot::RenderPxelinux(profile));

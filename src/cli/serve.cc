@@ -79,7 +79,8 @@ void ApplyChoices(const ChoiceFlags& f, serve::Options& o) {
   o.root = f.root.empty() ? std::nullopt
                           : std::optional(Choice<boot::RootTransport>(
                                 {{"aoe", boot::RootTransport::kAoe},
-                                 {"http", boot::RootTransport::kHttp}},
+                                 {"http", boot::RootTransport::kHttp},
+                                 {"nbd", boot::RootTransport::kNbd}},
                                 f.root));
   o.bios_loader = Choice<BiosLoader>(
       {{"ipxe", BiosLoader::kIpxe}, {"pxelinux", BiosLoader::kPxelinux}}, f.bios_loader);
@@ -266,9 +267,10 @@ void AddServeCommand(CLI::App& app, Run& run) {
   serve->add_option("--lease-file", o->lease_file, "Full DHCP: file the leases persist in");
   serve
       ->add_option("--root", flags->root,
-                   "How the initrd reaches its root: aoe (KIWI) or http (default: aoe when the "
-                   "image's initrd can do AoE, else http)")
-      ->check(CLI::IsMember({"aoe", "http"}));
+                   "How the initrd reaches its root: aoe (KIWI), http, or nbd (the image as a "
+                   "read-only NBD export on --nbd-port; dracut live initrds) (default: aoe when "
+                   "the image's initrd can do AoE, else http)")
+      ->check(CLI::IsMember({"aoe", "http", "nbd"}));
   serve->add_option("--aoe", flags->aoe, "AoE target to export the image as")
       ->capture_default_str();
   serve->add_option("--append", o->append, "Extra kernel arguments, e.g. console=ttyS0");
@@ -290,6 +292,12 @@ void AddServeCommand(CLI::App& app, Run& run) {
                     "Address to take HTTP requests on (default: --server-ip, on the boot network "
                     "only; with --http-only: every address)");
   serve->add_option("--http-port", o->http_port, "0 picks a free port")->capture_default_str();
+  serve->add_option("--nbd-address", o->nbd_address,
+                    "Address to take NBD connections on with --root nbd (default: --server-ip, "
+                    "on the boot network only)");
+  serve->add_option("--nbd-port", o->nbd_port, "NBD port with --root nbd")
+      ->check(CLI::Range(1, 65535))
+      ->capture_default_str();
   serve
       ->add_option("--announce", o->announce_seconds,
                    "Seconds between unsolicited AoE announcements (0: off)")

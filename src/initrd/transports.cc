@@ -191,10 +191,13 @@ RootSupport DetectRootSupport(const std::vector<std::string>& paths,
   const bool nbd_client = f.HasProgram("nbd-client");
   const bool nbd_ko = f.HasModule("drivers/block/nbd.ko");
   if (nbd_dracut || nbd_client) {
-    ways.push_back(Way(Transport::kNbd, RootForm::kDracutLive, "dracut nbd + nbd-client + nbd.ko",
+    // The export is the whole image: dmsquash-live finds the live root on it.
+    ways.push_back(Way(Transport::kNbd, RootForm::kDracutLive,
+                       "dracut nbd + dmsquash-live, nbd-client, nbd.ko",
                        {{nbd_dracut, "no dracut nbd module"},
                         {nbd_client, "no nbd-client"},
-                        {nbd_ko, "no nbd kernel module"}}));
+                        {nbd_ko, "no nbd kernel module"},
+                        {dmsquash, "no dracut dmsquash-live module"}}));
   } else {
     ways.push_back(Way(Transport::kNbd, RootForm::kDracutLive, "",
                        {{false, "no dracut nbd module and no nbd-client"}}));

@@ -72,7 +72,12 @@ class Server::Connection {
   void Run() {
     int index = Handshake();
     if (index < 0) return;
-    Transmit(s_.exports_[index]);
+    const Export& e = s_.exports_[index];
+    // The source is taken once, at the end of the handshake: the connection
+    // reads the same bytes to its end.
+    vfs::SourcePtr source = e.current ? e.current() : e.source;
+    if (!source || source->size() != e.source->size()) source = e.source;
+    Transmit(e, *source);
   }
 
  private:
@@ -244,9 +249,9 @@ class Server::Connection {
     }
   }
 
-  void Transmit(const Export& e) {
+  void Transmit(const Export& e, const vfs::Source& source) {
     Counters& c = *s_.counters_;
-    const uint64_t size = e.source->size();
+    const uint64_t size = source.size();
     s_.log_->info("nbd: {} reads export '{}' ({} bytes, {} replies)", peer_, e.name, size,
                   structured_ ? "structured" : "simple");
     uint64_t requests = 0, bytes = 0;
@@ -278,7 +283,7 @@ class Server::Connection {
       s_.log_->trace("nbd: {}: {} at {} for {}", peer_, CommandName(q->type), q->offset, q->length);
       out.clear();
       if (d.kind == Decision::Kind::kRead) {
-        if (!SendRead(e, *q)) {
+        if (!SendRead(source, *q)) {
           end = "lost mid-read";
           break;
         }
@@ -312,7 +317,7 @@ class Server::Connection {
   // The reply header, then the data: sendfile from the file where the
   // source is one, else the source's Read through a bounded buffer. The
   // header promised the data, so a failure past it closes the connection.
-  bool SendRead(const Export& e, const Request& q) {
+  bool SendRead(const vfs::Source& source, const Request& q) {
     std::vector<uint8_t> header;
     if (structured_) {
       AppendOffsetDataHeader(q.cookie, kReplyFlagDone, q.offset, q.length, header);
@@ -322,7 +327,7 @@ class Server::Connection {
     if (!SendAll(header, true)) return false;
     uint64_t pos = q.offset, left = q.length;
     while (left > 0) {
-      if (auto span = e.source->Contiguous(pos); span && span->length > 0) {
+      if (auto span = source.Contiguous(pos); span && span->length > 0) {
         uint64_t n = std::min(left, span->length);
         auto off = static_cast<off_t>(span->file_offset);
         while (n > 0) {
@@ -340,10 +345,10 @@ class Server::Connection {
       }
       if (!copy_buf_) copy_buf_ = std::make_unique<uint8_t[]>(kCopyBuffer);
       size_t want = static_cast<size_t>(std::min<uint64_t>(left, kCopyBuffer));
-      auto got = e.source->Read(pos, {copy_buf_.get(), want});
+      auto got = source.Read(pos, {copy_buf_.get(), want});
       if (!got || *got == 0) {
         s_.counters_->read_errors++;
-        s_.log_->error("nbd: export '{}' at {}: {}", e.name, pos,
+        s_.log_->error("nbd: {}: export at {}: {}", peer_, pos,
                        got ? "short read" : got.error().message);
         return false;
       }

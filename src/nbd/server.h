@@ -23,6 +23,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -41,6 +42,12 @@ struct Export {
   std::string name;  // "" is allowed; exports[0] also answers to ""
   std::string description;
   vfs::SourcePtr source;  // read-only; its size is the export's
+  // When set, a connection reads what this returns at the end of its
+  // handshake instead (isoboot serve: the newest image), so new clients get
+  // a rebuilt image while connected ones keep theirs. A result of another
+  // size than `source` (or null) is not used: clients were told that size.
+  // Called on connection threads, concurrently.
+  std::function<vfs::SourcePtr()> current;
 };
 
 struct ServerOptions {

@@ -23,6 +23,7 @@ Result<BootTree> BuildBootTree(const std::shared_ptr<const iso::Image>& image,
     }
   }
   profile_options.initrd = out.initrd;
+  profile_options.volume_id = image->tree().volume_id;
   if (pick_root) profile_options.root = boot::DefaultRoot(out.layout, out.initrd);
   out.root = profile_options.root;
   auto tree = std::make_shared<vfs::Tree>();

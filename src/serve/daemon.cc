@@ -20,6 +20,7 @@
 #include "iso/image.h"
 #include "linux/file_limit.h"
 #include "linux/packet_socket.h"
+#include "nbd/server.h"
 #include "serve/backup_store.h"
 #include "serve/netif.h"
 #include "serve/router_advert.h"
@@ -144,6 +145,9 @@ Daemon::Daemon(Options options, Logger logger)
   // HTTP is bound before the image is loaded: the entries carry its port.
   http_ = ForServer("http", [this] { return MakeHttp(); });
   profile_.http_base = fmt::format("http://{}:{}", server_ip_, http_->port());
+  if (options_.root == boot::RootTransport::kNbd && !options_.http_only) {
+    profile_.nbd_address = fmt::format("{}:{}", server_ip_, options_.nbd_port);
+  }
   Publish(Load(options_, profile_, !options_.http_only && !options_.root));
   // From here on the root is fixed: reloads and rebuilt images must keep
   // it (the AoE export exists or not), and are refused when they cannot.
@@ -157,6 +161,7 @@ Daemon::Daemon(Options options, Logger logger)
   }
   if (!options_.http_only) {
     ForServer("aoe", [this] { MakeAoe(); });
+    nbd_ = ForServer("nbd", [this] { return MakeNbd(); });
     tftp_ = ForServer("tftp", [this] { return MakeTftp(); });
     dhcp_ = ForServer("dhcp", [this] { return MakeDhcp(); });
     router_advertiser_ = ForServer("ipv6-ra", [this] { return MakeRouterAdvertiser(); });
@@ -327,6 +332,28 @@ void Daemon::MakeAoe() {
   aoe_ = std::make_unique<aoe::Server>(*aoe_target_, so, GetLogger("aoe"));
 }
 
+std::unique_ptr<nbd::Server> Daemon::MakeNbd() {
+  if (profile_.root != boot::RootTransport::kNbd) return nullptr;
+  if (options_.nbd_port == 0) throw std::runtime_error("--nbd-port 0: the boot entries name the port");
+  nbd::Export e;
+  // The default export (the empty name) too: the boot entries use that.
+  e.name = kImageName;
+  e.description = options_.image;
+  e.source = vfs::WholeImageSource(generations_->Current()->image);
+  nbd_size_ = e.source->size();
+  // A connection reads the image that is current when it connects: a
+  // rebuilt image reaches new boots, booted clients keep theirs.
+  e.current = [generations = generations_.get()] {
+    return vfs::WholeImageSource(generations->Current()->image);
+  };
+  nbd::ServerOptions no;
+  no.address = ListenAddress(options_.nbd_address);
+  no.port = options_.nbd_port;
+  std::vector<nbd::Export> exports;
+  exports.push_back(std::move(e));
+  return std::make_unique<nbd::Server>(std::move(exports), no, GetLogger("nbd"));
+}
+
 std::unique_ptr<tftp::Server> Daemon::MakeTftp() {
   tftp::ServerConfig tc;
   tc.address = ListenAddress(options_.tftp_address);
@@ -372,7 +399,7 @@ std::unique_ptr<dhcp::Server> Daemon::MakeDhcp() {
   if (profile_.root == boot::RootTransport::kAoe) {
     dc.relayed_problem =
         "AoE (--root aoe) does not cross a router; this client cannot reach its root: serve with "
-        "--root http";
+        "--root http or --root nbd";
   }
   dc.on_client = [names = names_.get(), announce = aoe_.get(), slot = aoe_slot_.get()](
                      const MacAddress& mac, dhcp::Ip4 ip, bool is_pxe) {
@@ -400,11 +427,11 @@ std::unique_ptr<RouterAdvertiser> Daemon::MakeRouterAdvertiser() {
   }
 }
 
-std::optional<std::string> Daemon::AoeCannotFollow(const Generation& next) const {
-  // The AoE export's size is fixed: clients learn it once.
-  if (!aoe_slot_ || next.image->size() == aoe_slot_->current()->size()) return std::nullopt;
-  return fmt::format("size changed ({} -> {} bytes)", aoe_slot_->current()->size(),
-                     next.image->size());
+std::optional<std::string> Daemon::ExportsCannotFollow(const Generation& next) const {
+  // An export's size is fixed: clients learn it once.
+  const uint64_t size = aoe_slot_ ? aoe_slot_->current()->size() : nbd_ ? nbd_size_ : 0;
+  if ((!aoe_slot_ && !nbd_) || next.image->size() == size) return std::nullopt;
+  return fmt::format("size changed ({} -> {} bytes)", size, next.image->size());
 }
 
 void Daemon::Switch(std::shared_ptr<const Generation> next) {
@@ -463,7 +490,7 @@ Result<std::string> Daemon::Reload(const Options& next) {
   } catch (const std::exception& e) {
     return MakeError(ErrorKind::kInvalidInput, e.what());
   }
-  if (auto why = AoeCannotFollow(*generation)) {
+  if (auto why = ExportsCannotFollow(*generation)) {
     return MakeError(
         ErrorKind::kInvalidInput,
         fmt::format("{}: {} while exported over AoE; restart isoboot serve to serve it",
@@ -498,7 +525,9 @@ Result<std::string> Daemon::Reload(const Options& next) {
 std::string Daemon::ReadyStatus() const {
   const char* dhcp_mode = options_.dhcp == DhcpMode::kFull ? "full" : "proxy";
   return fmt::format("HTTP{}{}{}",
-                     aoe_ ? fmt::format(", AoE e{}.{}", profile_.shelf, profile_.slot) : "",
+                     aoe_ ? fmt::format(", AoE e{}.{}", profile_.shelf, profile_.slot)
+                     : nbd_ ? fmt::format(", NBD {}", profile_.nbd_address)
+                            : "",
                      tftp_ ? ", TFTP" : "", dhcp_ ? fmt::format(", DHCP ({})", dhcp_mode) : "");
 }
 
@@ -510,6 +539,7 @@ int Daemon::Run(std::stop_token stop, const RunHooks& hooks) {
   };
   start("http", http_.get());
   start("aoe", aoe_.get());
+  start("nbd", nbd_.get());
   start("tftp", tftp_.get());
   start("dhcp", dhcp_.get());
   start("ipv6-ra", router_advertiser_.get());
@@ -582,7 +612,7 @@ void Daemon::Tick() {
   }
   served_file_ = *id;
   rewritten_in_place_ = false;
-  if (auto why = AoeCannotFollow(*next)) {
+  if (auto why = ExportsCannotFollow(*next)) {
     if (in_place) {
       // There is no old image left to stay on: TFTP and HTTP serve what the
       // file now holds, and the AoE export cannot follow.

@@ -36,6 +36,9 @@ namespace isoboot::aoe {
 class Target;
 class Server;
 }  // namespace isoboot::aoe
+namespace isoboot::nbd {
+class Server;
+}
 namespace isoboot::tftp {
 class Server;
 }
@@ -104,6 +107,10 @@ struct Options {
   uint16_t tftp_port = 69;
   std::string http_address;
   uint16_t http_port = 8080;  // 0: the kernel picks one (see Daemon::http_port())
+  // The NBD export of the image (root nbd only); the boot entries name the
+  // port, so it cannot be 0.
+  std::string nbd_address;
+  uint16_t nbd_port = 10809;
   unsigned announce_seconds = 5;
   RouterAdverts ipv6_ra = RouterAdverts::kAuto;
   bool http_only = false;  // only the HTTP server (BMC virtual media, no interface needed)
@@ -180,6 +187,7 @@ class Daemon {
   std::shared_ptr<const Generation> Load(const Options& o, const boot::ProfileOptions& p,
                                          bool pick_root = false) const;
   void MakeAoe();
+  std::unique_ptr<nbd::Server> MakeNbd();
   std::unique_ptr<tftp::Server> MakeTftp();
   std::unique_ptr<dhcp::Server> MakeDhcp();
   std::unique_ptr<RouterAdvertiser> MakeRouterAdvertiser();
@@ -196,8 +204,9 @@ class Daemon {
   std::optional<FileId> StatImage() const;               // nullopt: cannot stat it now
   void Publish(std::shared_ptr<const Generation> next);  // a new image or a new backup
   void Tick();  // once a second: first AoE reads, a rebuilt image
-  // Why `next` cannot replace what AoE exports now, or nullopt.
-  std::optional<std::string> AoeCannotFollow(const Generation& next) const;
+  // Why `next` cannot replace what AoE or NBD export now (their size is
+  // fixed), or nullopt.
+  std::optional<std::string> ExportsCannotFollow(const Generation& next) const;
   void Switch(std::shared_ptr<const Generation> next);
   std::string ReadyStatus() const;
 
@@ -216,6 +225,8 @@ class Daemon {
   std::unique_ptr<aoe::Target> aoe_target_;
   std::shared_ptr<ImageDevice::Slot> aoe_slot_;
   std::unique_ptr<aoe::Server> aoe_;
+  uint64_t nbd_size_ = 0;  // the size NBD clients were told
+  std::unique_ptr<nbd::Server> nbd_;
   std::unique_ptr<tftp::Server> tftp_;
   std::unique_ptr<dhcp::Server> dhcp_;
   std::unique_ptr<RouterAdvertiser> router_advertiser_;

@@ -168,5 +168,41 @@ TEST(ProfileTest, TheInitrdDecidesTheRootAndItsForm) {
   EXPECT_NE(none.error().message.find("it can do: none of aoe, http, nbd"), std::string::npos);
 }
 
+TEST(ProfileTest, NbdRootForDracutLiveInitrds) {
+  using initrd::RootForm, initrd::Transport;
+  ProfileOptions o;
+  o.http_base = "http://10.0.0.1:8080";
+  o.root = RootTransport::kNbd;
+  o.volume_id = "ISOBOOT_DRACUT";
+  auto dracut = Support("dracut dmsquash-live + livenet",
+                        {{Transport::kHttp, RootForm::kDracutLive, true, "livenet"},
+                         {Transport::kNbd, RootForm::kDracutLive, true, "nbd"}});
+  o.initrd = dracut;
+  auto missing_address = MakeProfile(Kiwi(), o);
+  ASSERT_FALSE(missing_address);
+  EXPECT_EQ(missing_address.error().message, "--root nbd needs the NBD server's address");
+  o.nbd_address = "10.0.0.1:10809";
+  // dracut's nbd module attaches the export; dmsquash-live finds the image
+  // on /dev/nbd0 by its label once nbd-client has connected it.
+  EXPECT_EQ(MakeProfile(Kiwi(), o)->cmdline,
+            "root=live:CDLABEL=ISOBOOT_DRACUT rd.live.image netroot=nbd:10.0.0.1:10809");
+  o.volume_id = "MY LIVE";
+  EXPECT_FALSE(MakeProfile(Kiwi(), o));
+  o.volume_id = "ISOBOOT_DRACUT";
+
+  // KIWI's own kiwi-live has no NBD root: refused, naming what is missing.
+  o.initrd = Support("kiwi-live, dracut 059-4",
+                     {{Transport::kAoe, RootForm::kKiwi, true, "kiwi-live + aoe.ko"},
+                      {Transport::kNbd, RootForm::kDracutLive, false, "no nbd-client"}});
+  auto kiwi = MakeProfile(Kiwi(), o);
+  ASSERT_FALSE(kiwi);
+  EXPECT_TRUE(kiwi.error().Is(ErrorKind::kUnsupported));
+  EXPECT_NE(kiwi.error().message.find("(no nbd-client); it can do: aoe"), std::string::npos);
+  // Without facts about the initrd: a KIWI layout means kiwi-live.
+  o.initrd.reset();
+  EXPECT_FALSE(MakeProfile(Kiwi(), o));
+  EXPECT_EQ(ToString(RootTransport::kNbd), "nbd");
+}
+
 }  // namespace
 }  // namespace isoboot::boot

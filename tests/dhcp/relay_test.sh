@@ -170,7 +170,7 @@ printf 'dhcp-range = ["10.77.1.100,10.77.1.120", "10.77.2.100,10.77.2.120"]\n' >
 serve "${full[@]}" --root aoe --config "$tmp/isoboot.toml"
 again=$(lease "$cli" c0 "${pxe_bios[@]}")
 [[ $again == "ip=$relayed_ip "* ]] || fail "relayed client with --root aoe: $again"
-grep -q "dhcp.*: relayed through 10.77.2.1: AoE (--root aoe) does not cross a router; this client cannot reach its root: serve with --root http" "$tmp/serve.log" ||
+grep -q "dhcp.*: relayed through 10.77.2.1: AoE (--root aoe) does not cross a router; this client cannot reach its root: serve with --root http or --root nbd" "$tmp/serve.log" ||
   fail "no AoE refusal line"
 [[ $(grep -c "does not cross a router" "$tmp/serve.log") == 1 ]] || fail "the AoE line repeats"
 echo "aoe: refused in one line"

@@ -69,7 +69,13 @@ TEST(TransportsTest, DracutLivenetNbdLiveBootCasper) {
   s = DetectRootSupport({"usr/sbin/nbdroot", "usr/sbin/nbd-client",
                          "lib/modules/6.1.0/kernel/drivers/block/nbd.ko.xz"},
                         {});
-  EXPECT_TRUE(s.Best(Transport::kNbd));
+  EXPECT_FALSE(s.Best(Transport::kNbd));  // the export is an ISO: dmsquash-live mounts it
+  EXPECT_EQ(s.Missing(Transport::kNbd), "no dracut dmsquash-live module");
+  s = DetectRootSupport({"usr/sbin/nbdroot", "usr/sbin/nbd-client", "usr/sbin/dmsquash-live-root",
+                         "lib/modules/6.1.0/kernel/drivers/block/nbd.ko.xz"},
+                        {});
+  ASSERT_TRUE(s.Best(Transport::kNbd));
+  EXPECT_EQ(s.Best(Transport::kNbd)->form, RootForm::kDracutLive);
 
   s = DetectRootSupport({"scripts/live", "lib/live/boot/9990-cmdline-old", "bin/busybox",
                          "lib/live/boot/9990-misc-helpers.sh"},
