@@ -51,8 +51,14 @@ Result<Profile> MakeProfile(const iso::Layout& layout, const ProfileOptions& o) 
                  : fmt::format("rd.kiwi.live.pxe root=live:{}", image_url);
       break;
     case iso::LayoutKind::kDracutLive:
-      // dracut's livenet module downloads the image named by root=live:URL.
-      root = fmt::format("root=live:{} rd.live.image", image_url);
+      // dracut's livenet module downloads the image named by root=live:URL
+      // into RAM; dmsquash-live-root takes a squashfs file as well as an ISO,
+      // so the squashfs alone is fetched, not the whole ISO.
+      root = fmt::format(
+          "root=live:{} rd.live.image",
+          layout.root_image.empty()
+              ? image_url
+              : fmt::format("{}/{}", o.http_base, Served(layout.root_image)));
       break;
     case iso::LayoutKind::kDebianLive:
       if (layout.root_image.empty()) {
