@@ -156,7 +156,9 @@ for path in $paths; do
       boot "$path" "ISOBOOT-LIVE-LOOP: loop[0-9]+/loop/backing_file /.*\.(img|iso)"
       ;;
     live-build-http)
-      serve "$iso" "$log" --root http --append console=ttyS0
+      # The image has no init system: its init is live-init.sh (the ISO's own
+      # boot menu names it too; isoboot's entry gets it from --append).
+      serve "$iso" "$log" --root http --append "console=ttyS0 init=/sbin/isoboot-init"
       # live-boot mounts the fetched squashfs from a loop device.
       boot "$path" "ISOBOOT-LIVE-LOOP: loop[0-9]+/loop/backing_file /.*filesystem\.squashfs"
       expect_request "$path" "$log" /live/filesystem.squashfs
