@@ -10,7 +10,9 @@ declare -A groups=(
   [fuzz]="clang libclang-rt-14-dev"
   [bench]="time bc hyperfine nginx-light wrk tftpd-hpa nbdkit libnbd-bin qemu-utils"
   [qemu]="qemu-system-x86 busybox-static linux-image-amd64 kmod xz-utils cpio ipxe-qemu ovmf pxelinux syslinux-common ipxe"
-  [kiwi]="debootstrap xorriso squashfs-tools e2fsprogs busybox-static qemu-system-x86 vblade dnsmasq-base iproute2"
+  # kiwi: also the other test images (tests/image/build-live-build.sh: live-build)
+  # and the NBD peer of tests/e2e/http_root_slow_test.sh (nbdkit, nbdinfo).
+  [kiwi]="debootstrap xorriso squashfs-tools e2fsprogs busybox-static qemu-system-x86 vblade dnsmasq-base iproute2 live-build nbdkit libnbd-bin util-linux"
   # The Debian package (scripts/package.sh, with build) and its test
   # (tests/package/deb_slow_test.sh, with qemu and kiwi).
   [package]="dpkg-dev debhelper lintian scdoc systemd mmdebstrap man-db"

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 namespace isoboot::boot {
 namespace {
 
@@ -66,16 +68,70 @@ TEST(ProfileTest, OtherLayoutsBootOverHttpOnly) {
   iso::Layout dracut = debian;
   dracut.kind = iso::LayoutKind::kDracutLive;
   dracut.root_image = "/LiveOS/squashfs.img";
-  // livenet fetches the squashfs alone (not named .iso: dmsquash-live takes it as the image).
   EXPECT_EQ(MakeProfile(dracut, o)->cmdline,
             "root=live:http://10.0.0.1:8080/LiveOS/squashfs.img rd.live.image");
-  dracut.root_image.clear();
-  EXPECT_EQ(MakeProfile(dracut, o)->cmdline,
-            "root=live:http://10.0.0.1:8080/live.iso rd.live.image");
   iso::Layout unknown;
   auto u = MakeProfile(unknown, o);
   ASSERT_FALSE(u);
   EXPECT_NE(u.error().message.find("not one isoboot knows"), std::string::npos);
+}
+
+// dracut's livenet downloads root=live:URL into RAM and hands the file to
+// dmsquash-live-root, which takes a squashfs (holding LiveOS/rootfs.img or
+// the root itself) as well as an ISO (90livenet/livenetroot.sh,
+// 90dmsquash-live/dmsquash-live-root.sh in dracut 059): the squashfs alone
+// is the smallest thing it needs. tests/e2e/http_root_slow_test.sh boots it.
+TEST(ProfileTest, DracutLiveFetchesOnlyItsSquashfs) {
+  ProfileOptions o;
+  o.root = RootTransport::kHttp;
+  o.http_base = "http://10.88.0.1:8080";
+  o.append = "console=ttyS0";
+  iso::Layout fedora;
+  fedora.kind = iso::LayoutKind::kDracutLive;
+  fedora.kernel = "/images/pxeboot/vmlinuz";
+  fedora.initrd = "/images/pxeboot/initrd.img";
+  fedora.root_image = "/LiveOS/squashfs.img";
+  auto p = MakeProfile(fedora, o);
+  ASSERT_TRUE(p) << p.error().message;
+  EXPECT_EQ(p->kernel, "images/pxeboot/vmlinuz");
+  EXPECT_EQ(p->initrd, "images/pxeboot/initrd.img");
+  EXPECT_EQ(p->cmdline,
+            "root=live:http://10.88.0.1:8080/LiveOS/squashfs.img rd.live.image console=ttyS0");
+  // Without a known squashfs the whole ISO still boots (livenet loops it).
+  fedora.root_image.clear();
+  EXPECT_EQ(MakeProfile(fedora, o)->cmdline,
+            "root=live:http://10.88.0.1:8080/live.iso rd.live.image console=ttyS0");
+}
+
+// casper is not in Debian, so no image of ours boots it: its line is checked
+// against casper's own parameters instead. casper's parse_cmdline takes
+// url=URL as the live medium to download only when URL ends in .iso (the
+// `url=*.iso)` case, which also sets NETBOOT=url; netboot=url alone sets no
+// URL), wget's it, loop-mounts it and looks for casper/*.squashfs inside; a
+// squashfs URL is ignored. ip=dhcp brings the initramfs network up for the
+// download (Ubuntu's netboot guide: `ip=dhcp url=http://.../ubuntu.iso`);
+// boot=casper selects casper's initramfs scripts.
+TEST(ProfileTest, CasperFetchesTheIsoByCaspersOwnParameters) {
+  ProfileOptions o;
+  o.root = RootTransport::kHttp;
+  o.http_base = "http://10.88.0.1:8080";
+  iso::Layout ubuntu;
+  ubuntu.kind = iso::LayoutKind::kUbuntuCasper;
+  ubuntu.kernel = "/casper/vmlinuz";
+  ubuntu.initrd = "/casper/initrd";
+  ubuntu.root_image = "/casper/filesystem.squashfs";
+  auto p = MakeProfile(ubuntu, o);
+  ASSERT_TRUE(p) << p.error().message;
+  EXPECT_EQ(p->cmdline, "boot=casper ip=dhcp url=http://10.88.0.1:8080/live.iso");
+  std::string url;
+  std::istringstream words(p->cmdline);
+  for (std::string w; words >> w;) {
+    if (w.starts_with("url=")) url = w.substr(4);
+    EXPECT_FALSE(w.starts_with("fetch=")) << "live-boot's parameter, not casper's";
+    EXPECT_FALSE(w.starts_with("root=")) << "casper finds its root itself";
+  }
+  EXPECT_TRUE(url.ends_with(".iso")) << url;  // casper ignores url= unless *.iso
+  EXPECT_TRUE(url.starts_with("http://10.88.0.1:8080/")) << url;
 }
 
 TEST(ProfileTest, IpxeAndGrubEntries) {

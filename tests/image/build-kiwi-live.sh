@@ -1,36 +1,60 @@
 #!/usr/bin/env bash
-# Builds (or reuses) a real KIWI live ISO from Debian's packages alone and
-# prints its path. Usage: tests/image/build-kiwi-live.sh OUT_DIR (run as root).
+# Builds (or reuses) a real dracut-based live ISO from Debian's packages alone
+# and prints its path. Usage: tests/image/build-kiwi-live.sh OUT_DIR [FLAVOR]
+# (run as root), FLAVOR one of
+#   kiwi           (default) KIWI's layout, initrd with KIWI's kiwi-live module
+#   kiwi-dmsquash  KIWI's layout, initrd with dracut's own dmsquash-live,
+#                  livenet and nbd modules instead (KIWI's flags="dmsquash"
+#                  way; Debian's kiwi-dracut-live 9.24 has no HTTP root)
+#   dracut         Fedora's layout (images/pxeboot/{vmlinuz,initrd.img},
+#                  LiveOS/squashfs.img), the same dmsquash-live/livenet/nbd
+#                  initrd: tests/image/build-dracut-live.sh
 #
 #   OUT_DIR/chroot-<pkgkey>/   debootstrap'ed bookworm with linux-image-amd64,
-#                              dracut and KIWI's kiwi-dracut-live (kept, so a
-#                              later builder change does not redo debootstrap)
-#   OUT_DIR/<key>/live.iso     the ISO; <key> hashes this directory's scripts
-#                              and the candidate versions of the packages, so
-#                              a second run with the same inputs is instant.
+#                              dracut, dracut-live, nbd-client, curl and KIWI's
+#                              kiwi-dracut-live (kept, so a later builder
+#                              change does not redo debootstrap; one chroot
+#                              for every flavor)
+#   OUT_DIR/<key>/FLAVOR.iso   the ISO (live.iso for kiwi); <key> hashes this
+#                              directory's scripts and the candidate versions
+#                              of the packages, so a second run with the same
+#                              inputs is instant. The squashfs and each
+#                              initrd are kept there too and shared by the
+#                              flavors.
 #
-# The ISO has KIWI's layout: boot/x86_64/loader/{linux,initrd} and
-# LiveOS/squashfs.img holding LiveOS/rootfs.img (ext4), which is exactly what
-# 90kiwi-live's kiwi-live-lib.sh mounts (rd.live.dir=LiveOS and
-# rd.live.squashimg=squashfs.img are its defaults). The initrd is made by
+# KIWI's layout: boot/x86_64/loader/{linux,initrd} and LiveOS/squashfs.img
+# holding LiveOS/rootfs.img (ext4), which is exactly what 90kiwi-live's
+# kiwi-live-lib.sh mounts (rd.live.dir=LiveOS and rd.live.squashimg=squashfs.img
+# are its defaults) and also what dracut's dmsquash-live-root.sh accepts
+# (a squashfs holding LiveOS/rootfs.img, from a mounted ISO, a block device or
+# a file livenet downloaded). The initrd is made by
 # dracut in the chroot: systemd-based (kiwi-live's generator writes
 # sysroot.mount), bash as /bin/sh (kiwi-live's scripts are bash-only; dash
 # breaks them), network-legacy (dhclient) pinned so the network module does not
 # pull in networkd/dbus, and exactly the kernel drivers it needs (--drivers:
-# aoe, virtio-net, e1000, squashfs, loop, iso9660, overlay, ext4; without it a
-# no-hostonly initrd carries every module of the kernel, 44 MB and 4.5 min).
+# aoe, virtio-net, e1000, squashfs, loop, iso9660, overlay, ext4, nbd; without
+# it a no-hostonly initrd carries every module of the kernel, 44 MB and 4.5 min).
 # The root is tiny: busybox-static, /sbin/init printing ISOBOOT-LIVE-OK plus
-# facts proving it runs from the AoE-backed image, then powering off.
+# facts proving where it runs from (AoE device, loop backing file, nbd), then
+# powering off.
 #
 # Environment: KIWI_MIRROR (default: the first bookworm deb.debian.org-style
-# URI in /etc/apt/sources.list*), KIWI_VOLID (default ISOBOOT_KIWI).
+# URI in /etc/apt/sources.list*), KIWI_VOLID (default ISOBOOT_KIWI,
+# ISOBOOT_KIWI_DM, ISOBOOT_DRACUT by flavor).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 log() { echo "build-kiwi-live: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-(($# == 1)) || die "usage: $0 OUT_DIR"
+(($# == 1 || $# == 2)) || die "usage: $0 OUT_DIR [kiwi|kiwi-dmsquash|dracut]"
+flavor=${2:-kiwi}
+case $flavor in
+  kiwi) default_volid=ISOBOOT_KIWI iso_name=live.iso initrd_modules=kiwi-live ;;
+  kiwi-dmsquash) default_volid=ISOBOOT_KIWI_DM iso_name=kiwi-dmsquash.iso initrd_modules="dmsquash-live livenet nbd" ;;
+  dracut) default_volid=ISOBOOT_DRACUT iso_name=dracut-live.iso initrd_modules="dmsquash-live livenet nbd" ;;
+  *) die "unknown flavor $flavor (kiwi, kiwi-dmsquash or dracut)" ;;
+esac
 [[ $(id -u) == 0 ]] || die "needs root (debootstrap, chroot, mounts): run with sudo"
 for tool in debootstrap xorriso mksquashfs mkfs.ext4 chroot flock; do
   command -v "$tool" >/dev/null || die "$tool missing: scripts/deps.sh kiwi"
@@ -38,13 +62,15 @@ done
 mkdir -p "$1"
 out_dir=$(cd "$1" && pwd)
 
-volid=${KIWI_VOLID:-ISOBOOT_KIWI}
+volid=${KIWI_VOLID:-$default_volid}
 suite=bookworm
 # What the chroot gets. --no-install-recommends keeps it small; fdisk and
 # udev are needed by kiwi-live's install() (fdisk, partprobe...) and dracut's
-# systemd modules; zstd compresses the initrd.
+# systemd modules; zstd compresses the initrd; dracut-live (dmsquash-live,
+# livenet), curl (livenet's downloader) and nbd-client (the nbd module) are
+# for the dmsquash flavors.
 packages=(linux-image-amd64 systemd udev dracut dracut-core dracut-network kiwi-dracut-live
-  isc-dhcp-client iproute2 procps bash busybox-static kmod fdisk zstd)
+  isc-dhcp-client iproute2 procps bash busybox-static kmod fdisk zstd dracut-live curl nbd-client)
 
 # The mirror debootstrap uses: the one apt is configured with (only Debian
 # repositories are reachable here).
@@ -61,8 +87,8 @@ versions=$(apt-cache policy "${packages[@]}" 2>/dev/null | awk '/^[^ ]/{p=$1} /C
 [[ $(wc -l <<<"$versions") -ge ${#packages[@]} ]] || die "apt-cache policy does not know all of ${packages[*]} (apt-get update?)"
 grep -q '(none)' <<<"$versions" && die "packages without a candidate: $(grep '(none)' <<<"$versions" | tr '\n' ' ')"
 pkg_key=$( { echo "$suite $mirror"; echo "$versions"; sed -n '/^# BEGIN chroot/,/^# END chroot/p' "$0"; } | sha256sum | cut -c1-16)
-key=$( { echo "$pkg_key $volid"; cat "$here/build-kiwi-live.sh" "$here/live-init.sh"; } | sha256sum | cut -c1-16)
-iso=$out_dir/$key/live.iso
+key=$( { echo "$pkg_key ${KIWI_VOLID:-}"; cat "$here/build-kiwi-live.sh" "$here/live-init.sh"; } | sha256sum | cut -c1-16)
+iso=$out_dir/$key/$iso_name
 if [[ -s $iso ]]; then
   echo "$iso"
   exit 0
@@ -121,50 +147,70 @@ fi
 
 kver=$(find "$chroot_dir/lib/modules" -mindepth 1 -maxdepth 1 -printf "%f\n" | sort -V | tail -n1)
 [[ -n $kver && -e $chroot_dir/boot/vmlinuz-$kver ]] || die "no kernel in $chroot_dir"
+mkdir -p "$out_dir/$key"
 
-# The initrd, by dracut in the chroot with KIWI's kiwi-live module.
-start=$SECONDS
-# The network module always adds every wired NIC driver (kernel-network-
-# modules ignores --drivers); omit all of drivers/net but the two QEMU NICs
-# (virtio-net, e1000): it halves the initrd, which later travels over TFTP.
-omit_drivers=$(cd "$chroot_dir/lib/modules/$kver/kernel/drivers/net" && find . -name '*.ko' -printf '%f\n' |
-  sed 's/\.ko$//; s/-/_/g' | grep -vxE 'virtio_net|net_failover|e1000' | sort | tr '\n' ' ')
-mount -t proc proc "$chroot_dir/proc" && mounted+=("$chroot_dir/proc")
-mount -t sysfs sysfs "$chroot_dir/sys" && mounted+=("$chroot_dir/sys")
-run "dracut (kernel $kver)" chroot "$chroot_dir" dracut --force --no-hostonly --no-hostonly-cmdline \
-  --modules "bash systemd systemd-initrd dracut-systemd kernel-modules udev-rules base fs-lib rootfs-block dm network network-legacy kiwi-live" \
-  --omit "dash plymouth" \
-  --drivers "aoe virtio_net virtio_pci e1000 squashfs loop iso9660 overlay ext4" \
-  --omit-drivers "$omit_drivers" \
-  --compress zstd \
-  /tmp/initrd "$kver"
-umount "$chroot_dir/sys" "$chroot_dir/proc"
-mounted=()
-log "initrd built in $((SECONDS - start)) s ($(du -h "$chroot_dir/tmp/initrd" | cut -f1))"
+# The initrd, by dracut in the chroot with KIWI's kiwi-live module or
+# dracut's dmsquash-live, livenet and nbd; kept per module set, so the two
+# dmsquash flavors share one.
+initrd=$out_dir/$key/initrd-${initrd_modules// /-}
+if [[ ! -s $initrd ]]; then
+  start=$SECONDS
+  # The network module always adds every wired NIC driver (kernel-network-
+  # modules ignores --drivers); omit all of drivers/net but the two QEMU NICs
+  # (virtio-net, e1000): it halves the initrd, which later travels over TFTP.
+  omit_drivers=$(cd "$chroot_dir/lib/modules/$kver/kernel/drivers/net" && find . -name '*.ko' -printf '%f\n' |
+    sed 's/\.ko$//; s/-/_/g' | grep -vxE 'virtio_net|net_failover|e1000' | sort | tr '\n' ' ')
+  mount -t proc proc "$chroot_dir/proc" && mounted+=("$chroot_dir/proc")
+  mount -t sysfs sysfs "$chroot_dir/sys" && mounted+=("$chroot_dir/sys")
+  run "dracut (kernel $kver, $initrd_modules)" chroot "$chroot_dir" dracut --force --no-hostonly --no-hostonly-cmdline \
+    --modules "bash systemd systemd-initrd dracut-systemd kernel-modules udev-rules base fs-lib rootfs-block dm network network-legacy $initrd_modules" \
+    --omit "dash plymouth" \
+    --drivers "aoe virtio_net virtio_pci e1000 squashfs loop iso9660 overlay ext4 nbd" \
+    --omit-drivers "$omit_drivers" \
+    --compress zstd \
+    /tmp/initrd "$kver"
+  umount "$chroot_dir/sys" "$chroot_dir/proc"
+  mounted=()
+  chmod 0644 "$chroot_dir/tmp/initrd"
+  mv "$chroot_dir/tmp/initrd" "$initrd.tmp"
+  mv "$initrd.tmp" "$initrd"
+  log "initrd built in $((SECONDS - start)) s ($(du -h "$initrd" | cut -f1))"
+fi
 
-# The live root: busybox-static and an init proving where it runs from.
-root=$work/root
-mkdir -p "$root"/{bin,sbin,dev,proc,sys,run,tmp,etc,mnt}
-cp "$chroot_dir/bin/busybox" "$root/bin/busybox"
-for applet in $(chroot "$chroot_dir" /bin/busybox --list); do
-  [[ $applet == busybox ]] || ln -sf busybox "$root/bin/$applet"
-done
+# The live root: busybox-static and an init proving where it runs from; one
+# squashfs for every flavor.
+squash=$out_dir/$key/squashfs.img
 proof="kiwi-root-image $key"
-echo "$proof" >"$root/etc/isoboot-proof"
-cat >"$root/etc/os-release" <<'EOF'
+if [[ ! -s $squash ]]; then
+  root=$work/root
+  mkdir -p "$root"/{bin,sbin,dev,proc,sys,run,tmp,etc,mnt}
+  cp "$chroot_dir/bin/busybox" "$root/bin/busybox"
+  for applet in $(chroot "$chroot_dir" /bin/busybox --list); do
+    [[ $applet == busybox ]] || ln -sf busybox "$root/bin/$applet"
+  done
+  echo "$proof" >"$root/etc/isoboot-proof"
+  cat >"$root/etc/os-release" <<'EOF'
 NAME="isoboot KIWI test root"
 ID=isoboot-kiwi-test
 PRETTY_NAME="isoboot KIWI live test root (busybox)"
 EOF
-install -m 0755 "$here/live-init.sh" "$root/sbin/init"
-mkdir -p "$work/container/LiveOS" "$work/iso/LiveOS" "$work/iso/boot/x86_64/loader"
-run "rootfs.img (ext4)" mkfs.ext4 -q -F -L ROOT -E root_owner=0:0 -d "$root" "$work/container/LiveOS/rootfs.img" 16M
-run "squashfs.img" mksquashfs "$work/container" "$work/iso/LiveOS/squashfs.img" -noappend -all-root -comp xz -no-progress
-cp "$chroot_dir/boot/vmlinuz-$kver" "$work/iso/boot/x86_64/loader/linux"
-mv "$chroot_dir/tmp/initrd" "$work/iso/boot/x86_64/loader/initrd"
-chmod 0644 "$work/iso/boot/x86_64/loader/"*
-run "xorriso (volume id $volid)" xorriso -as mkisofs -quiet -R -J -V "$volid" -o "$work/live.iso" "$work/iso"
-mkdir -p "$out_dir/$key"
+  install -m 0755 "$here/live-init.sh" "$root/sbin/init"
+  mkdir -p "$work/container/LiveOS"
+  run "rootfs.img (ext4)" mkfs.ext4 -q -F -L ROOT -E root_owner=0:0 -d "$root" "$work/container/LiveOS/rootfs.img" 16M
+  run "squashfs.img" mksquashfs "$work/container" "$squash.tmp" -noappend -all-root -comp xz -no-progress
+  mv "$squash.tmp" "$squash"
+fi
+
+case $flavor in
+  dracut) kernel_path=images/pxeboot/vmlinuz initrd_path=images/pxeboot/initrd.img ;;
+  *) kernel_path=boot/x86_64/loader/linux initrd_path=boot/x86_64/loader/initrd ;;
+esac
+mkdir -p "$work/iso/LiveOS" "$work/iso/${kernel_path%/*}"
+cp "$squash" "$work/iso/LiveOS/squashfs.img"
+cp "$chroot_dir/boot/vmlinuz-$kver" "$work/iso/$kernel_path"
+cp "$initrd" "$work/iso/$initrd_path"
+chmod 0644 "$work/iso/$kernel_path" "$work/iso/$initrd_path"
+run "xorriso ($flavor, volume id $volid)" xorriso -as mkisofs -quiet -R -J -V "$volid" -o "$work/live.iso" "$work/iso"
 mv "$work/live.iso" "$iso.tmp"
 mv "$iso.tmp" "$iso"
 # Older builds (other keys) are stale: drop them so OUT_DIR stays ~1 chroot +

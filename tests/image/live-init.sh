@@ -1,9 +1,10 @@
 #!/bin/sh
 # /sbin/init of the KIWI live test root (busybox sh). systemd's switch-root
 # starts it with output on /dev/null, so it reopens the console first, then
-# prints ISOBOOT-LIVE-OK and the facts proving it runs from the AoE-backed
-# image (a file only in the root image, the kernel command line, the mounted
-# /dev/etherd device), and powers off.
+# prints ISOBOOT-LIVE-OK and the facts proving where its root comes from (a
+# file only in the root image, the kernel command line, the mounted
+# /dev/etherd device for AoE, the files behind loop devices for a root
+# downloaded over HTTP, the size of /dev/nbd0 for NBD), and powers off.
 export PATH=/bin:/sbin
 mount -t proc proc /proc 2>/dev/null
 mount -t sysfs sysfs /sys 2>/dev/null
@@ -13,6 +14,10 @@ echo "ISOBOOT-LIVE-OK"
 echo "ISOBOOT-LIVE-PROOF: $(cat /etc/isoboot-proof)"
 echo "ISOBOOT-LIVE-CMDLINE: $(cat /proc/cmdline)"
 echo "ISOBOOT-LIVE-ETHERD: $(grep /dev/etherd/ /proc/self/mountinfo | head -n1)"
+for f in /sys/block/loop*/loop/backing_file; do
+  [ -r "$f" ] && echo "ISOBOOT-LIVE-LOOP: ${f#/sys/block/} $(cat "$f") $(($(cat "${f%/loop/backing_file}/size") * 512))"
+done
+[ -r /sys/block/nbd0/size ] && echo "ISOBOOT-LIVE-NBD: nbd0 $(($(cat /sys/block/nbd0/size) * 512)) bytes, pid $(cat /sys/block/nbd0/pid 2>/dev/null)"
 echo "ISOBOOT-LIVE-ROOT: $(grep ' / / ' /proc/self/mountinfo | head -n1)"
 echo "ISOBOOT-LIVE-UPTIME: $(cut -d' ' -f1 /proc/uptime)"
 echo "ISOBOOT-LIVE-END"
