@@ -17,7 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto files = ReadInitrd(std::span<const uint8_t>(data, size), WantsContents, limits);
   if (files) (void)DetectRootSupport(*files);
   // The same bytes in pieces of 1..17 bytes must parse as they do whole.
-  CpioStream stream({}, [](const CpioEntry&) { return true; }, nullptr);
+  CpioStream stream(
+      {}, [](const CpioEntry&) { return true; }, nullptr);
   size_t i = 0, piece = 1;
   while (i < size && !stream.stopped()) {
     size_t n = std::min(piece, size - i);

@@ -137,8 +137,7 @@ Result<Profile> MakeProfile(const iso::Layout& layout, const ProfileOptions& o) 
         // default export) to /dev/nbd0; dmsquash-live then finds the image
         // there by its label. root=live:/dev/nbd0 would race nbd-client:
         // the device exists, empty, before it connects.
-        if (o.volume_id.empty() ||
-            o.volume_id.find_first_of(" \t/\\\"'") != std::string::npos) {
+        if (o.volume_id.empty() || o.volume_id.find_first_of(" \t/\\\"'") != std::string::npos) {
           return MakeError(ErrorKind::kUnsupported,
                            fmt::format("--root nbd: the image's volume id '{}' cannot be named as "
                                        "root=live:CDLABEL=",

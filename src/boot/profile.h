@@ -54,7 +54,8 @@ struct ProfileOptions {
 // The root to use when the user named none: AoE where the initrd can do it
 // (KIWI's kiwi-live + aoe.ko), else http; without initrd facts, AoE for a
 // KIWI layout and http otherwise.
-RootTransport DefaultRoot(const iso::Layout& layout, const std::optional<initrd::RootSupport>& initrd);
+RootTransport DefaultRoot(const iso::Layout& layout,
+                          const std::optional<initrd::RootSupport>& initrd);
 
 struct Profile {
   std::string label = "live";

@@ -47,7 +47,7 @@ int RunExport(const ExportArgs& a) {
     for (const nbd::Export& e : exports) {
       if (e.name == name) throw std::runtime_error(fmt::format("export '{}' given twice", name));
     }
-    exports.push_back({name, a.description, OrThrow(vfs::HostFileSource(file))});
+    exports.push_back({name, a.description, OrThrow(vfs::HostFileSource(file)), {}});
   }
   sys::FileLimit limit = sys::RaiseFileLimit();
   Logger log = GetLogger("nbd");

@@ -76,12 +76,12 @@ void ApplyChoices(const ChoiceFlags& f, serve::Options& o) {
   using serve::BiosLoader, serve::DhcpMode, serve::RouterAdverts, serve::UefiLoader;
   o.dhcp = Choice<DhcpMode>(
       {{"proxy", DhcpMode::kProxy}, {"full", DhcpMode::kFull}, {"off", DhcpMode::kOff}}, f.dhcp);
-  o.root = f.root.empty() ? std::nullopt
-                          : std::optional(Choice<boot::RootTransport>(
-                                {{"aoe", boot::RootTransport::kAoe},
-                                 {"http", boot::RootTransport::kHttp},
-                                 {"nbd", boot::RootTransport::kNbd}},
-                                f.root));
+  o.root = f.root.empty()
+               ? std::nullopt
+               : std::optional(Choice<boot::RootTransport>({{"aoe", boot::RootTransport::kAoe},
+                                                            {"http", boot::RootTransport::kHttp},
+                                                            {"nbd", boot::RootTransport::kNbd}},
+                                                           f.root));
   o.bios_loader = Choice<BiosLoader>(
       {{"ipxe", BiosLoader::kIpxe}, {"pxelinux", BiosLoader::kPxelinux}}, f.bios_loader);
   o.uefi_loader = Choice<UefiLoader>(

@@ -13,8 +13,8 @@ namespace isoboot::initrd {
 namespace {
 
 constexpr std::array<const char*, 13> kFields = {
-    "ino",       "mode",      "uid",       "gid",       "nlink",    "mtime", "filesize",
-    "devmajor",  "devminor",  "rdevmajor", "rdevminor", "namesize", "check"};
+    "ino",      "mode",     "uid",       "gid",       "nlink",    "mtime", "filesize",
+    "devmajor", "devminor", "rdevmajor", "rdevminor", "namesize", "check"};
 constexpr char kTrailer[] = "TRAILER!!!";
 
 std::optional<uint32_t> Hex8(std::span<const uint8_t> digits) {
@@ -38,11 +38,14 @@ std::optional<uint32_t> Hex8(std::span<const uint8_t> digits) {
 std::string Printable(std::span<const uint8_t> bytes) {
   std::string s;
   for (uint8_t c : bytes)
-    s += (c >= 0x20 && c < 0x7f) ? std::string(1, static_cast<char>(c)) : fmt::format("\\x{:02x}", c);
+    s += (c >= 0x20 && c < 0x7f) ? std::string(1, static_cast<char>(c))
+                                 : fmt::format("\\x{:02x}", c);
   return s;
 }
 
-uint64_t PadTo4(uint64_t offset) { return (4 - offset % 4) % 4; }
+uint64_t PadTo4(uint64_t offset) {
+  return (4 - offset % 4) % 4;
+}
 
 }  // namespace
 
@@ -61,9 +64,9 @@ Result<CpioHeader> ParseCpioHeader(std::span<const uint8_t> bytes) {
     return MakeError(
         fmt::format("cpio magic \"{}\" is not 070701 or 070702 (newc)", Printable(magic)));
   }
-  std::array<uint32_t*, 13> out = {&h.ino,      &h.mode,      &h.uid,       &h.gid,     &h.nlink,
-                                   &h.mtime,    &h.filesize,  &h.devmajor,  &h.devminor,
-                                   &h.rdevmajor, &h.rdevminor, &h.namesize, &h.check};
+  std::array<uint32_t*, 13> out = {
+      &h.ino,      &h.mode,     &h.uid,       &h.gid,       &h.nlink,    &h.mtime, &h.filesize,
+      &h.devmajor, &h.devminor, &h.rdevmajor, &h.rdevminor, &h.namesize, &h.check};
   for (size_t i = 0; i < kFields.size(); ++i) {
     auto digits = r.Bytes(8);
     auto v = Hex8(digits);
@@ -105,7 +108,9 @@ void AppendCpioEntry(std::string_view name, uint32_t mode, std::span<const uint8
   w.Zeros(PadTo4(out.size()));
 }
 
-void AppendCpioTrailer(std::vector<uint8_t>& out) { AppendCpioEntry(kTrailer, 0, {}, out); }
+void AppendCpioTrailer(std::vector<uint8_t>& out) {
+  AppendCpioEntry(kTrailer, 0, {}, out);
+}
 
 std::string_view ToString(Compression c) {
   switch (c) {
@@ -168,8 +173,8 @@ std::string CpioStream::Where() const {
 Result<void> CpioStream::StartEntry() {
   auto h = ParseCpioHeader(buffer_);
   if (!h) {
-    return MakeError(fmt::format("entry {} at byte {}: {}", entries_ + 1,
-                                 offset_ - kCpioHeaderSize, h.error().message));
+    return MakeError(fmt::format("entry {} at byte {}: {}", entries_ + 1, offset_ - kCpioHeaderSize,
+                                 h.error().message));
   }
   header_ = *h;
   if (header_.namesize == 0) {
@@ -178,9 +183,8 @@ Result<void> CpioStream::StartEntry() {
   }
   if (header_.namesize > uint64_t{limits_.max_name} + 1) {
     return MakeError(ErrorKind::kExhausted,
-                     fmt::format("entry {} at byte {}: namesize {} is longer than {}",
-                                 entries_ + 1, offset_ - kCpioHeaderSize, header_.namesize,
-                                 limits_.max_name));
+                     fmt::format("entry {} at byte {}: namesize {} is longer than {}", entries_ + 1,
+                                 offset_ - kCpioHeaderSize, header_.namesize, limits_.max_name));
   }
   if (entries_ >= limits_.max_entries) {
     return MakeError(ErrorKind::kExhausted,
@@ -253,9 +257,8 @@ Result<size_t> CpioStream::Feed(std::span<const uint8_t> data) {
           return i;
         }
         if (offset_ % 4 != 0) {
-          return MakeError(
-              fmt::format("byte {}: a cpio archive after padding must start 4-byte aligned",
-                          offset_));
+          return MakeError(fmt::format(
+              "byte {}: a cpio archive after padding must start 4-byte aligned", offset_));
         }
         state_ = State::kHeader;
         buffer_.clear();

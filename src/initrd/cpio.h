@@ -57,7 +57,7 @@ Compression DetectCompression(std::span<const uint8_t> start);
 
 struct CpioLimits {
   uint64_t max_entries = 1u << 20;
-  uint32_t max_name = 4096;          // PATH_MAX, as the kernel
+  uint32_t max_name = 4096;           // PATH_MAX, as the kernel
   uint32_t max_content = 256u << 10;  // a wanted file larger than this gets no content
 };
 
@@ -97,7 +97,13 @@ class CpioStream {
   std::string Where() const;
 
  private:
-  enum class State { kBoundary, kHeader, kName, kData, kPad };
+  enum class State {
+    kBoundary,
+    kHeader,
+    kName,
+    kData,
+    kPad
+  };
   Result<void> StartEntry();
   Result<void> FinishName();
   void FinishData();

@@ -149,9 +149,9 @@ Result<InitrdFiles> ReadInitrd(const ReadAt& read, uint64_t size, const WantPath
     if (!head) return head.error();
     Compression c = DetectCompression(std::span<const uint8_t>(magic, *head));
     if (c == Compression::kUnknown || c == Compression::kNone) {
-      return MakeError(fmt::format(
-          "byte {}: neither a cpio archive nor a compressed member (starts {:02x})", offset,
-          fmt::join(std::span<const uint8_t>(magic, *head), " ")));
+      return MakeError(
+          fmt::format("byte {}: neither a cpio archive nor a compressed member (starts {:02x})",
+                      offset, fmt::join(std::span<const uint8_t>(magic, *head), " ")));
     }
     files.members.push_back(c);
     // The unpacked member is a stream of its own: its archives are aligned
@@ -180,8 +180,8 @@ Result<InitrdFiles> ReadInitrd(std::span<const uint8_t> bytes, const WantPath& w
   return ReadInitrd(read, bytes.size(), want, limits);
 }
 
-Result<InitrdFiles> ReadInitrd(const iso::Image& image, const iso::Node& node,
-                               const WantPath& want, const ReadLimits& limits) {
+Result<InitrdFiles> ReadInitrd(const iso::Image& image, const iso::Node& node, const WantPath& want,
+                               const ReadLimits& limits) {
   ReadAt read = [&](uint64_t offset, std::span<uint8_t> out) -> Result<size_t> {
     try {
       return image.Read(node, offset, out);

@@ -31,10 +31,10 @@ struct ReadLimits {
 };
 
 struct InitrdFiles {
-  std::vector<std::string> paths;              // every entry, in archive order
+  std::vector<std::string> paths;               // every entry, in archive order
   std::map<std::string, std::string> contents;  // of the wanted entries
-  std::vector<Compression> members;            // each member read, kNone for plain cpio
-  uint64_t unpacked_bytes = 0;                 // cpio bytes, decompressed ones included
+  std::vector<Compression> members;             // each member read, kNone for plain cpio
+  uint64_t unpacked_bytes = 0;                  // cpio bytes, decompressed ones included
 };
 
 // Reads up to out.size() bytes at `offset` of the initrd; fewer only at its end.
@@ -50,7 +50,7 @@ Result<InitrdFiles> ReadInitrd(const ReadAt& read, uint64_t size, const WantPath
 Result<InitrdFiles> ReadInitrd(std::span<const uint8_t> bytes, const WantPath& want,
                                const ReadLimits& limits = {});
 // The file `node` of `image`.
-Result<InitrdFiles> ReadInitrd(const iso::Image& image, const iso::Node& node,
-                               const WantPath& want, const ReadLimits& limits = {});
+Result<InitrdFiles> ReadInitrd(const iso::Image& image, const iso::Node& node, const WantPath& want,
+                               const ReadLimits& limits = {});
 
 }  // namespace isoboot::initrd

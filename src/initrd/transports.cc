@@ -63,8 +63,8 @@ class Facts {
       std::string_view u = Unprefixed(p);
       if (!u.starts_with("lib/modules/")) continue;
       size_t at = u.find(in_tree);
-      if (at != std::string_view::npos && (u.size() == at + in_tree.size() ||
-                                           u[at + in_tree.size()] == '.'))
+      if (at != std::string_view::npos &&
+          (u.size() == at + in_tree.size() || u[at + in_tree.size()] == '.'))
         return true;
     }
     return AnyContent(IsModulesBuiltin, module_path);
@@ -175,13 +175,15 @@ RootSupport DetectRootSupport(const std::vector<std::string>& paths,
   }
   // dracut's livenet downloads root=live:URL (curl, url-lib) and hands the
   // file to dmsquash-live.
-  const bool livenet = f.HasBasename({"livenetroot", "livenetroot.sh"}) ||
-                       f.HasBasenameEnding("parse-livenet.sh");
+  const bool livenet =
+      f.HasBasename({"livenetroot", "livenetroot.sh"}) || f.HasBasenameEnding("parse-livenet.sh");
   const bool dmsquash = f.HasBasename({"dmsquash-live-root", "dmsquash-live-root.sh"}) ||
                         f.HasBasenameEnding("parse-dmsquash-live.sh");
   if (livenet || dmsquash) {
-    if (s.name.empty()) s.name = livenet ? "dracut dmsquash-live + livenet" : "dracut dmsquash-live";
-    ways.push_back(Way(Transport::kHttp, RootForm::kDracutLive, "dracut livenet + dmsquash-live, curl",
+    if (s.name.empty())
+      s.name = livenet ? "dracut dmsquash-live + livenet" : "dracut dmsquash-live";
+    ways.push_back(Way(Transport::kHttp, RootForm::kDracutLive,
+                       "dracut livenet + dmsquash-live, curl",
                        {{livenet, "no dracut livenet module"},
                         {dmsquash, "no dracut dmsquash-live module"},
                         {curl, "no curl"}}));

@@ -44,7 +44,7 @@ struct BootTree {
   // What the image's initrd can mount its root with; nullopt when it could
   // not be read (then the layout alone decides, as before).
   std::optional<initrd::RootSupport> initrd;
-  std::string initrd_error;  // why it could not be read
+  std::string initrd_error;           // why it could not be read
   std::vector<std::string> warnings;  // e.g. a bootloader file missing on this host
 };
 

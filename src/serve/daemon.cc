@@ -134,7 +134,7 @@ Daemon::Daemon(Options options, Logger logger)
   profile_.slot = options_.aoe_slot;
   // Without the boot network there is no AoE export: entries fetch over HTTP.
   profile_.root = options_.http_only ? boot::RootTransport::kHttp
-                                      : options_.root.value_or(boot::RootTransport::kAoe);
+                                     : options_.root.value_or(boot::RootTransport::kAoe);
   profile_.append = options_.append;
   profile_.node_scripts = WantsNodeScripts(options_);
   // Every connection and transfer is a descriptor: as many as allowed.
@@ -334,7 +334,8 @@ void Daemon::MakeAoe() {
 
 std::unique_ptr<nbd::Server> Daemon::MakeNbd() {
   if (profile_.root != boot::RootTransport::kNbd) return nullptr;
-  if (options_.nbd_port == 0) throw std::runtime_error("--nbd-port 0: the boot entries name the port");
+  if (options_.nbd_port == 0)
+    throw std::runtime_error("--nbd-port 0: the boot entries name the port");
   nbd::Export e;
   // The default export (the empty name) too: the boot entries use that.
   e.name = kImageName;
@@ -525,7 +526,7 @@ Result<std::string> Daemon::Reload(const Options& next) {
 std::string Daemon::ReadyStatus() const {
   const char* dhcp_mode = options_.dhcp == DhcpMode::kFull ? "full" : "proxy";
   return fmt::format("HTTP{}{}{}",
-                     aoe_ ? fmt::format(", AoE e{}.{}", profile_.shelf, profile_.slot)
+                     aoe_   ? fmt::format(", AoE e{}.{}", profile_.shelf, profile_.slot)
                      : nbd_ ? fmt::format(", NBD {}", profile_.nbd_address)
                             : "",
                      tftp_ ? ", TFTP" : "", dhcp_ ? fmt::format(", DHCP ({})", dhcp_mode) : "");

@@ -93,7 +93,7 @@ struct Options {
   std::string server_ip;  // default: the interface's IPv4 address
   DhcpMode dhcp = DhcpMode::kProxy;
   std::vector<std::string> dhcp_range;  // full mode: "START,END[,NETMASK]", one per subnet
-  std::string lease_file;                                // full mode: where leases persist
+  std::string lease_file;               // full mode: where leases persist
   // nullopt: what the image's initrd can do (boot::DefaultRoot).
   std::optional<boot::RootTransport> root;
   uint16_t aoe_shelf = 0;  // the AoE target the image is exported as

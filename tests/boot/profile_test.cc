@@ -1,8 +1,8 @@
 #include "boot/profile.h"
 
-#include <gtest/gtest.h>
-
 #include <sstream>
+
+#include <gtest/gtest.h>
 
 namespace isoboot::boot {
 namespace {
@@ -178,17 +178,16 @@ TEST(ProfileTest, ExtraInitrdsAndNodeScripts) {
   EXPECT_EQ(NodeIpxeName(mac), "nodes/52-54-00-ab-0c-01.ipxe");
 }
 
-
 initrd::RootSupport Support(std::string name, std::vector<initrd::RootWay> ways) {
   return initrd::RootSupport{std::move(name), std::move(ways)};
 }
 
 TEST(ProfileTest, TheInitrdDecidesTheRootAndItsForm) {
   using initrd::RootForm, initrd::Transport;
-  auto kiwi_aoe_only = Support("kiwi-live, dracut 059-4",
-                               {{Transport::kAoe, RootForm::kKiwi, true, "kiwi-live + aoe.ko"},
-                                {Transport::kHttp, RootForm::kKiwi, false,
-                                 "kiwi-live's parser has no http root"}});
+  auto kiwi_aoe_only =
+      Support("kiwi-live, dracut 059-4",
+              {{Transport::kAoe, RootForm::kKiwi, true, "kiwi-live + aoe.ko"},
+               {Transport::kHttp, RootForm::kKiwi, false, "kiwi-live's parser has no http root"}});
   ProfileOptions o;
   o.http_base = "http://10.0.0.1:8080";
   o.initrd = kiwi_aoe_only;

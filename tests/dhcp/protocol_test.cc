@@ -412,8 +412,9 @@ std::vector<uint8_t> RelayedDiscover(Ip4 giaddr, MessageType type = MessageType:
   b[24] = giaddr >> 24, b[25] = giaddr >> 16, b[26] = giaddr >> 8, b[27] = giaddr & 0xff;
   const uint8_t mac[] = {0x52, 0x54, 0, 0, 2, 7};
   std::copy(std::begin(mac), std::end(mac), b.begin() + 28);
-  const std::vector<uint8_t> tail = {0x63, 0x82, 0x53, 0x63, opt::kMessageType, 1,
-                                     static_cast<uint8_t>(type), opt::kVendorClass, 32};
+  const std::vector<uint8_t> tail = {
+      0x63, 0x82, 0x53, 0x63, opt::kMessageType, 1, static_cast<uint8_t>(type), opt::kVendorClass,
+      32};
   b.insert(b.end(), tail.begin(), tail.end());
   std::string_view vc = "PXEClient:Arch:00000:UNDI:002001";
   b.insert(b.end(), vc.begin(), vc.end());
@@ -466,10 +467,10 @@ TEST(DhcpRelay, OfferGoesToTheRelayFromItsSubnetsRangeWithOption82Last) {
   std::vector<uint8_t> b;
   Append(*out.reply, b);
   EXPECT_EQ(b[0], kBootReply);
-  EXPECT_EQ(b[3], 0);                      // hops: 0 from a server (RFC 2131 table 3)
-  EXPECT_EQ(IpAt(b, 16), 0x0a4d0264u);     // yiaddr 10.77.2.100
-  EXPECT_EQ(IpAt(b, 20), kServer);         // siaddr: the boot interface's address
-  EXPECT_EQ(IpAt(b, 24), kRelay);          // giaddr kept
+  EXPECT_EQ(b[3], 0);                   // hops: 0 from a server (RFC 2131 table 3)
+  EXPECT_EQ(IpAt(b, 16), 0x0a4d0264u);  // yiaddr 10.77.2.100
+  EXPECT_EQ(IpAt(b, 20), kServer);      // siaddr: the boot interface's address
+  EXPECT_EQ(IpAt(b, 24), kRelay);       // giaddr kept
   EXPECT_EQ(out.reply->GetIp(opt::kServerId), kServer);
   EXPECT_EQ(out.reply->GetIp(opt::kRouter), kRelay);
   EXPECT_EQ(out.reply->GetIp(opt::kSubnetMask), 0xffffff00u);

@@ -1,16 +1,18 @@
 #include "initrd/cpio.h"
 
-#include <gtest/gtest.h>
-
 #include <cstring>
 #include <map>
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 namespace isoboot::initrd {
 namespace {
 
-std::vector<uint8_t> Bytes(std::string_view s) { return {s.begin(), s.end()}; }
+std::vector<uint8_t> Bytes(std::string_view s) {
+  return {s.begin(), s.end()};
+}
 
 struct Parsed {
   std::vector<std::string> names;
@@ -41,7 +43,10 @@ std::vector<uint8_t> Archive(bool crc = false) {
   AppendCpioEntry("usr", 040755, {}, a, crc);
   AppendCpioEntry("./usr/lib/kiwi-live-lib.sh", 0100755, Bytes("#!/bin/bash\nAOEINTERFACE\n"), a,
                   crc);
-  AppendCpioEntry("usr/bin/curl", 0100755, Bytes("\x7f" "ELF..."), a, crc);
+  AppendCpioEntry("usr/bin/curl", 0100755,
+                  Bytes("\x7f"
+                        "ELF..."),
+                  a, crc);
   AppendCpioTrailer(a);
   return a;
 }
@@ -78,8 +83,8 @@ TEST(CpioTest, EntriesNamesAndWantedContentsInAnyPieces) {
   for (size_t piece : {1, 3, 7, 110, 4096}) {
     auto p = Parse(a, piece);
     ASSERT_TRUE(p) << p.error().message;
-    EXPECT_EQ(p->names, (std::vector<std::string>{"usr", "usr/lib/kiwi-live-lib.sh",
-                                                  "usr/bin/curl"}));
+    EXPECT_EQ(p->names,
+              (std::vector<std::string>{"usr", "usr/lib/kiwi-live-lib.sh", "usr/bin/curl"}));
     ASSERT_EQ(p->contents.size(), 1u);
     EXPECT_EQ(p->contents["usr/lib/kiwi-live-lib.sh"], "#!/bin/bash\nAOEINTERFACE\n");
   }

@@ -1,11 +1,10 @@
 #include "initrd/reader.h"
 
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <string>
 
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include "initrd/transports.h"
 #include "tests/support/files.h"
@@ -20,9 +19,13 @@ using test::RunCommand;
 using test::TempDir;
 using test::WriteFile;
 
-std::vector<uint8_t> Bytes(const std::string& s) { return {s.begin(), s.end()}; }
+std::vector<uint8_t> Bytes(const std::string& s) {
+  return {s.begin(), s.end()};
+}
 
-bool WantScripts(std::string_view path) { return WantsContents(path); }
+bool WantScripts(std::string_view path) {
+  return WantsContents(path);
+}
 
 // An initrd as Debian and dracut build them: an uncompressed early cpio
 // (microcode) made by GNU cpio, then the main archive compressed by `tool`.
@@ -43,8 +46,8 @@ std::string MakeInitrd(const TempDir& dir, const std::string& tool) {
 }
 
 TEST(ReaderTest, RealInitrdsInEachCompression) {
-  for (std::string tool : {"cat", "gzip -9", "xz --check=crc32", "zstd -q -19", "lz4 -l -q",
-                           "bzip2", "lzma"}) {
+  for (std::string tool :
+       {"cat", "gzip -9", "xz --check=crc32", "zstd -q -19", "lz4 -l -q", "bzip2", "lzma"}) {
     TempDir dir;
     std::string bytes = MakeInitrd(dir, tool);
     auto files = ReadInitrd(std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()),
@@ -61,8 +64,7 @@ TEST(ReaderTest, RealInitrdsInEachCompression) {
     if (tool != "cat") {
       ASSERT_EQ(files->members.size(), 2u) << tool;
       EXPECT_EQ(files->members[0], Compression::kNone);
-      EXPECT_EQ(std::string(ToString(files->members[1])), tool.substr(0, tool.find(' ')))
-          << tool;
+      EXPECT_EQ(std::string(ToString(files->members[1])), tool.substr(0, tool.find(' '))) << tool;
     }
     auto support = DetectRootSupport(*files);
     EXPECT_TRUE(support.Best(Transport::kAoe)) << tool << ": " << support.Summary();

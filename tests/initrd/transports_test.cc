@@ -35,10 +35,10 @@ TEST(TransportsTest, KiwiWithoutTheAoeModuleOrWithHttp) {
   EXPECT_FALSE(s.Best(Transport::kAoe));
   EXPECT_EQ(s.Missing(Transport::kAoe), "no aoe kernel module");
   // Built in instead of a module file.
-  s = DetectRootSupport({"lib/kiwi-live-lib.sh", "lib/modules/6.1.0/modules.builtin"},
-                        Contents{{"lib/kiwi-live-lib.sh", "AOEINTERFACE"},
-                                 {"lib/modules/6.1.0/modules.builtin",
-                                  "kernel/drivers/block/aoe/aoe.ko\n"}});
+  s = DetectRootSupport(
+      {"lib/kiwi-live-lib.sh", "lib/modules/6.1.0/modules.builtin"},
+      Contents{{"lib/kiwi-live-lib.sh", "AOEINTERFACE"},
+               {"lib/modules/6.1.0/modules.builtin", "kernel/drivers/block/aoe/aoe.ko\n"}});
   EXPECT_TRUE(s.Best(Transport::kAoe));
   // Newer KIWI: root=live:http(s)/ftp fetched with curl.
   s = DetectRootSupport({"usr/lib/dracut/hooks/cmdline/30-parse-kiwi-live.sh", "usr/bin/curl"},
@@ -50,10 +50,10 @@ TEST(TransportsTest, KiwiWithoutTheAoeModuleOrWithHttp) {
 }
 
 TEST(TransportsTest, DracutLivenetNbdLiveBootCasper) {
-  auto s = DetectRootSupport({"usr/lib/dracut/hooks/cmdline/29-parse-livenet.sh",
-                              "usr/sbin/livenetroot", "usr/sbin/dmsquash-live-root",
-                              "usr/lib/dracut/hooks/cmdline/30-parse-dmsquash-live.sh"},
-                             {});
+  auto s = DetectRootSupport(
+      {"usr/lib/dracut/hooks/cmdline/29-parse-livenet.sh", "usr/sbin/livenetroot",
+       "usr/sbin/dmsquash-live-root", "usr/lib/dracut/hooks/cmdline/30-parse-dmsquash-live.sh"},
+      {});
   EXPECT_FALSE(s.Best(Transport::kHttp));
   EXPECT_EQ(s.Missing(Transport::kHttp), "no curl");
   EXPECT_EQ(s.name, "dracut dmsquash-live + livenet");
@@ -65,7 +65,7 @@ TEST(TransportsTest, DracutLivenetNbdLiveBootCasper) {
   s = DetectRootSupport({"usr/lib/dracut/hooks/cmdline/90-parse-nbdroot.sh", "usr/sbin/nbdroot",
                          "usr/sbin/nbd-client"},
                         {});
-  EXPECT_EQ(s.Missing(Transport::kNbd), "no nbd kernel module");
+  EXPECT_EQ(s.Missing(Transport::kNbd), "no nbd kernel module, no dracut dmsquash-live module");
   s = DetectRootSupport({"usr/sbin/nbdroot", "usr/sbin/nbd-client",
                          "lib/modules/6.1.0/kernel/drivers/block/nbd.ko.xz"},
                         {});

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -106,8 +107,14 @@ class NbdServer : public ::testing::Test {
     data_ = test::RandomBytes(3 * 65536 + 123, 7);
     test::WriteFile(dir_ / "disk.img", data_);
     std::vector<Export> exports;
-    exports.push_back({"disk", "a disk", *vfs::HostFileSource((dir_ / "disk.img").string())});
-    exports.push_back({"text", "", vfs::TextSource("hello, nbd\n")});
+    exports.push_back({"disk", "a disk", *vfs::HostFileSource((dir_ / "disk.img").string()), {}});
+    exports.push_back({"text", "", vfs::TextSource("hello, nbd\n"), {}});
+    // A rebuilt image: connections read what `current` gives when they
+    // connect, unless its size is not the one clients were told.
+    exports.push_back({"current", "", vfs::TextSource("old bytes\n"), [this] {
+                         std::lock_guard lock(current_mu_);
+                         return current_;
+                       }});
     ServerOptions o;
     o.address = "127.0.0.1";
     o.port = 0;
@@ -124,8 +131,19 @@ class NbdServer : public ::testing::Test {
     return "nbd://127.0.0.1:" + std::to_string(server_->port()) + "/" + name;
   }
 
+  std::string ReadText(const std::string& name, uint32_t length) {
+    RawClient c(server_->port());
+    c.Go(name, false);
+    c.Request(kCmdRead, 0, length);
+    auto reply = c.Recv(kSimpleReplySize + length);
+    if (reply.size() != kSimpleReplySize + length) return "";
+    return std::string(reply.begin() + kSimpleReplySize, reply.end());
+  }
+
   test::TempDir dir_{"nbd-server"};
   std::string data_;
+  std::mutex current_mu_;
+  vfs::SourcePtr current_;  // guarded by current_mu_
   std::unique_ptr<Server> server_;
   std::thread thread_;
 };
@@ -166,6 +184,20 @@ TEST_F(NbdServer, GeneratedSourceIsReadWithoutAFile) {
   auto reply = c.Recv(kSimpleReplySize + 4);
   ASSERT_EQ(reply.size(), kSimpleReplySize + 4);
   EXPECT_EQ(std::string(reply.begin() + kSimpleReplySize, reply.end()), "nbd\n");
+}
+
+TEST_F(NbdServer, NewConnectionsReadTheCurrentSourceOfTheSameSize) {
+  EXPECT_EQ(ReadText("current", 10), "old bytes\n");  // null: the first source
+  {
+    std::lock_guard lock(current_mu_);
+    current_ = vfs::TextSource("new bytes\n");
+  }
+  EXPECT_EQ(ReadText("current", 10), "new bytes\n");
+  {
+    std::lock_guard lock(current_mu_);
+    current_ = vfs::TextSource("longer bytes\n");
+  }
+  EXPECT_EQ(ReadText("current", 10), "old bytes\n");
 }
 
 TEST_F(NbdServer, RefusedCommandsKeepTheConnection) {
