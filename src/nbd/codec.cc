@@ -327,6 +327,10 @@ std::string OptionName(uint32_t option) {
       return "NBD_OPT_GO";
     case kOptStructuredReply:
       return "NBD_OPT_STRUCTURED_REPLY";
+    case kOptListMetaContext:
+      return "NBD_OPT_LIST_META_CONTEXT";
+    case kOptSetMetaContext:
+      return "NBD_OPT_SET_META_CONTEXT";
   }
   return fmt::format("option {}", option);
 }

@@ -49,6 +49,8 @@ constexpr uint32_t kOptStartTls = 5;
 constexpr uint32_t kOptInfo = 6;
 constexpr uint32_t kOptGo = 7;
 constexpr uint32_t kOptStructuredReply = 8;
+constexpr uint32_t kOptListMetaContext = 9;
+constexpr uint32_t kOptSetMetaContext = 10;
 
 // Option reply types; errors have bit 31 set.
 constexpr uint32_t kRepAck = 1;

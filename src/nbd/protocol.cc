@@ -75,6 +75,14 @@ Handshake::Step Handshake::OnOption(uint32_t option, std::span<const uint8_t> da
       return InfoOrGo(option, data);
     case kOptStartTls:
       return error(kRepErrUnsup, "TLS is not supported by this server");
+    case kOptListMetaContext:
+    case kOptSetMetaContext:
+      // libnbd (nbdinfo, nbdcopy) and qemu ask for base:allocation on every
+      // connection: a well-behaved probe of something not offered, not bad
+      // input (proto.md: NBD_REP_ERR_UNSUP when no contexts are supported).
+      AppendOptionError(option, kRepErrUnsup, "no metadata contexts", s.reply);
+      s.note = fmt::format("{}: no metadata contexts", OptionName(option));
+      return s;
   }
   return error(kRepErrUnsup, fmt::format("{} is not supported", OptionName(option)));
 }

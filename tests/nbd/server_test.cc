@@ -256,6 +256,9 @@ TEST_F(NbdServer, HandshakeRefusals) {
     std::vector<uint8_t> storage;
     c.Option(1234, {});
     EXPECT_EQ(c.Reply(storage).type, kRepErrUnsup);
+    // libnbd's probe for base:allocation: refused, but not bad input.
+    c.Option(kOptSetMetaContext, {});
+    EXPECT_EQ(c.Reply(storage).type, kRepErrUnsup);
     std::vector<uint8_t> data;
     AppendInfoRequest({"nope", {}}, data);
     c.Option(kOptGo, data);
