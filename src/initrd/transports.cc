@@ -23,9 +23,10 @@ std::string_view Basename(std::string_view path) {
 bool IsKiwiScript(std::string_view path) {
   return Basename(path).find("kiwi-live") != std::string_view::npos;
 }
+// live-boot's scripts: not all end in .sh (bookworm's fetch= parser is
+// usr/lib/live/boot/9990-cmdline-old).
 bool IsLiveBootScript(std::string_view path) {
-  std::string_view p = Unprefixed(path);
-  return p.starts_with("lib/live/boot/") && p.ends_with(".sh");
+  return Unprefixed(path).starts_with("lib/live/boot/");
 }
 bool IsCasperScript(std::string_view path) {
   return Unprefixed(path).starts_with("scripts/casper");

@@ -83,6 +83,12 @@ TEST(TransportsTest, DracutLivenetNbdLiveBootCasper) {
   EXPECT_EQ(s.name, "live-boot");
   ASSERT_TRUE(s.Best(Transport::kHttp));
   EXPECT_EQ(s.Best(Transport::kHttp)->form, RootForm::kLiveBoot);
+  // As in Debian 12's live-boot initrd (merged /usr; the parser has no .sh).
+  s = DetectRootSupport({"scripts/live", "usr/lib/live/boot/9990-cmdline-old", "usr/bin/busybox"},
+                        Contents{{"usr/lib/live/boot/9990-cmdline-old",
+                                  "\t\t\tfetch=*)\n\t\t\t\tFETCH=\"${_PARAMETER#fetch=}\""}});
+  ASSERT_TRUE(s.Best(Transport::kHttp)) << s.Missing(Transport::kHttp);
+  EXPECT_EQ(s.Best(Transport::kHttp)->form, RootForm::kLiveBoot);
   s = DetectRootSupport({"scripts/live"}, {});
   EXPECT_EQ(s.Missing(Transport::kHttp), "live-boot without fetch=, no wget, busybox or curl");
 
