@@ -44,11 +44,11 @@ void AddBootCommand(CLI::App& app, Run& run) {
                    "How the initrd reaches the root: aoe, http or nbd (default: aoe when the "
                    "image's initrd can do AoE, else http)")
       ->check(CLI::IsMember({"aoe", "http", "nbd"}));
+  config->add_option("--http-base", args->http_base,
+                     "HTTP server serving the image and its files, e.g. http://10.0.0.1:8080");
   config->add_option("--nbd-address", args->nbd_address,
                      "NBD server exporting the image as its default export, e.g. 10.0.0.1:10809 "
                      "(--root nbd)");
-  config->add_option("--http-base", args->http_base,
-                     "HTTP server serving the image and its files, e.g. http://10.0.0.1:8080");
   config->add_option("--append", args->append, "Extra kernel arguments, e.g. console=ttyS0");
   config->callback([&run, args] {
     run = [args] {
