@@ -76,6 +76,11 @@ Result<void> Unpack(const ReadAt& read, uint64_t offset, uint64_t size, Compress
   auto context = [&](std::string_view what) {
     return fmt::format("{} member at byte {}: {}", ToString(c), offset, what);
   };
+  // libarchive may fail without a message (a null string).
+  auto failure = [](struct archive* ar) {
+    const char* text = archive_error_string(ar);
+    return std::string(text ? text : "not a valid compressed stream");
+  };
   if (SupportFilter(a.get(), c) != ARCHIVE_OK) {
     return MakeError(ErrorKind::kUnsupported,
                      context("this build of libarchive has no built-in decoder for it"));
@@ -87,12 +92,12 @@ Result<void> Unpack(const ReadAt& read, uint64_t offset, uint64_t size, Compress
   source.end = size;
   if (archive_read_open(a.get(), &source, nullptr, ReadCallback, nullptr) != ARCHIVE_OK) {
     if (source.error) return *source.error;
-    return MakeError(context(archive_error_string(a.get())));
+    return MakeError(context(failure(a.get())));
   }
   struct archive_entry* entry = nullptr;
   if (archive_read_next_header(a.get(), &entry) != ARCHIVE_OK) {
     if (source.error) return *source.error;
-    return MakeError(context(archive_error_string(a.get())));
+    return MakeError(context(failure(a.get())));
   }
   std::vector<uint8_t> out(kChunk);
   for (;;) {
@@ -100,7 +105,7 @@ Result<void> Unpack(const ReadAt& read, uint64_t offset, uint64_t size, Compress
     if (n == 0) break;
     if (n < 0) {
       if (source.error) return *source.error;
-      return MakeError(context(archive_error_string(a.get())));
+      return MakeError(context(failure(a.get())));
     }
     unpacked += static_cast<uint64_t>(n);
     if (unpacked > limits.max_unpacked) {

@@ -96,5 +96,16 @@ TEST(ReaderTest, CorruptAndOversizedInitrdsGiveOneLineErrors) {
   EXPECT_TRUE(big.error().Is(ErrorKind::kExhausted)) << big.error().message;
 }
 
+// Found by initrd_cpio_fuzz: a gzip member libarchive rejects without an
+// error message (a null string) is a one-line error, not a crash.
+TEST(ReaderTest, AMemberLibarchiveRejectsSilentlyIsAnError) {
+  std::string bytes = ReadFile(std::string(ISOBOOT_TEST_SOURCE_DIR) +
+                               "/tests/data/fuzz/initrd_cpio_fuzz/regression-null-archive-error");
+  ASSERT_FALSE(bytes.empty());
+  auto r = ReadInitrd(Bytes(bytes), WantScripts);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message.find('\n'), std::string::npos) << r.error().message;
+}
+
 }  // namespace
 }  // namespace isoboot::initrd
