@@ -43,38 +43,11 @@ ns=isbe2e$$
 br=br0
 tap=tap0
 mac=52:54:00:12:34:56
-pids=()
 QEMU_PID=""
-cleanup() {
-  qemu_stop_pid "$QEMU_PID"
-  for p in "${pids[@]}"; do qemu_stop_pid "$p"; done
-  qemu_netns_teardown "$ns"
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+trap 'qemu_test_cleanup "$ns" "$tmp"' EXIT
 
 qemu_netns_setup "$ns" "$br" "$tap"
 ip -n "$ns" addr add 10.88.0.1/24 dev "$br"
-
-start_bg() {  # LOG CMD... : runs CMD in the namespace, in the background
-  local log=$1
-  shift
-  # The background shell truncates LOG only once it runs: a wait_log right
-  # after would otherwise read the previous path's "ready:".
-  rm -f "$log"
-  ip netns exec "$ns" "$@" >"$log" 2>&1 &
-  pids+=($!)
-}
-stop_all() {
-  for p in "${pids[@]}"; do qemu_stop_pid "$p"; done
-  pids=()
-}
-wait_log() {  # LOG PATTERN
-  for _ in $(seq 100); do grep -q "$2" "$1" && return 0; sleep 0.1; done
-  echo "did not see '$2' in $1:"
-  tail -20 "$1"
-  return 1
-}
 
 declare -A seconds=()
 failures=0
@@ -102,9 +75,9 @@ boot() {  # NAME FIRMWARE [HOOK]: HOOK runs once QEMU is up (faults)
 serve() {  # LOG ARGS... : isoboot serve on the bridge
   local log=$1
   shift
-  start_bg "$log" "$bin" serve "$iso" --interface "$br" --append "console=ttyS0" --announce 2 "$@"
-  serve_pid=${pids[-1]}
-  wait_log "$log" "ready:"
+  qemu_bg_start "$ns" "$log" "$bin" serve "$iso" --interface "$br" --append "console=ttyS0" --announce 2 "$@"
+  serve_pid=${QEMU_BG_PIDS[-1]}
+  qemu_wait_log "$log" "ready:"
 }
 full_dhcp=(--dhcp full --dhcp-range 10.88.0.100,10.88.0.150 --lease-file "$tmp/leases")
 
@@ -126,7 +99,7 @@ for path in $paths; do
   # E2E_PCAP_DIR=DIR keeps each path's bridge traffic and logs for debugging.
   if [[ -n ${E2E_PCAP_DIR:-} ]]; then
     mkdir -p "$E2E_PCAP_DIR"
-    start_bg "$tmp/tcpdump.log" tcpdump -i "$br" -U -s 512 -w "$E2E_PCAP_DIR/$path.pcap" not port 8080
+    qemu_bg_start "$ns" "$tmp/tcpdump.log" tcpdump -i "$br" -U -s 512 -w "$E2E_PCAP_DIR/$path.pcap" not port 8080
   fi
   case $path in
     bios-ipxe)
@@ -171,10 +144,10 @@ NFT
       ip -n "$ns2" link set veth2 up
       ip netns exec "$ns2" "$bin" aoe export 0 1 veth2 "$iso" --announce 2 --stats-file "$tmp/aoe2.stats" \
         >"$tmp/aoe2.log" 2>&1 &
-      pids+=($!)
+      QEMU_BG_PIDS+=($!)
       serve "$tmp/serve.log" "${full_dhcp[@]}"
       boot "$path" bios
-      stop_all
+      qemu_bg_stop_all
       grep -q "first AoE reads" "$tmp/serve.log" || { echo "FAIL $path: serve had no AoE reads"; failures=$((failures + 1)); }
       second=$(grep -Eo "^total frames=[0-9]+ bytes=[0-9]+" "$tmp/aoe2.stats" | grep -Eo "bytes=[0-9]+" | cut -d= -f2)
       echo "second server: ${second:-0} bytes read"
@@ -211,7 +184,7 @@ NFT
       grep -q "GET /overlay/${mac//:/-} 200" "$tmp/serve.log" || { echo "FAIL $path: the node never fetched its backup"; failures=$((failures + 1)); }
       ;;
     proxy-dnsmasq | uefi-proxy)
-      start_bg "$tmp/dnsmasq.log" dnsmasq --no-daemon --port=0 --interface="$br" --bind-interfaces \
+      qemu_bg_start "$ns" "$tmp/dnsmasq.log" dnsmasq --no-daemon --port=0 --interface="$br" --bind-interfaces \
         --dhcp-range=10.88.0.50,10.88.0.60,12h --dhcp-leasefile="$tmp/dnsmasq.leases" --log-dhcp
       serve "$tmp/serve.log" --dhcp proxy
       boot "$path" "$([[ $path == uefi-proxy ]] && echo uefi || echo bios)"
@@ -221,7 +194,7 @@ NFT
       # dnsmasq as the site DHCP server on the same host (same server id) and
       # isoboot as ProxyDHCP: EDK2 takes ipxe.efi from the proxy offer and
       # fetches it over TFTP (tsize, windowsize), then iPXE takes over.
-      start_bg "$tmp/dnsmasq.log" dnsmasq --no-daemon --port=0 --interface="$br" --bind-interfaces \
+      qemu_bg_start "$ns" "$tmp/dnsmasq.log" dnsmasq --no-daemon --port=0 --interface="$br" --bind-interfaces \
         --dhcp-range=10.88.0.50,10.88.0.60,12h --dhcp-leasefile="$tmp/dnsmasq.leases" --log-dhcp
       serve "$tmp/serve.log" --dhcp proxy
       QEMU_NIC_ROMFILE="" boot "$path" uefi
@@ -238,8 +211,8 @@ NFT
       cp /usr/lib/PXELINUX/pxelinux.0 /usr/lib/syslinux/modules/bios/ldlinux.c32 "$root/"
       printf 'DEFAULT live\nLABEL live\n  KERNEL boot/linux\n  APPEND initrd=boot/initrd rd.kiwi.live.pxe root=live:AOEINTERFACE=e0.1 console=ttyS0\n' \
         >"$root/pxelinux.cfg/default"
-      start_bg "$tmp/vblade.log" vblade 0 1 "$br" "$iso"
-      start_bg "$tmp/dnsmasq.log" dnsmasq --no-daemon --port=0 --interface="$br" --bind-interfaces \
+      qemu_bg_start "$ns" "$tmp/vblade.log" vblade 0 1 "$br" "$iso"
+      qemu_bg_start "$ns" "$tmp/dnsmasq.log" dnsmasq --no-daemon --port=0 --interface="$br" --bind-interfaces \
         --dhcp-range=10.88.0.50,10.88.0.60,12h --dhcp-leasefile="$tmp/dnsmasq.leases" \
         --dhcp-boot=pxelinux.0 --enable-tftp --tftp-root="$root"
       sleep 1
@@ -252,7 +225,7 @@ NFT
   esac
   [[ -f $tmp/serve.log ]] && { grep -E "sent|GET|first AoE|ACK|OFFER" "$tmp/serve.log" | cut -c1-160 | head -12 || true; }
   [[ -n ${E2E_PCAP_DIR:-} ]] && cp "$tmp"/*.log "$tmp/$path.console" "$E2E_PCAP_DIR/" 2>/dev/null
-  stop_all
+  qemu_bg_stop_all
   rm -f "$tmp/serve.log"
 done
 

@@ -60,42 +60,18 @@ ns=isbhttp$$
 br=br0
 tap=tap0
 mac=52:54:00:12:34:57
-pids=()
 QEMU_PID=""
-cleanup() {
-  qemu_stop_pid "$QEMU_PID"
-  for p in "${pids[@]}"; do qemu_stop_pid "$p"; done
-  qemu_netns_teardown "$ns"
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+trap 'qemu_test_cleanup "$ns" "$tmp"' EXIT
 
 qemu_netns_setup "$ns" "$br" "$tap"
 ip -n "$ns" addr add 10.88.0.1/24 dev "$br"
 
-start_bg() {  # LOG CMD... : runs CMD in the namespace, in the background
-  local log=$1
-  shift
-  rm -f "$log"
-  ip netns exec "$ns" "$@" >"$log" 2>&1 &
-  pids+=($!)
-}
-stop_all() {
-  for p in "${pids[@]}"; do qemu_stop_pid "$p"; done
-  pids=()
-}
-wait_log() {  # LOG PATTERN
-  for _ in $(seq 100); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-  echo "did not see '$2' in $1:"
-  tail -20 "$1"
-  return 1
-}
 serve() {  # ISO LOG ARGS... : isoboot serve on the bridge, full DHCP
   local iso=$1 log=$2
   shift 2
-  start_bg "$log" "$bin" serve "$iso" --interface "$br" --dhcp full --dhcp-range 10.88.0.100,10.88.0.150 \
+  qemu_bg_start "$ns" "$log" "$bin" serve "$iso" --interface "$br" --dhcp full --dhcp-range 10.88.0.100,10.88.0.150 \
     --lease-file "$tmp/leases" --announce 2 "$@"
-  wait_log "$log" "ready:"
+  qemu_wait_log "$log" "ready:"
 }
 
 declare -A seconds=()
@@ -175,9 +151,9 @@ for path in $paths; do
     dracut-nbd-peer)
       # The log filter writes one line per request as it goes: what the
       # guest read over NBD.
-      start_bg "$tmp/nbdkit.log" nbdkit --foreground --readonly --exit-with-parent -i 10.88.0.1 -p 10809 \
+      qemu_bg_start "$ns" "$tmp/nbdkit.log" nbdkit --foreground --readonly --exit-with-parent -i 10.88.0.1 -p 10809 \
         --filter=log file "$iso" logfile="$tmp/nbdkit.requests"
-      nbd_pid=${pids[-1]}
+      nbd_pid=${QEMU_BG_PIDS[-1]}
       for _ in $(seq 50); do
         ip netns exec "$ns" nbdinfo --size nbd://10.88.0.1:10809 >/dev/null 2>&1 && break
         sleep 0.1
@@ -208,7 +184,7 @@ for path in $paths; do
   esac
   echo "  HTTP requests served:"
   requests "$log"
-  stop_all
+  qemu_bg_stop_all
 done
 
 echo "== boot times (QEMU start to marker, software emulation, BIOS + iPXE)"

@@ -173,6 +173,44 @@ qemu_stop_pid() {  # PID
   wait "$pid" 2>/dev/null || true
 }
 
+# Servers a boot test runs beside its VM: started in a namespace in the
+# background, their PIDs kept in QEMU_BG_PIDS, stopped together.
+QEMU_BG_PIDS=()
+qemu_bg_start() {  # NS LOG CMD... : CMD inside NS, output to LOG
+  local ns=$1 log=$2
+  shift 2
+  # The background shell truncates LOG only once it runs: a qemu_wait_log
+  # right after would otherwise read a previous run's lines.
+  rm -f "$log"
+  ip netns exec "$ns" "$@" >"$log" 2>&1 &
+  QEMU_BG_PIDS+=($!)
+}
+qemu_bg_stop_all() {
+  local p
+  for p in "${QEMU_BG_PIDS[@]}"; do qemu_stop_pid "$p"; done
+  QEMU_BG_PIDS=()
+}
+
+# Waits up to 10 s for PATTERN (grep) in LOG; prints LOG's tail if not.
+qemu_wait_log() {  # LOG PATTERN
+  local i
+  for ((i = 0; i < 100; i++)); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "did not see '$2' in $1:"
+  tail -20 "$1"
+  return 1
+}
+
+# A boot test's EXIT trap: the VM (QEMU_PID), the servers, NS, then DIR.
+qemu_test_cleanup() {  # NS DIR
+  qemu_stop_pid "${QEMU_PID:-}"
+  qemu_bg_stop_all
+  qemu_netns_teardown "$1"
+  rm -rf "$2"
+}
+
 # Starts `qemu-system-x86_64 -nographic -no-reboot ARGS...` inside NS (or on
 # the host when NS is empty) in the background, its console (serial on
 # stdio) going to LOG. Sets QEMU_PID. The guest's serial console is the only
