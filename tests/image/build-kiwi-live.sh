@@ -46,6 +46,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 log() { echo "build-kiwi-live: $*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=tests/image/lib.sh
+source "$here/lib.sh"
 
 (($# == 1 || $# == 2)) || die "usage: $0 OUT_DIR [kiwi|kiwi-dmsquash|dracut]"
 flavor=${2:-kiwi}
@@ -72,35 +74,16 @@ suite=bookworm
 packages=(linux-image-amd64 systemd udev dracut dracut-core dracut-network kiwi-dracut-live
   isc-dhcp-client iproute2 procps bash busybox-static kmod fdisk zstd dracut-live curl nbd-client)
 
-# The mirror debootstrap uses: the one apt is configured with (only Debian
-# repositories are reachable here).
-mirror=${KIWI_MIRROR:-}
-if [[ -z $mirror ]]; then
-  mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources \
-    2>/dev/null | grep -oE 'https?://[^ ]*/debian/?( |$)' | grep -v security | head -n1 | tr -d ' ' || true)
-  mirror=${mirror:-http://deb.debian.org/debian}
-fi
+# The mirror debootstrap uses (tests/image/lib.sh).
+mirror=$(image_mirror "${KIWI_MIRROR:-}")
 
 # Cache keys: the candidate versions apt sees (same mirror as debootstrap) and
 # the builder scripts.
-versions=$(apt-cache policy "${packages[@]}" 2>/dev/null | awk '/^[^ ]/{p=$1} /Candidate:/{print p, $2}')
-[[ $(wc -l <<<"$versions") -ge ${#packages[@]} ]] || die "apt-cache policy does not know all of ${packages[*]} (apt-get update?)"
-grep -q '(none)' <<<"$versions" && die "packages without a candidate: $(grep '(none)' <<<"$versions" | tr '\n' ' ')"
+versions=$(image_versions "${packages[@]}")
 pkg_key=$( { echo "$suite $mirror"; echo "$versions"; sed -n '/^# BEGIN chroot/,/^# END chroot/p' "$0"; } | sha256sum | cut -c1-16)
-key=$( { echo "$pkg_key ${KIWI_VOLID:-}"; cat "$here/build-kiwi-live.sh" "$here/live-init.sh"; } | sha256sum | cut -c1-16)
+key=$( { echo "$pkg_key ${KIWI_VOLID:-}"; cat "$here/build-kiwi-live.sh" "$here/lib.sh" "$here/live-init.sh"; } | sha256sum | cut -c1-16)
 iso=$out_dir/$key/$iso_name
-if [[ -s $iso ]]; then
-  echo "$iso"
-  exit 0
-fi
-
-# One build at a time per OUT_DIR; a waiting run then finds the ISO ready.
-exec 9>"$out_dir/.lock"
-flock 9
-if [[ -s $iso ]]; then
-  echo "$iso"
-  exit 0
-fi
+image_reuse_or_lock "$iso" "$out_dir"
 
 work=$(mktemp -d "$out_dir/work.XXXXXX")
 mounted=()

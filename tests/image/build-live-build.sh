@@ -31,6 +31,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 log() { echo "build-live-build: $*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=tests/image/lib.sh
+source "$here/lib.sh"
 
 (($# == 1)) || die "usage: $0 OUT_DIR"
 [[ $(id -u) == 0 ]] || die "needs root (live-build): run with sudo"
@@ -43,29 +45,12 @@ out_dir=$(cd "$1" && pwd)
 suite=bookworm
 volid=ISOBOOT_DEBLIVE
 packages=(linux-image-amd64 live-boot live-boot-initramfs-tools initramfs-tools busybox)
-mirror=${LB_MIRROR:-${KIWI_MIRROR:-}}
-if [[ -z $mirror ]]; then
-  mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources \
-    2>/dev/null | grep -oE 'https?://[^ ]*/debian/?( |$)' | grep -v security | head -n1 | tr -d ' ' || true)
-  mirror=${mirror:-http://deb.debian.org/debian}
-fi
+mirror=$(image_mirror "${LB_MIRROR:-${KIWI_MIRROR:-}}")
 
-versions=$(apt-cache policy live-build "${packages[@]}" 2>/dev/null | awk '/^[^ ]/{p=$1} /Candidate:/{print p, $2}')
-[[ $(wc -l <<<"$versions") -ge $((${#packages[@]} + 1)) ]] || die "apt-cache policy does not know all of live-build ${packages[*]} (apt-get update?)"
-grep -q '(none)' <<<"$versions" && die "packages without a candidate: $(grep '(none)' <<<"$versions" | tr '\n' ' ')"
-key=$( { echo "$suite $mirror $volid"; echo "$versions"; cat "$0" "$here/live-init.sh"; } | sha256sum | cut -c1-16)
+versions=$(image_versions live-build "${packages[@]}")
+key=$( { echo "$suite $mirror $volid"; echo "$versions"; cat "$0" "$here/lib.sh" "$here/live-init.sh"; } | sha256sum | cut -c1-16)
 iso=$out_dir/$key/live.iso
-if [[ -s $iso ]]; then
-  echo "$iso"
-  exit 0
-fi
-
-exec 9>"$out_dir/.lock"
-flock 9
-if [[ -s $iso ]]; then
-  echo "$iso"
-  exit 0
-fi
+image_reuse_or_lock "$iso" "$out_dir"
 
 work=$(mktemp -d "$out_dir/work.XXXXXX")
 cleanup() {
