@@ -127,6 +127,55 @@ Result<std::string> ParseExportName(std::span<const uint8_t> data) {
   return CheckString(data, "export name");
 }
 
+Result<MetaContextRequest> ParseMetaContextRequest(std::span<const uint8_t> data,
+                                                   size_t max_queries) {
+  ByteReader r(data);
+  uint32_t name_length = r.U32();
+  if (!r.ok()) return MakeError("option data shorter than its name length");
+  if (name_length > r.remaining()) {
+    return MakeError(fmt::format("export name of {} bytes past the option's {} bytes", name_length,
+                                 data.size()));
+  }
+  auto name = CheckString(r.Bytes(name_length), "export name");
+  if (!name) return name.error();
+  MetaContextRequest req{std::move(*name), {}};
+  uint32_t count = r.U32();
+  if (!r.ok()) return MakeError("option data ends before its number of queries");
+  if (count > max_queries) {
+    return MakeError(ErrorKind::kExhausted,
+                     fmt::format("{} queries (at most {})", count, max_queries));
+  }
+  req.queries.reserve(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    uint32_t length = r.U32();
+    if (!r.ok()) return MakeError(fmt::format("option data ends before query {}", i));
+    if (length > r.remaining()) {
+      return MakeError(fmt::format("query {} of {} bytes past the option's data", i, length));
+    }
+    auto query = CheckString(r.Bytes(length), "query");
+    if (!query) return query.error();
+    // proto.md "Metadata querying": a namespace (non-empty, no colon), a
+    // colon, a leaf name.
+    if (size_t colon = query->find(':'); colon == std::string::npos || colon == 0) {
+      return MakeError(fmt::format("query '{}' has no namespace", *query));
+    }
+    req.queries.push_back(std::move(*query));
+  }
+  if (!r.empty()) return MakeError(fmt::format("{} bytes after the last query", r.remaining()));
+  return req;
+}
+
+void AppendMetaContextRequest(const MetaContextRequest& request, std::vector<uint8_t>& out) {
+  ByteWriter w(out);
+  w.U32(static_cast<uint32_t>(request.name.size()));
+  w.Text(request.name);
+  w.U32(static_cast<uint32_t>(request.queries.size()));
+  for (const std::string& q : request.queries) {
+    w.U32(static_cast<uint32_t>(q.size()));
+    w.Text(q);
+  }
+}
+
 void AppendOptionReply(uint32_t option, uint32_t type, std::span<const uint8_t> data,
                        std::vector<uint8_t>& out) {
   ByteWriter w(out);
@@ -187,6 +236,17 @@ void AppendServerEntry(std::string_view name, std::vector<uint8_t>& out) {
   w.U32(static_cast<uint32_t>(name.size()));
   w.Text(name);
   AppendOptionReply(kOptList, kRepServer, p, out);
+}
+
+void AppendMetaContext(uint32_t option, uint32_t id, std::string_view name,
+                       std::vector<uint8_t>& out) {
+  name = Clip(name);
+  std::vector<uint8_t> p;
+  p.reserve(4 + name.size());  // as AppendServerEntry: GCC 12's stringop-overflow
+  ByteWriter w(p);
+  w.U32(id);
+  w.Text(name);
+  AppendOptionReply(option, kRepMetaContext, p, out);
 }
 
 void AppendOptionError(uint32_t option, uint32_t type, std::string_view message,
@@ -294,6 +354,37 @@ void AppendErrorOffsetChunk(uint64_t cookie, uint32_t error, uint64_t offset,
   w.U16(static_cast<uint16_t>(message.size()));
   w.Text(message);
   w.U64(offset);
+}
+
+void AppendBlockStatusChunk(uint64_t cookie, uint32_t context_id,
+                            std::span<const BlockDescriptor> descriptors,
+                            std::vector<uint8_t>& out) {
+  AppendChunkHeader({kReplyFlagDone, kReplyTypeBlockStatus, cookie,
+                     static_cast<uint32_t>(4 + 8 * descriptors.size())},
+                    out);
+  ByteWriter w(out);
+  w.U32(context_id);
+  for (const BlockDescriptor& d : descriptors) {
+    w.U32(d.length);
+    w.U32(d.flags);
+  }
+}
+
+Result<BlockStatusPayload> ParseBlockStatusPayload(std::span<const uint8_t> payload) {
+  if (payload.size() < 12 || (payload.size() - 4) % 8 != 0) {
+    return MakeError(fmt::format("block status payload of {} bytes", payload.size()));
+  }
+  ByteReader r(payload);
+  BlockStatusPayload p;
+  p.context_id = r.U32();
+  while (!r.empty()) {
+    BlockDescriptor d;
+    d.length = r.U32();
+    d.flags = r.U32();
+    if (d.length == 0) return MakeError("block status descriptor of length 0");
+    p.descriptors.push_back(d);
+  }
+  return p;
 }
 
 Result<ErrorPayload> ParseErrorPayload(uint16_t type, std::span<const uint8_t> payload) {

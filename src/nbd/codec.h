@@ -56,6 +56,7 @@ constexpr uint32_t kOptSetMetaContext = 10;
 constexpr uint32_t kRepAck = 1;
 constexpr uint32_t kRepServer = 2;
 constexpr uint32_t kRepInfo = 3;
+constexpr uint32_t kRepMetaContext = 4;
 constexpr uint32_t kRepErrUnsup = (1u << 31) + 1;
 constexpr uint32_t kRepErrPolicy = (1u << 31) + 2;
 constexpr uint32_t kRepErrInvalid = (1u << 31) + 3;
@@ -83,13 +84,20 @@ constexpr uint16_t kCmdWriteZeroes = 6;
 constexpr uint16_t kCmdBlockStatus = 7;
 constexpr uint16_t kCmdFlagFua = 1 << 0;
 constexpr uint16_t kCmdFlagDf = 1 << 2;
+constexpr uint16_t kCmdFlagReqOne = 1 << 3;  // NBD_CMD_BLOCK_STATUS: one extent only
 
 // Structured reply chunk types and flags.
 constexpr uint16_t kReplyFlagDone = 1 << 0;
 constexpr uint16_t kReplyTypeNone = 0;
 constexpr uint16_t kReplyTypeOffsetData = 1;
+constexpr uint16_t kReplyTypeBlockStatus = 5;
 constexpr uint16_t kReplyTypeError = (1 << 15) + 1;
 constexpr uint16_t kReplyTypeErrorOffset = (1 << 15) + 2;
+
+// base:allocation's status flags (proto.md "`base:allocation` metadata
+// context").
+constexpr uint32_t kStateHole = 1 << 0;
+constexpr uint32_t kStateZero = 1 << 1;
 
 // Error values on the wire (proto.md "Error values"), whatever the host's
 // errno numbering.
@@ -144,6 +152,19 @@ void AppendInfoRequest(const InfoRequest& request, std::vector<uint8_t>& out);
 // NBD_OPT_EXPORT_NAME's data is the name itself.
 Result<std::string> ParseExportName(std::span<const uint8_t> data);
 
+// The data of NBD_OPT_LIST_META_CONTEXT and NBD_OPT_SET_META_CONTEXT: an
+// export name and queries ("base:allocation", "base:"), each a string.
+struct MetaContextRequest {
+  std::string name;
+  std::vector<std::string> queries;
+};
+// Errors: lengths past the data, bytes after the last query, a NUL, a query
+// without a namespace ("namespace:leaf"): kInvalidInput; more than `max_queries`
+// queries or a string over kMaxString bytes: kExhausted.
+Result<MetaContextRequest> ParseMetaContextRequest(std::span<const uint8_t> data,
+                                                   size_t max_queries);
+void AppendMetaContextRequest(const MetaContextRequest& request, std::vector<uint8_t>& out);
+
 // An option reply: header and `data`.
 void AppendOptionReply(uint32_t option, uint32_t type, std::span<const uint8_t> data,
                        std::vector<uint8_t>& out);
@@ -163,6 +184,9 @@ void AppendInfoBlockSize(uint32_t option, uint32_t minimum, uint32_t preferred, 
                          std::vector<uint8_t>& out);
 // NBD_REP_SERVER for NBD_OPT_LIST: the name (no details).
 void AppendServerEntry(std::string_view name, std::vector<uint8_t>& out);
+// NBD_REP_META_CONTEXT: a context's id and name.
+void AppendMetaContext(uint32_t option, uint32_t id, std::string_view name,
+                       std::vector<uint8_t>& out);
 // An error reply carrying a message for people.
 void AppendOptionError(uint32_t option, uint32_t type, std::string_view message,
                        std::vector<uint8_t>& out);
@@ -206,6 +230,26 @@ void AppendErrorChunk(uint64_t cookie, uint32_t error, std::string_view message,
 // NBD_REPLY_TYPE_ERROR_OFFSET with NBD_REPLY_FLAG_DONE.
 void AppendErrorOffsetChunk(uint64_t cookie, uint32_t error, uint64_t offset,
                             std::string_view message, std::vector<uint8_t>& out);
+// One NBD_REPLY_TYPE_BLOCK_STATUS descriptor: `length` bytes (nonzero)
+// with status `flags`.
+struct BlockDescriptor {
+  uint32_t length = 0;
+  uint32_t flags = 0;
+  bool operator==(const BlockDescriptor&) const = default;
+};
+// NBD_REPLY_TYPE_BLOCK_STATUS with NBD_REPLY_FLAG_DONE: the context id,
+// then the descriptors (at least one; the caller bounds their number).
+void AppendBlockStatusChunk(uint64_t cookie, uint32_t context_id,
+                            std::span<const BlockDescriptor> descriptors,
+                            std::vector<uint8_t>& out);
+struct BlockStatusPayload {
+  uint32_t context_id = 0;
+  std::vector<BlockDescriptor> descriptors;
+};
+// The payload of a block status chunk: 4 + 8*N bytes, N >= 1, no zero
+// lengths.
+Result<BlockStatusPayload> ParseBlockStatusPayload(std::span<const uint8_t> payload);
+
 struct ErrorPayload {
   uint32_t error = 0;
   std::string message;

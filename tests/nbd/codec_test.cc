@@ -192,5 +192,102 @@ TEST(NbdCodec, MalformedFrames) {
   EXPECT_TRUE(ParseGreeting(greeting).error().Is(ErrorKind::kUnsupported));
 }
 
+TEST(NbdCodec, MetaContextRequestRoundTrip) {
+  MetaContextRequest req{"disk", {"base:allocation", "qemu:dirty-bitmap:b"}};
+  std::vector<uint8_t> out;
+  AppendMetaContextRequest(req, out);
+  EXPECT_EQ(out, Bytes({0,   0,   0,   4,   'd', 'i', 's', 'k', 0,   0,   0,   2,   0,   0,
+                        0,   15,  'b', 'a', 's', 'e', ':', 'a', 'l', 'l', 'o', 'c', 'a', 't',
+                        'i', 'o', 'n', 0,   0,   0,   19,  'q', 'e', 'm', 'u', ':', 'd', 'i',
+                        'r', 't', 'y', '-', 'b', 'i', 't', 'm', 'a', 'p', ':', 'b'}));
+  auto r = ParseMetaContextRequest(out, 16);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->name, "disk");
+  EXPECT_EQ(r->queries, req.queries);
+  // No queries, empty name.
+  r = ParseMetaContextRequest(Bytes({0, 0, 0, 0, 0, 0, 0, 0}), 16);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->name.empty());
+  EXPECT_TRUE(r->queries.empty());
+}
+
+TEST(NbdCodec, MalformedMetaContextRequests) {
+  std::vector<Malformed> cases = {
+      {"empty", {}},
+      {"short name length", {0, 0, 0}},
+      {"name past the data", {0, 0, 0, 5, 'a', 'b', 0, 0, 0, 0}},
+      {"huge name length", {0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0}},
+      {"no query count", {0, 0, 0, 1, 'a'}},
+      {"half a count", {0, 0, 0, 1, 'a', 0, 0}},
+      {"count past the data", {0, 0, 0, 0, 0, 0, 0, 1}},
+      {"half a query length", {0, 0, 0, 0, 0, 0, 0, 1, 0, 0}},
+      {"query past the data", {0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 9, 'b', 'a', 's', 'e', ':'}},
+      {"huge query length", {0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 'b', ':'}},
+      {"no namespace", {0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 4, 'b', 'a', 's', 'e'}},
+      {"empty namespace", {0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, ':', 'a'}},
+      {"empty query", {0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0}},
+      {"NUL in query", {0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 3, 'b', ':', 0}},
+      {"NUL in name", {0, 0, 0, 1, 0, 0, 0, 0, 0}},
+      {"trailing byte", {0, 0, 0, 0, 0, 0, 0, 0, 7}},
+  };
+  for (const auto& c : cases) {
+    auto r = ParseMetaContextRequest(c.bytes, 16);
+    ASSERT_FALSE(r) << c.what;
+    EXPECT_TRUE(r.error().Is(ErrorKind::kInvalidInput)) << c.what;
+  }
+  // Limits: more queries than allowed (refused from the count, before the
+  // queries are read), a query over 4096 bytes.
+  MetaContextRequest many{"", std::vector<std::string>(17, "base:allocation")};
+  std::vector<uint8_t> out;
+  AppendMetaContextRequest(many, out);
+  auto r = ParseMetaContextRequest(out, 16);
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error().Is(ErrorKind::kExhausted));
+  EXPECT_TRUE(ParseMetaContextRequest(Bytes({0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff}), 16)
+                  .error()
+                  .Is(ErrorKind::kExhausted));
+  out.clear();
+  AppendMetaContextRequest({"", {"x-a:" + std::string(kMaxString, 'a')}}, out);
+  r = ParseMetaContextRequest(out, 16);
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error().Is(ErrorKind::kExhausted));
+  out.clear();
+  AppendMetaContextRequest({"", {"x-a:" + std::string(kMaxString - 4, 'a')}}, out);
+  EXPECT_TRUE(ParseMetaContextRequest(out, 16));
+}
+
+TEST(NbdCodec, MetaContextReply) {
+  std::vector<uint8_t> out;
+  AppendMetaContext(kOptSetMetaContext, 1, "base:allocation", out);
+  auto r = ParseOptionReply(out);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->option, kOptSetMetaContext);
+  EXPECT_EQ(r->type, kRepMetaContext);
+  EXPECT_EQ(std::vector<uint8_t>(r->data.begin(), r->data.end()),
+            Bytes({0, 0, 0, 1, 'b', 'a', 's', 'e', ':', 'a', 'l', 'l', 'o', 'c', 'a', 't', 'i', 'o',
+                   'n'}));
+}
+
+TEST(NbdCodec, BlockStatusChunk) {
+  std::vector<uint8_t> out;
+  std::vector<BlockDescriptor> d = {{0x10000, 0}, {0x200, kStateHole | kStateZero}};
+  AppendBlockStatusChunk(0x0102030405060708, 1, d, out);
+  EXPECT_EQ(out, Bytes({0x66, 0x8e, 0x33, 0xef, 0, 1, 0, 5,     // magic, DONE, BLOCK_STATUS
+                        1,    2,    3,    4,    5, 6, 7, 8,     // cookie
+                        0,    0,    0,    20,                   // 4 + 2 * 8
+                        0,    0,    0,    1,                    // context id
+                        0,    1,    0,    0,    0, 0, 0, 0,     // 64 KiB data
+                        0,    0,    2,    0,    0, 0, 0, 3}));  // 512 bytes hole, zero
+  auto c = ParseChunkHeader(out);
+  ASSERT_TRUE(c);
+  auto p = ParseBlockStatusPayload(std::span(out).subspan(kChunkHeaderSize));
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->context_id, 1u);
+  EXPECT_EQ(p->descriptors, d);
+  EXPECT_FALSE(ParseBlockStatusPayload(Bytes({0, 0, 0, 1})));  // no descriptor
+  EXPECT_FALSE(ParseBlockStatusPayload(Bytes({0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0})));
+  EXPECT_FALSE(ParseBlockStatusPayload(Bytes({0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0})));
+}
+
 }  // namespace
 }  // namespace isoboot::nbd
