@@ -1,5 +1,7 @@
 #include "nbd/protocol.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace isoboot::nbd {
@@ -50,6 +52,7 @@ Handshake::Step Handshake::OnOption(uint32_t option, std::span<const uint8_t> da
       AppendExportNameReply(exports_[index].size, kExportFlags, no_zeroes_, s.reply);
       s.next = Next::kTransmit;
       s.export_index = index;
+      Enter(index);
       return s;
     }
     case kOptAbort:
@@ -77,12 +80,7 @@ Handshake::Step Handshake::OnOption(uint32_t option, std::span<const uint8_t> da
       return error(kRepErrUnsup, "TLS is not supported by this server");
     case kOptListMetaContext:
     case kOptSetMetaContext:
-      // libnbd (nbdinfo, nbdcopy) and qemu ask for base:allocation on every
-      // connection: a well-behaved probe of something not offered, not bad
-      // input (proto.md: NBD_REP_ERR_UNSUP when no contexts are supported).
-      AppendOptionError(option, kRepErrUnsup, "no metadata contexts", s.reply);
-      s.note = fmt::format("{}: no metadata contexts", OptionName(option));
-      return s;
+      return MetaContext(option, data);
   }
   return error(kRepErrUnsup, fmt::format("{} is not supported", OptionName(option)));
 }
@@ -123,11 +121,53 @@ Handshake::Step Handshake::InfoOrGo(uint32_t option, std::span<const uint8_t> da
   if (option == kOptGo) {
     s.next = Next::kTransmit;
     s.export_index = index;
+    Enter(index);
   }
   return s;
 }
 
-Decision Decide(const Request& q, uint64_t export_size, const Limits& limits) {
+// proto.md "NBD_OPT_LIST_META_CONTEXT", "NBD_OPT_SET_META_CONTEXT" and "The
+// `base:` metadata namespace". The one context is base:allocation; queries
+// of other namespaces, and unknown base: leaves, match nothing.
+Handshake::Step Handshake::MetaContext(uint32_t option, std::span<const uint8_t> data) {
+  Step s;
+  const bool set = option == kOptSetMetaContext;
+  // A SET replaces the selection even when it fails.
+  if (set) meta_index_ = -1;
+  auto error = [&](uint32_t type, std::string message) {
+    s.note = fmt::format("{}: {}", OptionName(option), message);
+    AppendOptionError(option, type, s.note, s.reply);
+    s.bad = true;
+    return s;
+  };
+  // proto.md: SET MUST NOT come before structured replies (the server
+  // SHOULD answer NBD_REP_ERR_INVALID); for LIST it is only SHOULD NOT and
+  // a server MAY refuse, so a LIST is answered anyway.
+  if (set && !structured_) {
+    return error(kRepErrInvalid, "structured replies were not negotiated");
+  }
+  auto request = ParseMetaContextRequest(data, limits_.max_queries);
+  if (!request) {
+    return error(request.error().Is(ErrorKind::kExhausted) ? kRepErrTooBig : kRepErrInvalid,
+                 request.error().message);
+  }
+  int index = Find(request->name);
+  if (index < 0) return error(kRepErrUnknown, fmt::format("no export '{}'", request->name));
+  bool match = false;
+  if (!set && request->queries.empty()) match = true;  // LIST of everything
+  for (const std::string& q : request->queries) {
+    // "base:" is LIST's wildcard for the namespace; SET MUST ignore it.
+    if (q == kBaseAllocation || (!set && q == "base:")) match = true;
+  }
+  if (match) AppendMetaContext(option, set ? kBaseAllocationId : 0, kBaseAllocation, s.reply);
+  AppendOptionReply(option, kRepAck, {}, s.reply);
+  if (set && match) meta_index_ = index;
+  s.note = fmt::format("{} for '{}': {}", OptionName(option), request->name,
+                       match ? kBaseAllocation : "no context");
+  return s;
+}
+
+Decision Decide(const Request& q, uint64_t export_size, const Limits& limits, bool block_status) {
   Decision d;
   auto refuse = [&](uint32_t error, std::string note) {
     d.kind = Decision::Kind::kError;
@@ -145,6 +185,15 @@ Decision Decide(const Request& q, uint64_t export_size, const Limits& limits) {
         return refuse(kEinval, "past the end of the export");
       }
       d.kind = Decision::Kind::kRead;
+      return d;
+    case kCmdBlockStatus:
+      // nbdkit answers the same way without a selected context.
+      if (!block_status) return refuse(kEinval, "no metadata context selected");
+      if (q.length == 0) return refuse(kEinval, "zero length");
+      if (q.offset > export_size || export_size - q.offset < q.length) {
+        return refuse(kEinval, "past the end of the export");
+      }
+      d.kind = Decision::Kind::kBlockStatus;
       return d;
     case kCmdDisc:
       d.kind = Decision::Kind::kDisconnect;
@@ -169,6 +218,29 @@ Decision Decide(const Request& q, uint64_t export_size, const Limits& limits) {
       return refuse(kEperm, "the export is read-only");
   }
   return refuse(kEinval, "not supported");
+}
+
+std::vector<BlockDescriptor> BlockStatusDescriptors(const Request& q,
+                                                    std::span<const AllocationRun> runs,
+                                                    size_t max_extents) {
+  const size_t most = (q.flags & kCmdFlagReqOne) ? 1 : std::max<size_t>(max_extents, 1);
+  std::vector<BlockDescriptor> out;
+  uint64_t left = q.length;  // a request's length is 32 bits: so is every descriptor's
+  for (const AllocationRun& run : runs) {
+    if (left == 0) break;
+    uint64_t n = std::min(run.length, left);
+    if (n == 0) continue;
+    uint32_t flags = run.hole ? (kStateHole | kStateZero) : 0;
+    if (!out.empty() && out.back().flags == flags) {
+      out.back().length += static_cast<uint32_t>(n);
+    } else {
+      if (out.size() == most) break;
+      out.push_back({static_cast<uint32_t>(n), flags});
+    }
+    left -= n;
+  }
+  if (out.empty()) out.push_back({q.length, 0});
+  return out;
 }
 
 }  // namespace isoboot::nbd

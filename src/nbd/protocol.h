@@ -32,7 +32,19 @@ struct Limits {
   uint32_t max_option_length = 64 * 1024;
   // Options per connection before the server gives up on the client.
   unsigned max_options = 64;
+  // Queries in one NBD_OPT_{LIST,SET}_META_CONTEXT (more: NBD_REP_ERR_TOO_BIG;
+  // clients send one or two).
+  size_t max_queries = 16;
+  // Descriptors in one block status reply; the client asks again for the
+  // rest (proto.md lets a server return fewer than the range needs).
+  size_t max_extents = 2048;
 };
+
+// The one metadata context (proto.md "The `base:` metadata namespace") and
+// the id NBD_OPT_SET_META_CONTEXT gives it (any value; clients treat it as
+// opaque).
+constexpr char kBaseAllocation[] = "base:allocation";
+constexpr uint32_t kBaseAllocationId = 1;
 
 // The transmission flags every export gets: read-only data, so flush is a
 // no-op that always succeeds, and many connections see the same bytes.
@@ -69,27 +81,40 @@ class Handshake {
   Step TooLong(const OptionHeader& header) const;
 
   bool structured() const { return structured_; }
+  // After kTransmit: base:allocation was selected by the last
+  // NBD_OPT_SET_META_CONTEXT, for the export transmission began with, so
+  // NBD_CMD_BLOCK_STATUS may be used.
+  bool block_status() const { return block_status_; }
   unsigned options_seen() const { return options_; }
   // The export index for `name`, or -1.
   int Find(const std::string& name) const;
 
  private:
   Step InfoOrGo(uint32_t option, std::span<const uint8_t> data);
+  Step MetaContext(uint32_t option, std::span<const uint8_t> data);
+  // Entering transmission for `index`: the selection counts only for the
+  // export it was made for.
+  void Enter(int index) { block_status_ = meta_index_ >= 0 && meta_index_ == index; }
 
   std::span<const ExportInfo> exports_;
   Limits limits_;
   bool no_zeroes_ = false;
   bool structured_ = false;
+  // The export the last NBD_OPT_SET_META_CONTEXT selected base:allocation
+  // for, or -1 (none selected, or the last SET failed or selected nothing).
+  int meta_index_ = -1;
+  bool block_status_ = false;
   unsigned options_ = 0;
 };
 
 // What to do with one transmission request.
 struct Decision {
   enum class Kind {
-    kRead,        // send `length` bytes at `offset`
-    kOk,          // reply success with no data (flush)
-    kError,       // reply `error` (after skipping `skip` payload bytes)
-    kDisconnect,  // NBD_CMD_DISC, or a request we cannot safely skip
+    kRead,         // send `length` bytes at `offset`
+    kBlockStatus,  // send base:allocation for [offset, offset + length)
+    kOk,           // reply success with no data (flush)
+    kError,        // reply `error` (after skipping `skip` payload bytes)
+    kDisconnect,   // NBD_CMD_DISC, or a request we cannot safely skip
   };
   Kind kind = Kind::kError;
   uint32_t error = 0;
@@ -97,6 +122,27 @@ struct Decision {
   bool bad = false;   // a malformed or refused request (for counters)
   std::string note;   // why, for the log
 };
-Decision Decide(const Request& request, uint64_t export_size, const Limits& limits);
+// `block_status`: Handshake::block_status() (else NBD_CMD_BLOCK_STATUS gets
+// EINVAL, as proto.md advises).
+Decision Decide(const Request& request, uint64_t export_size, const Limits& limits,
+                bool block_status = false);
+
+// A run of the export's bytes as the server found them on the host: a hole
+// (reads as zeroes, not allocated) or data (or not known).
+struct AllocationRun {
+  uint64_t length = 0;
+  bool hole = false;
+  bool operator==(const AllocationRun&) const = default;
+};
+// The descriptors answering a block status `request` from `runs`, which
+// start at request.offset: runs clipped to the request's length, adjacent
+// runs of one status merged, zero-length runs dropped, at most
+// `max_extents` descriptors (one with NBD_CMD_FLAG_REQ_ONE). Holes are
+// NBD_STATE_HOLE | NBD_STATE_ZERO, data 0. Never empty: runs that cover
+// nothing give one data descriptor of the request's length (status 0 is
+// always true, proto.md). REQUIRES: request.length > 0 (Decide refuses 0).
+std::vector<BlockDescriptor> BlockStatusDescriptors(const Request& request,
+                                                    std::span<const AllocationRun> runs,
+                                                    size_t max_extents);
 
 }  // namespace isoboot::nbd

@@ -22,6 +22,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/log_throttle.h"
+#include "nbd/allocation.h"
 
 namespace isoboot::nbd {
 namespace {
@@ -243,6 +244,7 @@ class Server::Connection {
           return -1;
         case nbd::Handshake::Next::kTransmit:
           structured_ = hs.structured();
+          block_status_ = hs.block_status();
           deadline_.reset();
           return step.export_index;
       }
@@ -272,7 +274,7 @@ class Server::Connection {
         end = "dropped";
         break;
       }
-      Decision d = Decide(*q, size, s_.options_.limits);
+      Decision d = Decide(*q, size, s_.options_.limits, block_status_);
       if (d.kind == Decision::Kind::kDisconnect) {
         if (d.bad) Bad(c.protocol_errors, "{}", d.note);
         end = d.bad ? "dropped" : "disconnected";
@@ -291,13 +293,20 @@ class Server::Connection {
         c.bytes_read += q->length;
         continue;
       }
+      if (d.kind == Decision::Kind::kBlockStatus) {
+        if (!SendBlockStatus(source, *q)) {
+          end = "lost";
+          break;
+        }
+        continue;
+      }
       if (d.kind == Decision::Kind::kError) {
         Bad(c.bad_requests, "{}", d.note);
         if (d.skip > 0 && Skip(d.skip) != ReadStatus::kOk) {
           end = "lost";
           break;
         }
-        if (structured_ && q->type == kCmdRead) {
+        if (structured_ && (q->type == kCmdRead || q->type == kCmdBlockStatus)) {
           AppendErrorChunk(q->cookie, d.error, d.note, out);
         } else {
           AppendSimpleReply(d.error, q->cookie, out);
@@ -359,6 +368,17 @@ class Server::Connection {
     return true;
   }
 
+  // base:allocation for the request's range: one NBD_REPLY_TYPE_BLOCK_STATUS
+  // chunk, at most limits.max_extents descriptors (Decide checked the range).
+  bool SendBlockStatus(const vfs::Source& source, const Request& q) {
+    const size_t most = s_.options_.limits.max_extents;
+    std::vector<AllocationRun> runs = FindAllocation(source, q.offset, q.length, most);
+    std::vector<BlockDescriptor> descriptors = BlockStatusDescriptors(q, runs, most);
+    std::vector<uint8_t> out;
+    AppendBlockStatusChunk(q.cookie, kBaseAllocationId, descriptors, out);
+    return SendAll(out);
+  }
+
   static constexpr size_t kCopyBuffer = 128 * 1024;
 
   Server& s_;
@@ -366,6 +386,7 @@ class Server::Connection {
   const std::string peer_;
   std::optional<Clock::time_point> deadline_;
   bool structured_ = false;
+  bool block_status_ = false;  // base:allocation selected for this export
   uint8_t buf_[4096];
   size_t buf_pos_ = 0, buf_len_ = 0;
   std::unique_ptr<uint8_t[]> copy_buf_;  // only for sources that are not files

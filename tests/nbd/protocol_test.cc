@@ -1,10 +1,19 @@
 #include "nbd/protocol.h"
 
+#include <ostream>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 namespace isoboot::nbd {
+
+// For gtest's messages.
+void PrintTo(const BlockDescriptor& d, std::ostream* os) {
+  *os << "{" << d.length << ", " << d.flags << "}";
+}
+
 namespace {
 
 // Splits a run of option replies.
@@ -19,6 +28,21 @@ std::vector<OptionReply> Replies(const std::vector<uint8_t>& bytes) {
     rest = rest.subspan(kOptionReplyHeaderSize + r->data.size());
   }
   return out;
+}
+
+std::vector<uint8_t> Meta(const std::string& name, std::vector<std::string> queries) {
+  std::vector<uint8_t> out;
+  AppendMetaContextRequest({name, std::move(queries)}, out);
+  return out;
+}
+
+// An NBD_REP_META_CONTEXT's id and name.
+std::pair<uint32_t, std::string> Context(const OptionReply& r) {
+  EXPECT_EQ(r.type, kRepMetaContext);
+  EXPECT_GE(r.data.size(), 4u);
+  if (r.data.size() < 4) return {};
+  uint32_t id = uint32_t{r.data[0]} << 24 | uint32_t{r.data[1]} << 16 | r.data[2] << 8 | r.data[3];
+  return {id, std::string(r.data.begin() + 4, r.data.end())};
 }
 
 std::vector<uint8_t> Info(const std::string& name, std::vector<uint16_t> requests) {
@@ -147,6 +171,184 @@ TEST(NbdDecide, Commands) {
   EXPECT_FALSE(Decide({0, kCmdDisc, 1, 0, 0}, size, l).bad);
   EXPECT_EQ(Decide({0, 77, 1, 0, 0}, size, l).error, kEinval);
   EXPECT_EQ(Decide({0, kCmdBlockStatus, 1, 0, 512}, size, l).error, kEinval);
+}
+
+TEST_F(NbdHandshake, ListMetaContexts) {
+  // No queries: every context; "base:": the namespace's; other namespaces
+  // and unknown base: leaves: nothing, and no error. Ids are 0 for LIST.
+  for (const auto& queries : std::vector<std::vector<std::string>>{
+           {}, {"base:"}, {"base:allocation"}, {"qemu:dirty-bitmap:x", "base:"}}) {
+    auto step = hs_.OnOption(kOptListMetaContext, Meta("live.iso", queries));
+    EXPECT_FALSE(step.bad);
+    EXPECT_EQ(step.next, Handshake::Next::kContinue);
+    auto replies = Replies(step.reply);
+    ASSERT_EQ(replies.size(), 2u) << queries.size();
+    EXPECT_EQ(Context(replies[0]), std::make_pair(0u, std::string("base:allocation")));
+    EXPECT_EQ(replies[1].type, kRepAck);
+  }
+  for (const auto& queries :
+       std::vector<std::vector<std::string>>{{"qemu:"}, {"base:nope"}, {"x-foo:base:allocation"}}) {
+    auto step = hs_.OnOption(kOptListMetaContext, Meta("", queries));
+    EXPECT_FALSE(step.bad);
+    auto replies = Replies(step.reply);
+    ASSERT_EQ(replies.size(), 1u);
+    EXPECT_EQ(replies[0].type, kRepAck);
+  }
+  // LIST selects nothing.
+  hs_.OnOption(kOptStructuredReply, {});
+  hs_.OnOption(kOptGo, Info("live.iso", {}));
+  EXPECT_FALSE(hs_.block_status());
+}
+
+TEST_F(NbdHandshake, SetMetaContextThenGo) {
+  hs_.OnOption(kOptStructuredReply, {});
+  auto step = hs_.OnOption(kOptSetMetaContext, Meta("live.iso", {"base:allocation"}));
+  EXPECT_FALSE(step.bad);
+  auto replies = Replies(step.reply);
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_EQ(Context(replies[0]), std::make_pair(kBaseAllocationId, std::string(kBaseAllocation)));
+  EXPECT_EQ(replies[1].type, kRepAck);
+  step = hs_.OnOption(kOptGo, Info("live.iso", {}));
+  EXPECT_EQ(step.next, Handshake::Next::kTransmit);
+  EXPECT_TRUE(hs_.block_status());
+}
+
+TEST_F(NbdHandshake, SetMetaContextForTheDefaultExport) {
+  // "" is exports[0]: the same export as its name.
+  hs_.OnOption(kOptStructuredReply, {});
+  hs_.OnOption(kOptSetMetaContext, Meta("", {"base:allocation"}));
+  std::string name = "live.iso";
+  hs_.OnOption(kOptExportName, {reinterpret_cast<const uint8_t*>(name.data()), name.size()});
+  EXPECT_TRUE(hs_.block_status());
+}
+
+TEST_F(NbdHandshake, SetMetaContextThenGoElsewhere) {
+  // proto.md: the selection is for the export it named; GO to another one
+  // leaves none.
+  hs_.OnOption(kOptStructuredReply, {});
+  hs_.OnOption(kOptSetMetaContext, Meta("live.iso", {"base:allocation"}));
+  auto step = hs_.OnOption(kOptGo, Info("other", {}));
+  EXPECT_EQ(step.next, Handshake::Next::kTransmit);
+  EXPECT_FALSE(hs_.block_status());
+}
+
+TEST_F(NbdHandshake, SetMetaContextWithoutStructuredReplies) {
+  auto step = hs_.OnOption(kOptSetMetaContext, Meta("live.iso", {"base:allocation"}));
+  EXPECT_TRUE(step.bad);
+  EXPECT_EQ(step.next, Handshake::Next::kContinue);
+  auto replies = Replies(step.reply);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].type, kRepErrInvalid);
+  hs_.OnOption(kOptGo, Info("live.iso", {}));
+  EXPECT_FALSE(hs_.block_status());
+}
+
+TEST_F(NbdHandshake, SetMetaContextUnknownContextsSelectNothing) {
+  hs_.OnOption(kOptStructuredReply, {});
+  // "base:" MUST be ignored by SET; no queries select nothing.
+  for (const auto& queries : std::vector<std::vector<std::string>>{
+           {"base:"}, {"base:nope"}, {"qemu:dirty-bitmap:x"}, {}}) {
+    auto step = hs_.OnOption(kOptSetMetaContext, Meta("live.iso", queries));
+    EXPECT_FALSE(step.bad);
+    auto replies = Replies(step.reply);
+    ASSERT_EQ(replies.size(), 1u);
+    EXPECT_EQ(replies[0].type, kRepAck);
+  }
+  hs_.OnOption(kOptGo, Info("live.iso", {}));
+  EXPECT_FALSE(hs_.block_status());
+}
+
+TEST_F(NbdHandshake, SetMetaContextReplacesTheSelection) {
+  hs_.OnOption(kOptStructuredReply, {});
+  auto step =
+      hs_.OnOption(kOptSetMetaContext, Meta("live.iso", {"base:allocation", kBaseAllocation}));
+  auto replies = Replies(step.reply);
+  ASSERT_EQ(replies.size(), 2u);  // one context, however often asked for
+  // A later SET that selects nothing, or fails, clears it.
+  hs_.OnOption(kOptSetMetaContext, Meta("live.iso", {"x-other:thing"}));
+  hs_.OnOption(kOptGo, Info("live.iso", {}));
+  EXPECT_FALSE(hs_.block_status());
+
+  Handshake again(exports_, Limits{});
+  again.OnOption(kOptStructuredReply, {});
+  again.OnOption(kOptSetMetaContext, Meta("live.iso", {"base:allocation"}));
+  step = again.OnOption(kOptSetMetaContext, Meta("nope", {"base:allocation"}));
+  EXPECT_TRUE(step.bad);
+  EXPECT_EQ(Replies(step.reply).at(0).type, kRepErrUnknown);
+  again.OnOption(kOptGo, Info("live.iso", {}));
+  EXPECT_FALSE(again.block_status());
+}
+
+TEST_F(NbdHandshake, MalformedMetaContextOptions) {
+  hs_.OnOption(kOptStructuredReply, {});
+  for (uint32_t option : {kOptListMetaContext, kOptSetMetaContext}) {
+    auto step = hs_.OnOption(option, Meta("nope", {"base:allocation"}));
+    EXPECT_TRUE(step.bad);
+    EXPECT_EQ(Replies(step.reply).at(0).type, kRepErrUnknown);
+    std::vector<uint8_t> cut = Meta("live.iso", {"base:allocation"});
+    cut.pop_back();
+    step = hs_.OnOption(option, cut);
+    EXPECT_TRUE(step.bad);
+    EXPECT_EQ(step.next, Handshake::Next::kContinue);
+    EXPECT_EQ(Replies(step.reply).at(0).type, kRepErrInvalid);
+    step = hs_.OnOption(option, Meta("live.iso", {"allocation"}));
+    EXPECT_EQ(Replies(step.reply).at(0).type, kRepErrInvalid);
+    step = hs_.OnOption(option, Meta("live.iso", std::vector<std::string>(17, "base:")));
+    EXPECT_TRUE(step.bad);
+    EXPECT_EQ(Replies(step.reply).at(0).type, kRepErrTooBig);
+  }
+}
+
+TEST(NbdDecide, BlockStatus) {
+  Limits l;
+  const uint64_t size = 1 << 20;
+  // Not selected (no SET, or structured replies not negotiated): EINVAL.
+  auto d = Decide({0, kCmdBlockStatus, 1, 0, 512}, size, l, false);
+  EXPECT_EQ(d.kind, Decision::Kind::kError);
+  EXPECT_EQ(d.error, kEinval);
+  EXPECT_TRUE(d.bad);
+  EXPECT_EQ(Decide({0, kCmdBlockStatus, 1, 0, 512}, size, l, true).kind,
+            Decision::Kind::kBlockStatus);
+  EXPECT_EQ(Decide({kCmdFlagReqOne, kCmdBlockStatus, 1, 0, size}, size, l, true).kind,
+            Decision::Kind::kBlockStatus);
+  EXPECT_EQ(Decide({0, kCmdBlockStatus, 1, size - 1, 1}, size, l, true).kind,
+            Decision::Kind::kBlockStatus);
+  EXPECT_EQ(Decide({0, kCmdBlockStatus, 1, 0, 0}, size, l, true).error, kEinval);
+  EXPECT_EQ(Decide({0, kCmdBlockStatus, 1, size - 1, 2}, size, l, true).error, kEinval);
+  EXPECT_EQ(Decide({0, kCmdBlockStatus, 1, ~0ull, 1}, size, l, true).error, kEinval);
+  // Not bound by the maximum block size: no data is sent.
+  EXPECT_EQ(Decide({0, kCmdBlockStatus, 1, 0, 0xffffffff}, 1ull << 40, l, true).kind,
+            Decision::Kind::kBlockStatus);
+}
+
+TEST(NbdBlockStatus, DescriptorsFromRuns) {
+  constexpr uint32_t kHole = kStateHole | kStateZero;
+  Request q{0, kCmdBlockStatus, 1, 4096, 3 * 65536};
+  std::vector<AllocationRun> runs = {{65536, false}, {0, true},     {4096, false},
+                                     {65536, true},  {65536, true}, {1 << 20, false}};
+  // Adjacent runs of one status merge, empty ones go, the last is clipped
+  // to the request.
+  EXPECT_EQ(BlockStatusDescriptors(q, runs, 2048),
+            (std::vector<BlockDescriptor>{{69632, 0}, {126976, kHole}}));
+  q.length = 300000;
+  EXPECT_EQ(BlockStatusDescriptors(q, runs, 2048),
+            (std::vector<BlockDescriptor>{{69632, 0}, {131072, kHole}, {99296, 0}}));
+  // Bounded: the first max_extents descriptors, less than the range.
+  EXPECT_EQ(BlockStatusDescriptors(q, runs, 2),
+            (std::vector<BlockDescriptor>{{69632, 0}, {131072, kHole}}));
+  // NBD_CMD_FLAG_REQ_ONE: exactly one, within the request's length.
+  q.flags = kCmdFlagReqOne;
+  EXPECT_EQ(BlockStatusDescriptors(q, runs, 2048), (std::vector<BlockDescriptor>{{69632, 0}}));
+  q.length = 1000;
+  EXPECT_EQ(BlockStatusDescriptors(q, runs, 2048), (std::vector<BlockDescriptor>{{1000, 0}}));
+  std::vector<AllocationRun> hole_first = {{1 << 20, true}, {512, false}};
+  EXPECT_EQ(BlockStatusDescriptors(q, hole_first, 2048),
+            (std::vector<BlockDescriptor>{{1000, kHole}}));
+  // Nothing known: one data descriptor for the whole request.
+  q.flags = 0;
+  EXPECT_EQ(BlockStatusDescriptors(q, {}, 2048), (std::vector<BlockDescriptor>{{1000, 0}}));
+  std::vector<AllocationRun> empty = {{0, true}};
+  EXPECT_EQ(BlockStatusDescriptors(q, empty, 2048), (std::vector<BlockDescriptor>{{1000, 0}}));
 }
 
 }  // namespace

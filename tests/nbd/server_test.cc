@@ -256,9 +256,11 @@ TEST_F(NbdServer, HandshakeRefusals) {
     std::vector<uint8_t> storage;
     c.Option(1234, {});
     EXPECT_EQ(c.Reply(storage).type, kRepErrUnsup);
-    // libnbd's probe for base:allocation: refused, but not bad input.
-    c.Option(kOptSetMetaContext, {});
-    EXPECT_EQ(c.Reply(storage).type, kRepErrUnsup);
+    // A metadata context before structured replies: refused and counted.
+    std::vector<uint8_t> meta;
+    AppendMetaContextRequest({"disk", {kBaseAllocation}}, meta);
+    c.Option(kOptSetMetaContext, meta);
+    EXPECT_EQ(c.Reply(storage).type, kRepErrInvalid);
     std::vector<uint8_t> data;
     AppendInfoRequest({"nope", {}}, data);
     c.Option(kOptGo, data);
@@ -275,7 +277,50 @@ TEST_F(NbdServer, HandshakeRefusals) {
   ServerStats s = server_->Stats();
   EXPECT_EQ(s.handshake_failures, 1u);
   EXPECT_EQ(s.handshake_timeouts, 1u);
-  EXPECT_EQ(s.bad_options, 3u);
+  EXPECT_EQ(s.bad_options, 4u);
+}
+
+TEST_F(NbdServer, BlockStatusOfGeneratedContentIsData) {
+  RawClient c(server_->port());
+  c.Greet();
+  std::vector<uint8_t> storage, meta;
+  c.Option(kOptStructuredReply, {});
+  ASSERT_EQ(c.Reply(storage).type, kRepAck);
+  AppendMetaContextRequest({"text", {kBaseAllocation}}, meta);
+  c.Option(kOptSetMetaContext, meta);
+  auto r = c.Reply(storage);
+  ASSERT_EQ(r.type, kRepMetaContext);
+  ASSERT_EQ(c.Reply(storage).type, kRepAck);
+  std::vector<uint8_t> data;
+  AppendInfoRequest({"text", {}}, data);
+  c.Option(kOptGo, data);
+  while (c.Reply(storage).type != kRepAck) {
+  }
+  c.Request(kCmdBlockStatus, 2, 9, 5);
+  auto header = c.Recv(kChunkHeaderSize);
+  auto chunk = ParseChunkHeader(header);
+  ASSERT_TRUE(chunk);
+  EXPECT_EQ(chunk->type, kReplyTypeBlockStatus);
+  EXPECT_EQ(chunk->flags, kReplyFlagDone);
+  EXPECT_EQ(chunk->cookie, 5u);
+  auto payload = ParseBlockStatusPayload(c.Recv(chunk->length));
+  ASSERT_TRUE(payload);
+  EXPECT_EQ(payload->context_id, kBaseAllocationId);
+  EXPECT_EQ(payload->descriptors, (std::vector<BlockDescriptor>{{9, 0}}));
+  // Past the end: an error chunk, and the connection goes on.
+  c.Request(kCmdBlockStatus, 2, 100, 6);
+  header = c.Recv(kChunkHeaderSize);
+  chunk = ParseChunkHeader(header);
+  ASSERT_TRUE(chunk);
+  EXPECT_EQ(chunk->type, kReplyTypeError);
+  auto e = ParseErrorPayload(chunk->type, c.Recv(chunk->length));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->error, kEinval);
+  c.Request(kCmdRead, 0, 5, 7);
+  header = c.Recv(kChunkHeaderSize);
+  chunk = ParseChunkHeader(header);
+  ASSERT_TRUE(chunk);
+  EXPECT_EQ(chunk->type, kReplyTypeOffsetData);
 }
 
 TEST_F(NbdServer, PerClientLimit) {
