@@ -100,6 +100,11 @@ elif case == "name-past-frame":  # name length past the option: NBD_REP_ERR_INVA
     assert reply(s)[1] == ERR_TOO_BIG
     s.sendall(opt(6, struct.pack(">I", 4) + b"nope" + struct.pack(">H", 0)))
     assert reply(s)[1] == ERR_UNKNOWN
+    # NBD_OPT_LIST_META_CONTEXT: a query past the option, a huge count.
+    s.sendall(opt(9, struct.pack(">I", 8) + b"disk.img" + struct.pack(">II", 1, 1000) + b"base:"))
+    assert reply(s)[1] == ERR_INVALID
+    s.sendall(opt(9, struct.pack(">I", 8) + b"disk.img" + struct.pack(">I", 0xFFFFFFFF)))
+    assert reply(s)[1] == ERR_TOO_BIG
     s.sendall(opt(4242, b"zz"))
     assert reply(s)[1] == ERR_UNSUP
     s.sendall(opt(5, b""))  # STARTTLS

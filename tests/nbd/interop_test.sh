@@ -4,7 +4,9 @@
 # block sizes, flags) and nbdcopy (1, 4 and 8 concurrent copies), QEMU's
 # qemu-img (info, convert) and qemu-io (a write must be refused), and
 # nbd-client -l (the list the kernel client's tool sees), all against
-# `isoboot nbd export`; then setup errors (missing file, port in use).
+# `isoboot nbd export`; base:allocation on a sparse file (nbdinfo --map, its
+# totals, qemu-img map, nbdcopy, against nbdkit's file plugin on the same
+# file); then setup errors (missing file, port in use).
 set -euo pipefail
 : "${ISOBOOT_BIN:?}" "${ISOBOOT_TEST_TMP:=/tmp}"
 ns="isoboot-nbd-$$"
@@ -27,14 +29,21 @@ head -c $((4 * 1024 * 1024 + 1536)) /dev/urandom >"$dir/disk.img"
 head -c 1000001 /dev/urandom >"$dir/odd.img"
 want=$(sha256sum <"$dir/disk.img" | cut -d' ' -f1)
 want_odd=$(sha256sum <"$dir/odd.img" | cut -d' ' -f1)
+# 64 MiB with data at [4, 6), [20, 21) and [60, 63) MiB, holes elsewhere.
+truncate -s 64M "$dir/sparse.img"
+for run in 4:2 20:1 60:3; do
+  dd if=/dev/urandom of="$dir/sparse.img" bs=1M seek="${run%:*}" count="${run#*:}" conv=notrunc \
+    status=none
+done
+want_sparse=$(sha256sum <"$dir/sparse.img" | cut -d' ' -f1)
 log=$dir/server.log
 fail_logs=("$log")
 
 ip netns exec "$ns" "$ISOBOOT_BIN" nbd export --description "test disk" --export odd="$dir/odd.img" \
-  "$dir/disk.img" >"$log" 2>&1 &
+  --export sparse="$dir/sparse.img" "$dir/disk.img" >"$log" 2>&1 &
 pid=$!
 for _ in $(seq 50); do grep -q "serving" "$log" && break; sleep 0.1; done
-grep -q "serving 2 export(s) on 0.0.0.0 port 10809" "$log" || fail "server did not start"
+grep -q "serving 3 export(s) on 0.0.0.0 port 10809" "$log" || fail "server did not start"
 url=nbd://127.0.0.1:10809
 
 json=$(in_ns nbdinfo --json "$url/disk.img") || fail "nbdinfo failed"
@@ -64,6 +73,109 @@ info=$(in_ns qemu-img info -f raw "$url/disk.img") || fail "qemu-img info failed
 grep -q "virtual size: .*(4195840 bytes)" <<<"$info" || fail "qemu-img info: $info"
 in_ns qemu-img convert -f raw -O raw "$url/disk.img" "$dir/qemu.img" || fail "qemu-img convert"
 [[ $(sha256sum <"$dir/qemu.img" | cut -d' ' -f1) == "$want" ]] || fail "qemu-img: wrong bytes"
+
+# base:allocation. The map of the sparse file, as offset, length, type
+# (3 = hole,zero; 0 = data).
+M=$((1024 * 1024))
+want_map=$(printf '%s\n' "0 $((4 * M)) 3" "$((4 * M)) $((2 * M)) 0" "$((6 * M)) $((14 * M)) 3" \
+  "$((20 * M)) $((1 * M)) 0" "$((21 * M)) $((39 * M)) 3" "$((60 * M)) $((3 * M)) 0" \
+  "$((63 * M)) $((1 * M)) 3")
+grep -qF '"base:allocation"' <<<"$json" || fail "nbdinfo lists no base:allocation context: $json"
+map=$(in_ns nbdinfo --map "$url/sparse" | awk '{print $1, $2, $3}') || fail "nbdinfo --map failed"
+[[ $map == "$want_map" ]] || fail "nbdinfo --map of the sparse file: $map"
+# nbdkit's file plugin on the same file (over a private socket) agrees.
+kit=$(nbdinfo --map -- [ nbdkit file "$dir/sparse.img" ] | awk '{print $1, $2, $3}') ||
+  fail "nbdkit map failed"
+[[ $map == "$kit" ]] || fail "nbdinfo --map differs from nbdkit's: $map / $kit"
+totals=$(in_ns nbdinfo --map --totals "$url/sparse" | awk '{print $1, $3}') ||
+  fail "nbdinfo --map --totals failed"
+[[ $totals == "$(printf '%s\n' "$((6 * M)) 0" "$((58 * M)) 3")" ]] || fail "totals: $totals"
+# The random-data disk is all data; the odd-sized export's last extent ends
+# at its size.
+map=$(in_ns nbdinfo --map "$url/disk.img" | awk '{print $1, $2, $3}')
+[[ $map == "0 4195840 0" ]] || fail "nbdinfo --map of disk.img: $map"
+map=$(in_ns nbdinfo --map "$url/odd" | awk '{print $1, $2, $3}')
+[[ $map == "0 1000001 0" ]] || fail "nbdinfo --map of odd: $map"
+# QEMU: holes read as zeroes and hold no data; data is data.
+qmap=$(in_ns qemu-img map -f raw --output=json "$url/sparse") || fail "qemu-img map failed"
+python3 - "$qmap" "$want_map" <<'PY' || fail "qemu-img map: $qmap"
+import json, sys
+got = [(e["start"], e["length"], e["zero"], e["data"]) for e in json.loads(sys.argv[1])]
+merged = []
+for start, length, zero, data in got:
+    if merged and merged[-1][2:] == (zero, data) and merged[-1][0] + merged[-1][1] == start:
+        merged[-1] = (merged[-1][0], merged[-1][1] + length, zero, data)
+    else:
+        merged.append((start, length, zero, data))
+want = [(int(o), int(n), t == "3", t == "0")
+        for o, n, t in (line.split() for line in sys.argv[2].splitlines())]
+assert merged == want, (merged, want)
+PY
+# A raw client: NBD_CMD_BLOCK_STATUS without a selected context gets EINVAL;
+# after SET_META_CONTEXT, NBD_CMD_FLAG_REQ_ONE gets exactly one extent within
+# the request; a range past the end gets EINVAL.
+in_ns python3 - <<'PY' || fail "raw block status"
+import socket, struct
+def session(meta):
+    s = socket.create_connection(("127.0.0.1", 10809), timeout=10)
+    def rd(n):
+        b = b""
+        while len(b) < n:
+            c = s.recv(n - len(b))
+            if not c: raise SystemExit("closed")
+            b += c
+        return b
+    def opt(o, data=b""):
+        s.sendall(b"IHAVEOPT" + struct.pack(">II", o, len(data)) + data)
+        replies = []
+        while True:
+            magic, ro, rtype, n = struct.unpack(">QIII", rd(20))
+            assert magic == 0x3e889045565a9 and ro == o, (magic, ro)
+            replies.append((rtype, rd(n)))
+            if rtype == 1 or rtype & 0x80000000: return replies
+    assert rd(18)[:16] == b"NBDMAGICIHAVEOPT"
+    s.sendall(struct.pack(">I", 3))
+    assert opt(8)[-1][0] == 1  # NBD_OPT_STRUCTURED_REPLY
+    name = b"sparse"
+    if meta:
+        q = b"base:allocation"
+        r = opt(10, struct.pack(">I", len(name)) + name + struct.pack(">II", 1, len(q)) + q)
+        assert [t for t, _ in r] == [4, 1] and r[0][1][4:] == q, r
+        ctx = struct.unpack(">I", r[0][1][:4])[0]
+    else:
+        ctx = None
+    r = opt(7, struct.pack(">I", len(name)) + name + struct.pack(">H", 0))
+    assert r[-1][0] == 1, r
+    return s, rd, ctx
+def block_status(s, rd, flags, offset, length):
+    s.sendall(struct.pack(">IHHQQI", 0x25609513, flags, 7, 42, offset, length))
+    magic, rflags, rtype, cookie, n = struct.unpack(">IHHQI", rd(20))
+    assert magic == 0x668e33ef and cookie == 42 and rflags & 1, (magic, cookie, rflags)
+    return rtype, rd(n)
+M = 1 << 20
+s, rd, _ = session(False)
+rtype, payload = block_status(s, rd, 0, 0, 4096)
+assert rtype == 0x8001 and struct.unpack(">I", payload[:4])[0] == 22, (rtype, payload)
+s, rd, ctx = session(True)
+rtype, payload = block_status(s, rd, 8, 3 * M, 2 * M)  # REQ_ONE from a hole into data
+assert rtype == 5 and len(payload) == 12, (rtype, payload)
+assert struct.unpack(">III", payload) == (ctx, M, 3), payload
+rtype, payload = block_status(s, rd, 8, 4 * M, 1000)
+assert struct.unpack(">III", payload) == (ctx, 1000, 0), payload
+rtype, payload = block_status(s, rd, 0, 3 * M, 2 * M)
+assert struct.unpack(">IIIII", payload) == (ctx, M, 3, M, 0), payload
+rtype, payload = block_status(s, rd, 0, 63 * M, M + 1)
+assert rtype == 0x8001 and struct.unpack(">I", payload[:4])[0] == 22, (rtype, payload)
+PY
+
+# Copies skip the holes (nbdcopy and qemu-img read only what block status
+# calls data), so a wrong map gives wrong bytes.
+rm -f "$dir/copy"
+in_ns nbdcopy "$url/sparse" "$dir/copy" || fail "nbdcopy sparse failed"
+[[ $(sha256sum <"$dir/copy" | cut -d' ' -f1) == "$want_sparse" ]] || fail "nbdcopy sparse: bytes"
+rm -f "$dir/qemu.img"
+in_ns qemu-img convert -f raw -O raw "$url/sparse" "$dir/qemu.img" || fail "qemu-img convert sparse"
+[[ $(sha256sum <"$dir/qemu.img" | cut -d' ' -f1) == "$want_sparse" ]] || fail "qemu-img sparse: bytes"
 
 # Writes: refused when opening read-write, and by the server when qemu-io is
 # told the node is writable anyway (NBD_CMD_WRITE gets EPERM).
@@ -107,7 +219,7 @@ kill -TERM "$pid"
 wait "$pid" || fail "server exit status $? after SIGTERM"
 pid=
 grep -q "nbd: stats connections=" "$log" || fail "no stats line"
-grep -Eq "bad_requests=1 " "$log" || fail "the refused write was not counted"
+grep -Eq "bad_requests=3 " "$log" || fail "the refused write and block status were not counted"
 
 # Setup errors: one line on stderr, exit 1.
 if err=$(in_ns "$ISOBOOT_BIN" nbd export "$dir/missing.img" 2>&1); then fail "missing file ran"; fi
