@@ -53,7 +53,10 @@ std::vector<AllocationRun> FindAllocation(const vfs::Source& source, uint64_t of
   max_runs = std::max<size_t>(max_runs, 1);
   const uint64_t end = offset + length;
   uint64_t pos = offset;
-  while (pos < end && runs.size() < max_runs) {
+  // Spans of data merge into one run, so bound the spans too: a file of
+  // many extents inside an image costs at most this many lookups.
+  size_t spans = 0;
+  while (pos < end && runs.size() < max_runs && spans++ < 4 * max_runs) {
     auto span = source.Contiguous(pos);
     if (!span || span->length == 0) {
       // Not a file here (generated text), and where it becomes one again

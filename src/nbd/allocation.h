@@ -19,8 +19,9 @@ class Source;
 namespace isoboot::nbd {
 
 // The runs of [offset, offset + length) of `source`, in order, at most
-// `max_runs` of them (they may then cover less than `length`; never none
-// for a nonzero length). REQUIRES: offset + length <= source.size().
+// `max_runs` of them from at most 4 * max_runs of the source's file spans
+// (they may then cover less than `length`; never none for a nonzero
+// length). REQUIRES: offset + length <= source.size().
 std::vector<AllocationRun> FindAllocation(const vfs::Source& source, uint64_t offset,
                                           uint64_t length, size_t max_runs);
 

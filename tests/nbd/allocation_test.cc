@@ -3,7 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <optional>
 #include <ostream>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -73,6 +76,40 @@ TEST_F(SparseFile, BoundedRuns) {
   EXPECT_EQ(runs, (std::vector<AllocationRun>{{kMiB, true}, {kMiB, false}}));
   runs = FindAllocation(*source_, 0, 16 * kMiB, 0);  // at least one
   EXPECT_EQ(runs, (std::vector<AllocationRun>{{kMiB, true}}));
+}
+
+// The sparse file seen through 256 KiB spans, as a file inside an image is
+// seen through its extents.
+class Pieces final : public vfs::Source {
+ public:
+  explicit Pieces(vfs::SourcePtr file) : file_(std::move(file)) {}
+  uint64_t size() const override { return file_->size(); }
+  int64_t mtime() const override { return 0; }
+  Result<size_t> Read(uint64_t offset, std::span<uint8_t> out) const override {
+    return file_->Read(offset, out);
+  }
+  std::optional<vfs::FileSpan> Contiguous(uint64_t offset) const override {
+    auto span = file_->Contiguous(offset);
+    if (span) span->length = std::min(span->length, kSpan - offset % kSpan);
+    return span;
+  }
+  std::string Etag() const override { return ""; }
+  static constexpr uint64_t kSpan = kMiB / 4;
+
+ private:
+  vfs::SourcePtr file_;
+};
+
+TEST_F(SparseFile, RunsMergeAcrossSpans) {
+  Pieces pieces(source_);
+  EXPECT_EQ(FindAllocation(pieces, 0, 16 * kMiB, 2048),
+            FindAllocation(*source_, 0, 16 * kMiB, 2048));
+  // Bounded by spans too: 4 * max_runs of them (here 8 of the 28 in the
+  // last hole), then the client asks again.
+  EXPECT_EQ(FindAllocation(pieces, 9 * kMiB, 7 * kMiB, 2),
+            (std::vector<AllocationRun>{{2 * kMiB, true}}));
+  EXPECT_EQ(FindAllocation(pieces, 9 * kMiB, 7 * kMiB, 2048),
+            (std::vector<AllocationRun>{{7 * kMiB, true}}));
 }
 
 TEST(NbdAllocation, GeneratedContentIsData) {
