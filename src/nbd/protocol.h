@@ -27,8 +27,9 @@ struct Limits {
   uint32_t preferred_block = 4096;
   uint32_t max_block = 32 * 1024 * 1024;
   // Option data over this is not read: the connection is closed (nbdkit's
-  // limit is in the same spirit; no valid option we take needs more than
-  // two 4096-byte strings).
+  // limit is in the same spirit). GO and INFO need at most a 4096-byte name;
+  // a metadata-context option with max_queries queries of 4096 bytes would
+  // need more, but real queries ("base:allocation") are tens of bytes.
   uint32_t max_option_length = 64 * 1024;
   // Options per connection before the server gives up on the client.
   unsigned max_options = 64;
