@@ -23,26 +23,16 @@ repeat=${AOE_BENCH_REPEAT:-2}
 [[ -x $bin && -x $ceiling ]] || { echo "build isoboot and aoe_ceiling in $build first" >&2; exit 2; }
 command -v vblade >/dev/null || { echo "needs vblade (scripts/deps.sh test)" >&2; exit 2; }
 
-ns="isoboot-aoebench-$$"
-dir=$(mktemp -d)
-pid=
-cleanup() {
-  if [[ -n $pid ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  ip netns del "$ns" 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-
-ip netns add "$ns"
+# shellcheck source=bench/lib.sh
+source "$src/bench/lib.sh"
+bench_setup "isoboot-aoebench-$$"
+ns=$BENCH_NS dir=$BENCH_DIR
 ip -n "$ns" link add name aoet type veth peer name aoei
 ip -n "$ns" link set aoet up
 ip -n "$ns" link set aoei up
-head -c $((mib * 1024 * 1024)) /dev/urandom >"$dir/image"
-cat "$dir/image" >/dev/null  # page-cached for every server alike
+bench_file "$dir/image" "$mib"
 sectors=$((mib * 2048))
 hz=$(getconf CLK_TCK)
-
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 start_server() {  # name
   case $1 in
@@ -51,19 +41,13 @@ start_server() {  # name
       --announce 0 & ;;
     ceiling) ip netns exec "$ns" "$ceiling" aoet "$sectors" & ;;
   esac
-  pid=$!
+  BENCH_PID=$!
   for _ in $(seq 50); do
     ip netns exec "$ns" "$bin" aoe discover -i aoei --wait 200 2>/dev/null | grep -q '^e0.1' &&
       return 0
   done
   echo "$1 did not answer" >&2
   exit 1
-}
-
-stop_server() {
-  kill "$pid"
-  wait "$pid" 2>/dev/null || true
-  pid=
 }
 
 results="$dir/results"
@@ -76,10 +60,10 @@ for mtu in 1500 9000; do
       read -r clients window <<<"$cw"
       best=
       for _ in $(seq "$repeat"); do
-        before=$(cpu_ticks "$pid")
+        before=$(bench_cpu_ticks "$BENCH_PID")
         out=$(ip netns exec "$ns" "$bin" aoe bench e0.1 -i aoei --clients "$clients" \
           --window "$window" --seconds "$secs")
-        after=$(cpu_ticks "$pid")
+        after=$(bench_cpu_ticks "$BENCH_PID")
         eval "$(tr ' ' '\n' <<<"$out" | grep -E '^(mib_s|frames_s|retransmits|requests)=')"
         cpu_us=$(awk -v t=$((after - before)) -v hz="$hz" -v r="$requests" \
           'BEGIN { printf "%.2f", r ? t / hz * 1e6 / r : 0 }')
@@ -91,7 +75,7 @@ for mtu in 1500 9000; do
       done
       echo "$best" >>"$results"
     done
-    stop_server
+    bench_stop_server
   done
 done
 

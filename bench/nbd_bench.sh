@@ -4,8 +4,9 @@
 # time, in a private network namespace (loopback), read by nbdcopy with 1
 # and 4 connections and by 8 concurrent nbdcopy processes. The server runs
 # on CPU 0 and the clients on CPU 1 (taskset). Prints MiB/s and server CPU
-# ms per MiB (utime+stime from /proc/PID/stat), then the ratios
-# isoboot/nbdkit and isoboot/qemu-nbd. Runs as root. Not part of CI.
+# ms per MiB (utime+stime from /proc/PID/stat) and how busy each CPU was
+# (/proc/stat), then the ratios isoboot/nbdkit and isoboot/qemu-nbd. Runs as
+# root. Not part of CI.
 #
 # usage: bench/nbd_bench.sh [BUILD_DIR]   (default: build/release)
 #   env: NBD_BENCH_MIB (file size, default 1024), NBD_BENCH_REPEAT (runs per cell, best kept,
@@ -20,22 +21,14 @@ repeat=${NBD_BENCH_REPEAT:-2}
 for t in nbdkit qemu-nbd nbdcopy taskset; do
   command -v $t >/dev/null || { echo "needs $t (scripts/deps.sh bench)" >&2; exit 2; }
 done
-ns="isoboot-nbdbench-$$"
-dir=$(mktemp -d)
-pid=
-cleanup() {
-  if [[ -n $pid ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  ip netns del "$ns" 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-ip netns add "$ns"
+# shellcheck source=bench/lib.sh
+source "$src/bench/lib.sh"
+bench_setup "isoboot-nbdbench-$$"
+ns=$BENCH_NS dir=$BENCH_DIR
 ip -n "$ns" link set lo up
-head -c $((mib * 1024 * 1024)) /dev/urandom >"$dir/image"
-cat "$dir/image" >/dev/null  # page-cached for every server alike
+bench_file "$dir/image" "$mib"
 hz=$(getconf CLK_TCK)
 url=nbd://127.0.0.1:10809/image
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 start_server() {  # name; `ip netns exec` and taskset exec, so $! is the server
   case $1 in
@@ -44,18 +37,13 @@ start_server() {  # name; `ip netns exec` and taskset exec, so $! is the server
     qemu-nbd) ip netns exec "$ns" taskset -c 0 qemu-nbd -r -x image -f raw -e 16 -t \
       "$dir/image" & ;;
   esac
-  pid=$!
+  BENCH_PID=$!
   for _ in $(seq 100); do
     ip netns exec "$ns" nbdinfo --size "$url" >/dev/null 2>&1 && return 0
     sleep 0.1
   done
   echo "$1 did not start" >&2
   exit 1
-}
-stop_server() {
-  kill "$pid"
-  wait "$pid" 2>/dev/null || true
-  pid=
 }
 run_clients() {  # clients connections
   local i cpids=()
@@ -68,27 +56,35 @@ run_clients() {  # clients connections
 
 results=$dir/results
 echo "file ${mib} MiB page-cached; server on CPU 0, clients on CPU 1 (taskset); best of $repeat"
+echo "(CPU1 near 100% busy: the clients, not the server, set the pace of that cell)"
 for server in isoboot nbdkit qemu-nbd; do
   start_server "$server"
   for cc in "1 1" "1 4" "8 1"; do
     read -r clients conns <<<"$cc"
-    best_rate=0 best_cpu=0
+    best_rate=0 best_cpu=0 best_busy0=0 best_busy1=0
     for _ in $(seq "$repeat"); do
-      before=$(cpu_ticks "$pid")
+      before=$(bench_cpu_ticks "$BENCH_PID")
+      busy0=$(bench_cpu_busy_ticks 0) busy1=$(bench_cpu_busy_ticks 1)
       t0=$(date +%s.%N)
       run_clients "$clients" "$conns"
       t1=$(date +%s.%N)
-      after=$(cpu_ticks "$pid")
+      after=$(bench_cpu_ticks "$BENCH_PID")
+      busy0=$(($(bench_cpu_busy_ticks 0) - busy0)) busy1=$(($(bench_cpu_busy_ticks 1) - busy1))
       total=$((mib * clients))
       rate=$(echo "$total / ($t1 - $t0)" | bc -l)
       cpu=$(echo "($after - $before) * 1000 / $hz / $total" | bc -l)
-      if (($(echo "$rate > $best_rate" | bc -l))); then best_rate=$rate best_cpu=$cpu; fi
+      if (($(echo "$rate > $best_rate" | bc -l))); then
+        best_rate=$rate best_cpu=$cpu
+        # Ticks are sampled: a saturated CPU can read a little over 100%.
+        best_busy0=$(awk -v b="$busy0" -v hz="$hz" -v t="$(echo "$t1 - $t0" | bc -l)" 'BEGIN {p = 100 * b / hz / t; print (p > 100 ? 100 : p)}')
+        best_busy1=$(awk -v b="$busy1" -v hz="$hz" -v t="$(echo "$t1 - $t0" | bc -l)" 'BEGIN {p = 100 * b / hz / t; print (p > 100 ? 100 : p)}')
+      fi
     done
-    printf "%-9s clients=%d connections=%d  %8.1f MiB/s  %6.3f CPU ms/MiB\n" "$server" "$clients" \
-      "$conns" "$best_rate" "$best_cpu"
+    printf "%-9s clients=%d connections=%d  %8.1f MiB/s  %6.3f CPU ms/MiB  CPU0 %3.0f%% CPU1 %3.0f%% busy\n" \
+      "$server" "$clients" "$conns" "$best_rate" "$best_cpu" "$best_busy0" "$best_busy1"
     echo "$server $clients $conns $best_rate $best_cpu" >>"$results"
   done
-  stop_server
+  bench_stop_server
 done
 echo "ratios (throughput, CPU per MiB; target >= 1.2x and <= 0.7x nbdkit):"
 for cc in "1 1" "1 4" "8 1"; do
