@@ -211,13 +211,19 @@ Result<void> CpioStream::FinishName() {
   content_.clear();
   if (keep_) content_.reserve(header_.filesize);
   left_ = header_.filesize;
+  sum_ = 0;
   pad_ = PadTo4(offset_);
   after_pad_ = State::kData;
   state_ = State::kPad;
   return {};
 }
 
-void CpioStream::FinishData() {
+Result<void> CpioStream::FinishData() {
+  if (header_.crc && (header_.mode & 0170000) == 0100000 && sum_ != header_.check) {
+    return MakeError(fmt::format(
+        "entry {} \"{}\": its data bytes sum to 0x{:08x}, its 070702 header says 0x{:08x}",
+        entries_ + 1, entry_.name, sum_, header_.check));
+  }
   if (!trailer_) {
     ++entries_;
     if (on_entry_) on_entry_(entry_, keep_ ? &content_ : nullptr);
@@ -225,6 +231,7 @@ void CpioStream::FinishData() {
   pad_ = PadTo4(offset_);
   after_pad_ = trailer_ ? State::kBoundary : State::kHeader;
   state_ = State::kPad;
+  return {};
 }
 
 Result<size_t> CpioStream::Feed(std::span<const uint8_t> data) {
@@ -237,7 +244,7 @@ Result<size_t> CpioStream::Feed(std::span<const uint8_t> data) {
         state_ = after_pad_;
         buffer_.clear();
       } else if (state_ == State::kData && left_ == 0) {
-        FinishData();
+        if (auto r = FinishData(); !r) return r.error();
       } else {
         break;
       }
@@ -280,6 +287,10 @@ Result<size_t> CpioStream::Feed(std::span<const uint8_t> data) {
       case State::kData: {
         size_t take = static_cast<size_t>(std::min<uint64_t>(left_, avail));
         if (keep_) content_.insert(content_.end(), data.begin() + i, data.begin() + i + take);
+        if (header_.crc) {
+          for (size_t k = i; k < i + take; ++k)
+            sum_ += data[k];
+        }
         i += take;
         offset_ += take;
         left_ -= take;

@@ -71,7 +71,9 @@ struct CpioEntry {
 
 // A push parser over a stream of newc archives: bytes come in pieces of any
 // size, entries come out in order. Between archives (and at the start) zero
-// bytes are skipped and the next archive must begin 4-byte aligned.
+// bytes are skipped and the next archive must begin 4-byte aligned. In a
+// 070702 archive a regular file whose bytes do not sum to its header's
+// check is an error, as the kernel's unpacker has it ("bad data checksum").
 class CpioStream {
  public:
   // Whether the contents of an entry are wanted (read only then).
@@ -106,7 +108,7 @@ class CpioStream {
   };
   Result<void> StartEntry();
   Result<void> FinishName();
-  void FinishData();
+  Result<void> FinishData();
 
   CpioLimits limits_;
   Want want_;
@@ -122,6 +124,7 @@ class CpioStream {
   bool keep_ = false;  // collecting the data into content_
   std::vector<uint8_t> content_;
   uint64_t left_ = 0;  // data bytes still to come
+  uint32_t sum_ = 0;   // 070702: the sum of the data bytes so far
   uint64_t pad_ = 0;   // padding bytes still to come, then next_
   State after_pad_ = State::kBoundary;
 };

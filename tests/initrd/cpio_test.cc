@@ -102,6 +102,38 @@ TEST(CpioTest, CrcFormatAndConcatenationWithZeroPadding) {
   EXPECT_EQ(p->names.size(), 6u);
 }
 
+TEST(CpioTest, A070702FileWhoseBytesDoNotSumToItsCheckIsAnError) {
+  std::vector<uint8_t> a;
+  const std::string body = "#!/bin/sh\n";
+  AppendCpioEntry("init", 0100755,
+                  std::span(reinterpret_cast<const uint8_t*>(body.data()), body.size()), a,
+                  /*crc=*/true);
+  AppendCpioTrailer(a);
+  ASSERT_TRUE(Parse(a, 3)) << "the archive as written is valid";
+  auto h = ParseCpioHeader(std::span<const uint8_t>(a).first(kCpioHeaderSize));
+  ASSERT_TRUE(h);
+  uint32_t sum = 0;
+  for (char c : body)
+    sum += static_cast<uint8_t>(c);
+  EXPECT_EQ(h->check, sum);
+  // One data byte changed (the header is 110 bytes, the name "init\0" pads to 116).
+  a[116 + 2] ^= 0x01;
+  for (size_t piece : {size_t{1}, size_t{7}, a.size()}) {
+    auto p = Parse(a, piece);
+    ASSERT_FALSE(p) << "piece " << piece;
+    EXPECT_NE(p.error().message.find("\"init\": its data bytes sum to"), std::string::npos)
+        << p.error().message;
+  }
+  // In a 070701 archive the check field means nothing: the same change passes.
+  std::vector<uint8_t> b;
+  std::string changed = body;
+  changed[2] ^= 0x01;
+  AppendCpioEntry("init", 0100755,
+                  std::span(reinterpret_cast<const uint8_t*>(changed.data()), changed.size()), b);
+  AppendCpioTrailer(b);
+  EXPECT_TRUE(Parse(b, 3));
+}
+
 TEST(CpioTest, StopsAtACompressedMember) {
   auto a = Archive();
   size_t end = a.size();

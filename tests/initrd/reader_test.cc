@@ -72,6 +72,34 @@ TEST(ReaderTest, RealInitrdsInEachCompression) {
   }
 }
 
+// GNU cpio's 070702 ("crc") archives sum the bytes the way the parser
+// checks them; a changed data byte is found.
+TEST(ReaderTest, GnuCpioCrcArchiveIsCheckedAsTheKernelChecksIt) {
+  TempDir dir;
+  auto root = dir.path() / "root";
+  WriteFile(root / "usr/lib/kiwi-live-lib.sh", "#!/bin/bash\n# AOEINTERFACE=e0.1 \xff\xfe\n");
+  auto out = dir.path() / "initrd.crc";
+  std::string cmd =
+      fmt::format("set -e; cd {} && find . | LC_ALL=C sort | cpio -o -H crc --quiet > {}",
+                  Quote(root.string()), Quote(out.string()));
+  ASSERT_EQ(RunCommand(cmd).exit_code, 0) << cmd;
+  std::string bytes = ReadFile(out);
+  ASSERT_EQ(bytes.substr(0, 6), "070702");
+  auto files = ReadInitrd(std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()),
+                          WantScripts);
+  ASSERT_TRUE(files) << files.error().message;
+  EXPECT_EQ(files->contents["usr/lib/kiwi-live-lib.sh"],
+            "#!/bin/bash\n# AOEINTERFACE=e0.1 \xff\xfe\n");
+  size_t at = bytes.find("AOEINTERFACE");
+  ASSERT_NE(at, std::string::npos);
+  bytes[at] = 'B';
+  files = ReadInitrd(std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()),
+                     WantScripts);
+  ASSERT_FALSE(files);
+  EXPECT_NE(files.error().message.find("its data bytes sum to"), std::string::npos)
+      << files.error().message;
+}
+
 TEST(ReaderTest, CorruptAndOversizedInitrdsGiveOneLineErrors) {
   TempDir dir;
   std::string bytes = MakeInitrd(dir, "gzip");
