@@ -37,6 +37,17 @@ Handshake::Step Handshake::OnOption(uint32_t option, std::span<const uint8_t> da
     s.note = std::move(message);
     return s;
   };
+  if (tls_mode_ == TlsMode::kRequire && !tls_ && option != kOptStartTls && option != kOptAbort) {
+    // proto.md FORCEDTLS. EXPORT_NAME has no error reply: it closes.
+    if (option == kOptExportName) {
+      s.next = Next::kClose;
+      s.bad = true;
+      s.note = "NBD_OPT_EXPORT_NAME before NBD_OPT_STARTTLS: this server requires TLS";
+      return s;
+    }
+    return error(kRepErrTlsReqd, fmt::format("{} before NBD_OPT_STARTTLS: this server requires TLS",
+                                             OptionName(option)));
+  }
   switch (option) {
     case kOptExportName: {
       // No error reply exists for this option: an unknown name closes.
@@ -77,12 +88,29 @@ Handshake::Step Handshake::OnOption(uint32_t option, std::span<const uint8_t> da
     case kOptGo:
       return InfoOrGo(option, data);
     case kOptStartTls:
-      return error(kRepErrUnsup, "TLS is not supported by this server");
+      return StartTls(data);
     case kOptListMetaContext:
     case kOptSetMetaContext:
       return MetaContext(option, data);
   }
   return error(kRepErrUnsup, fmt::format("{} is not supported", OptionName(option)));
+}
+
+Handshake::Step Handshake::StartTls(std::span<const uint8_t> data) {
+  Step s;
+  auto error = [&](uint32_t type, std::string message) {
+    AppendOptionError(kOptStartTls, type, message, s.reply);
+    s.bad = true;
+    s.note = std::move(message);
+    return s;
+  };
+  if (tls_mode_ == TlsMode::kOff) return error(kRepErrUnsup, "TLS is not enabled on this server");
+  if (!data.empty()) return error(kRepErrInvalid, "NBD_OPT_STARTTLS with data");
+  if (tls_) return error(kRepErrInvalid, "TLS already negotiated");
+  AppendOptionReply(kOptStartTls, kRepAck, {}, s.reply);
+  s.next = Next::kStartTls;
+  s.note = "client starts TLS";
+  return s;
 }
 
 Handshake::Step Handshake::InfoOrGo(uint32_t option, std::span<const uint8_t> data) {

@@ -52,17 +52,29 @@ constexpr uint32_t kBaseAllocationId = 1;
 constexpr uint16_t kExportFlags =
     kFlagHasFlags | kFlagReadOnly | kFlagSendFlush | kFlagCanMultiConn;
 
+// NBD_OPT_STARTTLS (proto.md "TLS support"). kOff is proto.md's NOTLS
+// (STARTTLS gets NBD_REP_ERR_UNSUP), kOn lets the client choose (every export
+// may be read either way), kRequire is FORCEDTLS: before TLS, every option
+// but STARTTLS and ABORT gets NBD_REP_ERR_TLS_REQD and EXPORT_NAME closes.
+enum class TlsMode {
+  kOff,
+  kOn,
+  kRequire
+};
+
 class Handshake {
  public:
   // `exports` must outlive the Handshake. The empty name "" means
   // exports[0] unless an export is named "".
-  Handshake(std::span<const ExportInfo> exports, Limits limits)
-      : exports_(exports), limits_(limits) {}
+  Handshake(std::span<const ExportInfo> exports, Limits limits, TlsMode tls = TlsMode::kOff)
+      : exports_(exports), limits_(limits), tls_mode_(tls) {}
 
   enum class Next {
     kContinue,  // send `reply`, read the next option
     kTransmit,  // send `reply`, then the transmission phase for `export_index`
     kClose,     // send `reply` (may be empty), then close
+    kStartTls,  // send `reply` (in plaintext), then the TLS handshake; then
+                // TlsStarted() and read the next option over TLS
   };
   struct Step {
     std::vector<uint8_t> reply;
@@ -81,6 +93,16 @@ class Handshake {
   // An option whose data is over the limit (not read): closes.
   Step TooLong(const OptionHeader& header) const;
 
+  // The TLS handshake after kStartTls succeeded. What was negotiated before
+  // it (structured replies, a metadata context selection) is forgotten: it
+  // was not protected.
+  void TlsStarted() {
+    tls_ = true;
+    structured_ = false;
+    meta_index_ = -1;
+  }
+
+  bool tls() const { return tls_; }
   bool structured() const { return structured_; }
   // After kTransmit: base:allocation was selected by the last
   // NBD_OPT_SET_META_CONTEXT, for the export transmission began with, so
@@ -96,9 +118,12 @@ class Handshake {
   // Entering transmission for `index`: the selection counts only for the
   // export it was made for.
   void Enter(int index) { block_status_ = meta_index_ >= 0 && meta_index_ == index; }
+  Step StartTls(std::span<const uint8_t> data);
 
   std::span<const ExportInfo> exports_;
   Limits limits_;
+  TlsMode tls_mode_;
+  bool tls_ = false;
   bool no_zeroes_ = false;
   bool structured_ = false;
   // The export the last NBD_OPT_SET_META_CONTEXT selected base:allocation

@@ -23,6 +23,7 @@
 
 #include "base/log_throttle.h"
 #include "nbd/allocation.h"
+#include "nbd/tls.h"
 
 namespace isoboot::nbd {
 namespace {
@@ -59,7 +60,8 @@ void SetTimeout(int fd, int option, std::chrono::milliseconds t) {
 struct Server::Counters {
   std::atomic<uint64_t> connections{0}, active{0}, refused_full{0}, refused_per_client{0},
       handshake_failures{0}, handshake_timeouts{0}, bad_options{0}, bad_requests{0},
-      protocol_errors{0}, requests{0}, bytes_read{0}, read_errors{0}, accept_errors{0};
+      protocol_errors{0}, requests{0}, bytes_read{0}, read_errors{0}, accept_errors{0},
+      tls_sessions{0}, tls_handshake_failures{0};
   std::mutex log_mu;
   LogThrottle refused_log, bad_log;  // guarded by log_mu
 };
@@ -79,6 +81,7 @@ class Server::Connection {
     vfs::SourcePtr source = e.current ? e.current() : e.source;
     if (!source || source->size() != e.source->size()) source = e.source;
     Transmit(e, *source);
+    if (tls_) tls_->Close();
   }
 
  private:
@@ -103,6 +106,27 @@ class Server::Connection {
         got += take;
         continue;
       }
+      const bool direct = n - got >= sizeof buf_;
+      size_t r = 0;
+      ReadStatus st = ReadSome(direct ? dst + got : buf_, direct ? n - got : sizeof buf_, &r);
+      if (st == ReadStatus::kEof) return got == 0 ? ReadStatus::kEof : ReadStatus::kPartial;
+      if (st != ReadStatus::kOk) return st;
+      if (direct) {
+        got += r;
+      } else {
+        buf_pos_ = 0;
+        buf_len_ = r;
+      }
+    }
+    return ReadStatus::kOk;
+  }
+
+  // The connection's stream: at least one byte (*got), from TLS once it is
+  // started, else from the socket; with a deadline, waits at most until
+  // then.
+  ReadStatus ReadSome(uint8_t* dst, size_t n, size_t* got) {
+    if (tls_) return FromTls(tls_->Read(dst, n, got, deadline_));
+    for (;;) {
       if (deadline_) {
         auto left =
             std::chrono::duration_cast<std::chrono::milliseconds>(*deadline_ - Clock::now());
@@ -113,24 +137,29 @@ class Server::Connection {
         if (r < 0 && errno != EINTR) return ReadStatus::kError;
         if (r < 0) continue;
       }
-      ssize_t r;
-      if (n - got >= sizeof buf_) {
-        r = ::recv(fd_, dst + got, n - got, 0);
-        if (r > 0) got += static_cast<size_t>(r);
-      } else {
-        r = ::recv(fd_, buf_, sizeof buf_, 0);
-        if (r > 0) {
-          buf_pos_ = 0;
-          buf_len_ = static_cast<size_t>(r);
-        }
-      }
-      if (r == 0) return got == 0 ? ReadStatus::kEof : ReadStatus::kPartial;
+      ssize_t r = ::recv(fd_, dst, n, 0);
+      if (r == 0) return ReadStatus::kEof;
       if (r < 0) {
         if (errno == EINTR) continue;
         return ReadStatus::kError;
       }
+      *got = static_cast<size_t>(r);
+      return ReadStatus::kOk;
     }
-    return ReadStatus::kOk;
+  }
+
+  static ReadStatus FromTls(TlsStream::Status st) {
+    switch (st) {
+      case TlsStream::Status::kOk:
+        return ReadStatus::kOk;
+      case TlsStream::Status::kEof:
+        return ReadStatus::kEof;
+      case TlsStream::Status::kTimeout:
+        return ReadStatus::kTimeout;
+      case TlsStream::Status::kError:
+        break;
+    }
+    return ReadStatus::kError;
   }
 
   // Reads and drops n bytes (a write's payload).
@@ -145,6 +174,7 @@ class Server::Connection {
   }
 
   bool SendAll(const uint8_t* data, size_t n, bool more) {
+    if (tls_) return tls_->Write(data, n) == TlsStream::Status::kOk;
     while (n > 0) {
       ssize_t r = ::send(fd_, data, n, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
       if (r < 0) {
@@ -206,7 +236,7 @@ class Server::Connection {
       Bad(c.handshake_failures, "{}", flags.error().message);
       return -1;
     }
-    nbd::Handshake hs(s_.infos_, s_.options_.limits);
+    nbd::Handshake hs(s_.infos_, s_.options_.limits, s_.options_.tls);
     hs.SetClientFlags(*flags);
     std::vector<uint8_t> data;
     for (;;) {
@@ -242,6 +272,10 @@ class Server::Connection {
           continue;
         case nbd::Handshake::Next::kClose:
           return -1;
+        case nbd::Handshake::Next::kStartTls:
+          if (!StartTls()) return -1;
+          hs.TlsStarted();
+          continue;
         case nbd::Handshake::Next::kTransmit:
           structured_ = hs.structured();
           block_status_ = hs.block_status();
@@ -251,11 +285,32 @@ class Server::Connection {
     }
   }
 
+  // After NBD_REP_ACK to NBD_OPT_STARTTLS: the TLS handshake, within the
+  // handshake's deadline. False (logged, counted) when it fails.
+  bool StartTls() {
+    Counters& c = *s_.counters_;
+    if (buf_pos_ < buf_len_) {
+      // The client sent more before our ACK: those bytes would be taken for
+      // TLS records, or lost. proto.md has the client wait for the reply.
+      Bad(c.tls_handshake_failures, "data after NBD_OPT_STARTTLS before the reply");
+      return false;
+    }
+    tls_ = std::make_unique<TlsStream>(*s_.options_.tls_context, fd_, s_.options_.send_timeout);
+    if (tls_->Accept(deadline_) != TlsStream::Status::kOk) {
+      Bad(c.tls_handshake_failures, "TLS handshake failed ({})", tls_->error());
+      return false;
+    }
+    c.tls_sessions++;
+    s_.log_->debug("nbd: {}: TLS started ({})", peer_, tls_->Describe());
+    return true;
+  }
+
   void Transmit(const Export& e, const vfs::Source& source) {
     Counters& c = *s_.counters_;
     const uint64_t size = source.size();
-    s_.log_->info("nbd: {} reads export '{}' ({} bytes, {} replies)", peer_, e.name, size,
-                  structured_ ? "structured" : "simple");
+    s_.log_->info("nbd: {} reads export '{}' ({} bytes, {} replies{})", peer_, e.name, size,
+                  structured_ ? "structured" : "simple",
+                  tls_ ? ", " + tls_->Describe() : std::string());
     uint64_t requests = 0, bytes = 0;
     std::vector<uint8_t> out;
     const char* end = "closed";
@@ -333,6 +388,7 @@ class Server::Connection {
     } else {
       AppendSimpleReply(0, q.cookie, header);
     }
+    if (tls_) return SendReadBuffered(source, q, header);
     if (!SendAll(header, true)) return false;
     uint64_t pos = q.offset, left = q.length;
     while (left > 0) {
@@ -379,6 +435,31 @@ class Server::Connection {
     return SendAll(out);
   }
 
+  // TLS: no sendfile. The data is read into a bounded buffer, the header in
+  // front of its first part (one TLS record fewer per read), and written.
+  bool SendReadBuffered(const vfs::Source& source, const Request& q,
+                        const std::vector<uint8_t>& header) {
+    if (!copy_buf_) copy_buf_ = std::make_unique<uint8_t[]>(kCopyBuffer);
+    std::copy(header.begin(), header.end(), copy_buf_.get());
+    size_t used = header.size();
+    uint64_t pos = q.offset, left = q.length;
+    while (left > 0) {
+      size_t want = static_cast<size_t>(std::min<uint64_t>(left, kCopyBuffer - used));
+      auto got = source.Read(pos, {copy_buf_.get() + used, want});
+      if (!got || *got == 0) {
+        s_.counters_->read_errors++;
+        s_.log_->error("nbd: {}: export at {}: {}", peer_, pos,
+                       got ? "short read" : got.error().message);
+        return false;
+      }
+      if (!SendAll(copy_buf_.get(), used + *got, false)) return false;
+      used = 0;
+      left -= *got;
+      pos += *got;
+    }
+    return true;
+  }
+
   static constexpr size_t kCopyBuffer = 128 * 1024;
 
   Server& s_;
@@ -389,7 +470,8 @@ class Server::Connection {
   bool block_status_ = false;  // base:allocation selected for this export
   uint8_t buf_[4096];
   size_t buf_pos_ = 0, buf_len_ = 0;
-  std::unique_ptr<uint8_t[]> copy_buf_;  // only for sources that are not files
+  std::unique_ptr<uint8_t[]> copy_buf_;  // sources that are not files, and TLS
+  std::unique_ptr<TlsStream> tls_;       // after NBD_OPT_STARTTLS
 };
 
 Server::Server(std::vector<Export> exports, ServerOptions options, Logger logger)
@@ -398,6 +480,9 @@ Server::Server(std::vector<Export> exports, ServerOptions options, Logger logger
       log_(std::move(logger)),
       counters_(std::make_unique<Counters>()) {
   if (exports_.empty()) throw std::invalid_argument("nbd: no exports");
+  if (options_.tls != TlsMode::kOff && !options_.tls_context) {
+    throw std::invalid_argument("nbd: TLS on without credentials");
+  }
   for (const Export& e : exports_) {
     if (!e.source) throw std::invalid_argument("nbd: export '" + e.name + "' has no source");
     if (e.name.size() > kMaxString) throw std::invalid_argument("nbd: export name too long");
@@ -457,6 +542,8 @@ ServerStats Server::Stats() const {
   s.bytes_read = c.bytes_read;
   s.read_errors = c.read_errors;
   s.accept_errors = c.accept_errors;
+  s.tls_sessions = c.tls_sessions;
+  s.tls_handshake_failures = c.tls_handshake_failures;
   return s;
 }
 

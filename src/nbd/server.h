@@ -18,7 +18,12 @@
 // on one thread; it blocks until Stop(), which (like Stats()) may be called
 // from any thread. Run() returns once every connection thread has ended.
 // The server touches no signals: its owner ignores SIGPIPE (sendfile has no
-// MSG_NOSIGNAL; cli/signals.h).
+// MSG_NOSIGNAL, nor has OpenSSL's socket write; cli/signals.h).
+//
+// TLS (ServerOptions::tls, off by default): after NBD_OPT_STARTTLS the rest
+// of the handshake and the transmission phase go over TLS (tls.h). The TLS
+// handshake counts against handshake_timeout. Reads over TLS go through a
+// bounded buffer (the source's Read, then SSL_write): no sendfile.
 
 #include <atomic>
 #include <chrono>
@@ -37,6 +42,8 @@
 #include "vfs/vfs.h"
 
 namespace isoboot::nbd {
+
+class TlsContext;
 
 struct Export {
   std::string name;  // "" is allowed; exports[0] also answers to ""
@@ -60,6 +67,9 @@ struct ServerOptions {
   // A reply the client does not take for this long drops the connection.
   std::chrono::milliseconds send_timeout{60'000};
   Limits limits;
+  // kOn or kRequire need tls_context (TlsContext::Load).
+  TlsMode tls = TlsMode::kOff;
+  std::shared_ptr<const TlsContext> tls_context;
 };
 
 // Since the server started.
@@ -77,12 +87,17 @@ struct ServerStats {
   uint64_t bytes_read = 0;          // export bytes sent
   uint64_t read_errors = 0;         // the source failed while reading
   uint64_t accept_errors = 0;       // accept() failed (EMFILE, ...)
+
+  // With TLS on (ServerOptions::tls).
+  uint64_t tls_sessions = 0;            // TLS handshakes completed
+  uint64_t tls_handshake_failures = 0;  // failed or timed out (also bad bytes after STARTTLS)
 };
 
 class Server {
  public:
   // Binds and listens. Throws std::system_error when the address cannot be
-  // bound, std::invalid_argument without exports or with duplicate names.
+  // bound, std::invalid_argument without exports, with duplicate names or
+  // with TLS on and no tls_context.
   Server(std::vector<Export> exports, ServerOptions options, Logger logger);
   ~Server();
   Server(const Server&) = delete;

@@ -148,6 +148,98 @@ TEST_F(NbdHandshake, TooManyOptionsClose) {
   EXPECT_EQ(hs_.TooLong({kOptGo, 1 << 20}).next, Handshake::Next::kClose);
 }
 
+TEST_F(NbdHandshake, TlsOffStartTlsIsUnsupported) {
+  auto step = hs_.OnOption(kOptStartTls, {});
+  EXPECT_EQ(step.next, Handshake::Next::kContinue);
+  EXPECT_EQ(Replies(step.reply).at(0).type, kRepErrUnsup);
+  EXPECT_FALSE(hs_.tls());
+  // Nothing else is refused for want of TLS.
+  step = hs_.OnOption(kOptGo, Info("", {}));
+  EXPECT_EQ(step.next, Handshake::Next::kTransmit);
+}
+
+TEST_F(NbdHandshake, TlsOnAllowsPlaintextAndStartsTlsOnce) {
+  Handshake hs(exports_, Limits{}, TlsMode::kOn);
+  auto step = hs.OnOption(kOptList, {});
+  EXPECT_EQ(Replies(step.reply).back().type, kRepAck);
+  step = hs.OnOption(kOptStructuredReply, {});
+  EXPECT_TRUE(hs.structured());
+  step = hs.OnOption(kOptStartTls, {});
+  EXPECT_FALSE(step.bad);
+  EXPECT_EQ(step.next, Handshake::Next::kStartTls);
+  auto replies = Replies(step.reply);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].option, kOptStartTls);
+  EXPECT_EQ(replies[0].type, kRepAck);
+  hs.TlsStarted();
+  EXPECT_TRUE(hs.tls());
+  // Negotiated in plaintext, so forgotten (proto.md: nothing from before TLS
+  // carries over).
+  EXPECT_FALSE(hs.structured());
+  step = hs.OnOption(kOptStartTls, {});
+  EXPECT_TRUE(step.bad);
+  EXPECT_EQ(step.next, Handshake::Next::kContinue);
+  EXPECT_EQ(Replies(step.reply).at(0).type, kRepErrInvalid);
+  step = hs.OnOption(kOptGo, Info("other", {}));
+  EXPECT_EQ(step.next, Handshake::Next::kTransmit);
+}
+
+TEST_F(NbdHandshake, StartTlsWithDataIsInvalid) {
+  for (TlsMode mode : {TlsMode::kOn, TlsMode::kRequire}) {
+    Handshake hs(exports_, Limits{}, mode);
+    const uint8_t data[] = {1, 2, 3};
+    auto step = hs.OnOption(kOptStartTls, data);
+    EXPECT_TRUE(step.bad);
+    EXPECT_EQ(step.next, Handshake::Next::kContinue);
+    EXPECT_EQ(Replies(step.reply).at(0).type, kRepErrInvalid);
+    EXPECT_FALSE(hs.tls());
+  }
+}
+
+TEST_F(NbdHandshake, TlsRequireRefusesEverythingButStartTlsAndAbort) {
+  Handshake hs(exports_, Limits{}, TlsMode::kRequire);
+  for (uint32_t option : {kOptList, kOptGo, kOptInfo, kOptStructuredReply, kOptListMetaContext,
+                          kOptSetMetaContext, 99u}) {
+    auto step = hs.OnOption(
+        option, option == kOptGo || option == kOptInfo ? Info("", {}) : std::vector<uint8_t>{});
+    EXPECT_TRUE(step.bad) << option;
+    EXPECT_EQ(step.next, Handshake::Next::kContinue) << option;
+    auto replies = Replies(step.reply);
+    ASSERT_EQ(replies.size(), 1u) << option;
+    EXPECT_EQ(replies[0].option, option);
+    EXPECT_EQ(replies[0].type, kRepErrTlsReqd) << option;
+  }
+  EXPECT_FALSE(hs.structured());
+  // EXPORT_NAME has no error reply: it closes, sending nothing.
+  std::string name = "other";
+  auto step = hs.OnOption(kOptExportName, {reinterpret_cast<const uint8_t*>(name.data()), 5});
+  EXPECT_EQ(step.next, Handshake::Next::kClose);
+  EXPECT_TRUE(step.reply.empty());
+  EXPECT_TRUE(step.bad);
+
+  Handshake aborted(exports_, Limits{}, TlsMode::kRequire);
+  step = aborted.OnOption(kOptAbort, {});
+  EXPECT_EQ(step.next, Handshake::Next::kClose);
+  EXPECT_EQ(Replies(step.reply).at(0).type, kRepAck);
+}
+
+TEST_F(NbdHandshake, TlsRequireAfterStartTlsServes) {
+  Handshake hs(exports_, Limits{}, TlsMode::kRequire);
+  EXPECT_EQ(hs.OnOption(kOptStartTls, {}).next, Handshake::Next::kStartTls);
+  hs.TlsStarted();
+  auto step = hs.OnOption(kOptList, {});
+  EXPECT_FALSE(step.bad);
+  EXPECT_EQ(Replies(step.reply).back().type, kRepAck);
+  step = hs.OnOption(kOptStructuredReply, {});
+  EXPECT_EQ(Replies(step.reply).at(0).type, kRepAck);
+  step = hs.OnOption(kOptStartTls, {});
+  EXPECT_EQ(Replies(step.reply).at(0).type, kRepErrInvalid);
+  std::string name = "live.iso";
+  step = hs.OnOption(kOptExportName, {reinterpret_cast<const uint8_t*>(name.data()), 8});
+  EXPECT_EQ(step.next, Handshake::Next::kTransmit);
+  EXPECT_EQ(step.export_index, 0);
+}
+
 TEST(NbdDecide, Commands) {
   Limits l;
   const uint64_t size = 1 << 20;
