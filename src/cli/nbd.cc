@@ -16,6 +16,7 @@
 #include "cli/signals.h"
 #include "linux/file_limit.h"
 #include "nbd/server.h"
+#include "nbd/tls.h"
 #include "vfs/vfs.h"
 
 namespace isoboot::cli {
@@ -30,7 +31,27 @@ struct ExportArgs {
   size_t max_connections = 1024;
   size_t max_connections_per_client = 64;
   unsigned handshake_timeout_ms = 10'000;
+  std::string tls = "off";
+  std::string tls_certificates;
+  bool tls_verify_peer = false;
 };
+
+nbd::TlsMode ParseTlsMode(const std::string& mode) {
+  if (mode == "on") return nbd::TlsMode::kOn;
+  if (mode == "require") return nbd::TlsMode::kRequire;
+  return nbd::TlsMode::kOff;
+}
+
+std::shared_ptr<const nbd::TlsContext> LoadNbdTls(nbd::TlsMode mode, const std::string& dir,
+                                                  bool verify_peer, const std::string& flag) {
+  if (mode == nbd::TlsMode::kOff) {
+    if (verify_peer) throw std::runtime_error(flag + "-verify-peer needs " + flag + " on|require");
+    return nullptr;
+  }
+  if (dir.empty())
+    throw std::runtime_error(flag + " on|require needs " + flag + "-certificates DIR");
+  return nbd::TlsContext::Load(dir, verify_peer, flag + "-certificates");
+}
 
 int RunExport(const ExportArgs& a) {
   std::vector<std::pair<std::string, std::string>> specs;  // name, file
@@ -49,6 +70,9 @@ int RunExport(const ExportArgs& a) {
     }
     exports.push_back({name, a.description, OrThrow(vfs::HostFileSource(file)), {}});
   }
+  // Before anything listens: bad credentials are a one-line startup error.
+  nbd::TlsMode tls = ParseTlsMode(a.tls);
+  auto tls_context = LoadNbdTls(tls, a.tls_certificates, a.tls_verify_peer, "--tls");
   sys::FileLimit limit = sys::RaiseFileLimit();
   Logger log = GetLogger("nbd");
   if (auto warning = sys::CheckFileLimit(limit, {a.max_connections, 0, 64})) {
@@ -60,9 +84,14 @@ int RunExport(const ExportArgs& a) {
   o.max_connections = a.max_connections;
   o.max_connections_per_client = a.max_connections_per_client;
   o.handshake_timeout = std::chrono::milliseconds(a.handshake_timeout_ms);
+  o.tls = tls;
+  o.tls_context = tls_context;
   StopOnSignal on_signal;  // before the server starts its threads
   nbd::Server server(std::move(exports), o, log);
-  log->info("nbd: serving {} export(s) on {} port {}", specs.size(), a.address, server.port());
+  log->info("nbd: serving {} export(s) on {} port {}{}", specs.size(), a.address, server.port(),
+            tls == nbd::TlsMode::kOff  ? ""
+            : tls == nbd::TlsMode::kOn ? " (TLS offered)"
+                                       : " (TLS required)");
   std::stop_callback stop(on_signal.token(), [&] {
     log->info("signal {}: shutting down", on_signal.signal());
     server.Stop();
@@ -72,10 +101,10 @@ int RunExport(const ExportArgs& a) {
   log->info(
       "nbd: stats connections={} refused_full={} refused_per_client={} handshake_failures={} "
       "handshake_timeouts={} bad_options={} bad_requests={} protocol_errors={} requests={} "
-      "bytes_read={} read_errors={} accept_errors={}",
+      "bytes_read={} read_errors={} accept_errors={} tls_sessions={} tls_handshake_failures={}",
       s.connections, s.refused_full, s.refused_per_client, s.handshake_failures,
       s.handshake_timeouts, s.bad_options, s.bad_requests, s.protocol_errors, s.requests,
-      s.bytes_read, s.read_errors, s.accept_errors);
+      s.bytes_read, s.read_errors, s.accept_errors, s.tls_sessions, s.tls_handshake_failures);
   return 0;
 }
 
@@ -100,8 +129,18 @@ void AddNbdCommand(CLI::App& app, Run& run) {
                 "connections open at once from one IP address")
       ->capture_default_str();
   e->add_option("--handshake-timeout", a->handshake_timeout_ms,
-                "milliseconds a client has to finish the handshake")
+                "milliseconds a client has to finish the handshake (the TLS handshake included)")
       ->capture_default_str();
+  e->add_option("--tls", a->tls,
+                "NBD_OPT_STARTTLS: off; on (offered, plaintext allowed); require (every option "
+                "before STARTTLS is refused with NBD_REP_ERR_TLS_REQD). TLS 1.2 or later")
+      ->check(CLI::IsMember({"off", "on", "require"}))
+      ->capture_default_str();
+  e->add_option("--tls-certificates", a->tls_certificates,
+                "DIR holding server-cert.pem and server-key.pem (and ca-cert.pem for "
+                "--tls-verify-peer), as nbdkit's and qemu's x509 directories");
+  e->add_flag("--tls-verify-peer", a->tls_verify_peer,
+              "require client certificates signed by DIR/ca-cert.pem");
   e->callback([&run, a] { run = [a] { return RunExport(*a); }; });
 }
 

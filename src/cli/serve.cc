@@ -63,6 +63,7 @@ struct ChoiceFlags {
   std::string bios_loader = "ipxe";
   std::string uefi_loader = "ipxe.efi";
   std::string ipv6_ra = "auto";
+  std::string nbd_tls = "off";
   std::string backup_max_size = "8G";
   std::vector<std::string> nodes;  // MAC=ARGS
 };
@@ -89,6 +90,9 @@ void ApplyChoices(const ChoiceFlags& f, serve::Options& o) {
   o.ipv6_ra = Choice<RouterAdverts>(
       {{"auto", RouterAdverts::kAuto}, {"on", RouterAdverts::kOn}, {"off", RouterAdverts::kOff}},
       f.ipv6_ra);
+  o.nbd_tls = Choice<nbd::TlsMode>(
+      {{"off", nbd::TlsMode::kOff}, {"on", nbd::TlsMode::kOn}, {"require", nbd::TlsMode::kRequire}},
+      f.nbd_tls);
   auto target = aoe::ParseTargetName(f.aoe);
   if (!target) throw CLI::ValidationError("--aoe", target.error().message);
   std::tie(o.aoe_shelf, o.aoe_slot) = *target;
@@ -298,6 +302,17 @@ void AddServeCommand(CLI::App& app, Run& run) {
   serve->add_option("--nbd-port", o->nbd_port, "NBD port with --root nbd")
       ->check(CLI::Range(1, 65535))
       ->capture_default_str();
+  serve
+      ->add_option("--nbd-tls", flags->nbd_tls,
+                   "TLS (NBD_OPT_STARTTLS) on the NBD export: off, on (offered), require. Keep "
+                   "off for booting: dracut's nbd module connects without TLS")
+      ->check(CLI::IsMember({"off", "on", "require"}))
+      ->capture_default_str();
+  serve->add_option("--nbd-tls-certificates", o->nbd_tls_certificates,
+                    "DIR with server-cert.pem and server-key.pem (ca-cert.pem for "
+                    "--nbd-tls-verify-peer), as nbdkit's --tls-certificates");
+  serve->add_flag("--nbd-tls-verify-peer", o->nbd_tls_verify_peer,
+                  "require NBD client certificates signed by DIR/ca-cert.pem");
   serve
       ->add_option("--announce", o->announce_seconds,
                    "Seconds between unsolicited AoE announcements (0: off)")

@@ -21,6 +21,7 @@
 #include "linux/file_limit.h"
 #include "linux/packet_socket.h"
 #include "nbd/server.h"
+#include "nbd/tls.h"
 #include "serve/backup_store.h"
 #include "serve/netif.h"
 #include "serve/router_advert.h"
@@ -350,6 +351,14 @@ std::unique_ptr<nbd::Server> Daemon::MakeNbd() {
   nbd::ServerOptions no;
   no.address = ListenAddress(options_.nbd_address);
   no.port = options_.nbd_port;
+  no.tls = options_.nbd_tls;
+  if (no.tls != nbd::TlsMode::kOff) {
+    if (options_.nbd_tls_certificates.empty()) {
+      throw std::runtime_error("--nbd-tls on|require needs --nbd-tls-certificates DIR");
+    }
+    no.tls_context = nbd::TlsContext::Load(options_.nbd_tls_certificates,
+                                           options_.nbd_tls_verify_peer, "--nbd-tls-certificates");
+  }
   std::vector<nbd::Export> exports;
   exports.push_back(std::move(e));
   return std::make_unique<nbd::Server>(std::move(exports), no, GetLogger("nbd"));

@@ -28,6 +28,7 @@
 #include "base/mac.h"
 #include "base/result.h"
 #include "boot/profile.h"
+#include "nbd/protocol.h"
 #include "serve/boot_tree.h"
 #include "serve/image_device.h"
 #include "serve/supervisor.h"
@@ -111,6 +112,12 @@ struct Options {
   // port, so it cannot be 0.
   std::string nbd_address;
   uint16_t nbd_port = 10809;
+  // NBD_OPT_STARTTLS for that export; off by default: dracut's nbd module
+  // (nbd-client in the initrd) connects without TLS. On or require need
+  // nbd_tls_certificates (nbd/tls.h), read at start, before root is dropped.
+  nbd::TlsMode nbd_tls = nbd::TlsMode::kOff;
+  std::string nbd_tls_certificates;
+  bool nbd_tls_verify_peer = false;
   unsigned announce_seconds = 5;
   RouterAdverts ipv6_ra = RouterAdverts::kAuto;
   bool http_only = false;  // only the HTTP server (BMC virtual media, no interface needed)
