@@ -20,7 +20,9 @@ source "$(dirname "$0")/../lib.sh"
 test_tmp nbd-tls
 dir=$tmp
 pid=
+idle_pid=
 cleanup() {
+  [[ -n $idle_pid ]] && kill "$idle_pid" 2>/dev/null && wait "$idle_pid" 2>/dev/null
   [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   ip netns del "$ns" 2>/dev/null || true
 }
@@ -320,8 +322,42 @@ in_ns nbdinfo --size "$(tls_url "$dir/cli")" | grep -qx 4195840 || fail "TLS cli
 rm -f "$dir/copy"
 in_ns nbdcopy "nbd://127.0.0.1:$port/disk.img" "$dir/copy" || fail "plaintext nbdcopy with --tls on"
 [[ $(sha256sum <"$dir/copy" | cut -d' ' -f1) == "$want" ]] || fail "plaintext copy with --tls on"
+# A TLS client idle in the transmission phase does not hold up SIGTERM.
+in_ns python3 - "$port" "$dir/cli/ca-cert.pem" >"$dir/idle.out" 2>&1 <<'PY' &
+import socket, ssl, struct, sys, time
+port, ca = int(sys.argv[1]), sys.argv[2]
+s = socket.create_connection(("127.0.0.1", port), timeout=30)
+def rd(s, n):
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c: raise EOFError
+        b += c
+    return b
+rd(s, 18)
+s.sendall(struct.pack(">I", 3) + b"IHAVEOPT" + struct.pack(">II", 5, 0))
+rd(s, 20)
+t = ssl.create_default_context(cafile=ca).wrap_socket(s, server_hostname="localhost")
+t.sendall(b"IHAVEOPT" + struct.pack(">II", 1, 8) + b"disk.img")
+rd(t, 10)
+print("idle", flush=True)
+t0 = time.monotonic()
+try:
+    closed = t.recv(1) == b""
+except (ConnectionResetError, ssl.SSLError):
+    closed = True
+print("closed" if closed else "data", round(time.monotonic() - t0), flush=True)
+PY
+idle_pid=$!
+for _ in $(seq 50); do grep -q idle "$dir/idle.out" && break; sleep 0.1; done
+grep -q idle "$dir/idle.out" || fail "the idle TLS client did not connect: $(cat "$dir/idle.out")"
+SECONDS=0
 stop "$log"
-has_stat tls_sessions=1 || fail "--tls on: $stats"
+((SECONDS <= 3)) || fail "SIGTERM took $SECONDS s with an idle TLS client"
+wait "$idle_pid" || fail "idle TLS client: $(cat "$dir/idle.out")"
+idle_pid=
+grep -q "^closed" "$dir/idle.out" || fail "idle TLS client: $(cat "$dir/idle.out")"
+has_stat tls_sessions=2 || fail "--tls on: $stats"
 
 # --- require with client certificates.
 start "$log" --tls require --tls-certificates "$dir/srv" --tls-verify-peer "$dir/disk.img"
@@ -384,7 +420,7 @@ status=$(cat "/proc/$pid/status")
 grep -q $'^Seccomp:\t2' <<<"$status" || fail "serve runs without its seccomp filter"
 grep -q $'^Uid:\t65534' <<<"$status" || fail "serve did not drop root"
 iso_size=$(stat -c %s "$dir/live.iso")
-siso=nbds://10.79.0.1:10809/live.iso?tls-certificates=$dir/cli
+siso="nbds://10.79.0.1:10809/live.iso?tls-certificates=$dir/cli"
 in_ns nbdinfo --size "$siso" | grep -qx "$iso_size" || fail "serve: nbdinfo over TLS"
 rm -f "$dir/copy"
 in_ns nbdcopy "$siso" "$dir/copy" || fail "serve: nbdcopy over TLS"
