@@ -184,6 +184,18 @@ TEST_F(NbdHandshake, TlsOnAllowsPlaintextAndStartsTlsOnce) {
   EXPECT_EQ(step.next, Handshake::Next::kTransmit);
 }
 
+TEST_F(NbdHandshake, TlsForgetsTheMetaContextSelectedBefore) {
+  Handshake hs(exports_, Limits{}, TlsMode::kOn);
+  hs.OnOption(kOptStructuredReply, {});
+  hs.OnOption(kOptSetMetaContext, Meta("live.iso", {"base:allocation"}));
+  EXPECT_EQ(hs.OnOption(kOptStartTls, {}).next, Handshake::Next::kStartTls);
+  hs.TlsStarted();
+  hs.OnOption(kOptStructuredReply, {});
+  auto step = hs.OnOption(kOptGo, Info("live.iso", {}));
+  EXPECT_EQ(step.next, Handshake::Next::kTransmit);
+  EXPECT_FALSE(hs.block_status());
+}
+
 TEST_F(NbdHandshake, StartTlsWithDataIsInvalid) {
   for (TlsMode mode : {TlsMode::kOn, TlsMode::kRequire}) {
     Handshake hs(exports_, Limits{}, mode);

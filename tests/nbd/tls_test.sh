@@ -138,6 +138,9 @@ for c in 1 4; do
   [[ $(sha256sum <"$dir/copy" | cut -d' ' -f1) == "$want" ]] || fail "nbdcopy $c: wrong bytes"
 done
 grep -q "TLSv1\.[23]" "$log" || fail "the server did not log a TLS session"
+# Block status (base:allocation) over TLS: the random file is all data.
+map=$(in_ns nbdinfo --map "$(tls_url "$dir/cli")") || fail "nbdinfo --map over TLS failed"
+grep -Eq "^ +0 +4195840 +0 +data" <<<"$map" || fail "nbdinfo --map over TLS: $map"
 
 # A client that trusts another CA refuses this server: the certificate is
 # really checked.
