@@ -26,6 +26,18 @@ Result<std::string> CheckString(std::span<const uint8_t> bytes, std::string_view
   return std::string(bytes.begin(), bytes.end());
 }
 
+// The 32-bit length and the export name that begin NBD_OPT_INFO, _GO and
+// the metadata-context options' data (of `total` bytes).
+Result<std::string> ReadExportName(ByteReader& r, size_t total) {
+  uint32_t name_length = r.U32();
+  if (!r.ok()) return MakeError("option data shorter than its name length");
+  if (name_length > r.remaining()) {
+    return MakeError(
+        fmt::format("export name of {} bytes past the option's {} bytes", name_length, total));
+  }
+  return CheckString(r.Bytes(name_length), "export name");
+}
+
 void AppendInfo(uint32_t option, uint16_t info, std::span<const uint8_t> payload,
                 std::vector<uint8_t>& out) {
   std::vector<uint8_t> data;
@@ -94,13 +106,7 @@ void AppendOption(uint32_t option, std::span<const uint8_t> data, std::vector<ui
 
 Result<InfoRequest> ParseInfoRequest(std::span<const uint8_t> data) {
   ByteReader r(data);
-  uint32_t name_length = r.U32();
-  if (!r.ok()) return MakeError("option data shorter than its name length");
-  if (name_length > r.remaining()) {
-    return MakeError(fmt::format("export name of {} bytes past the option's {} bytes", name_length,
-                                 data.size()));
-  }
-  auto name = CheckString(r.Bytes(name_length), "export name");
+  auto name = ReadExportName(r, data.size());
   if (!name) return name.error();
   InfoRequest req{std::move(*name), {}};
   uint16_t count = r.U16();
@@ -130,13 +136,7 @@ Result<std::string> ParseExportName(std::span<const uint8_t> data) {
 Result<MetaContextRequest> ParseMetaContextRequest(std::span<const uint8_t> data,
                                                    size_t max_queries) {
   ByteReader r(data);
-  uint32_t name_length = r.U32();
-  if (!r.ok()) return MakeError("option data shorter than its name length");
-  if (name_length > r.remaining()) {
-    return MakeError(fmt::format("export name of {} bytes past the option's {} bytes", name_length,
-                                 data.size()));
-  }
-  auto name = CheckString(r.Bytes(name_length), "export name");
+  auto name = ReadExportName(r, data.size());
   if (!name) return name.error();
   MetaContextRequest req{std::move(*name), {}};
   uint32_t count = r.U32();
