@@ -18,6 +18,8 @@ constexpr Ip4 kBroadcastIp = 0xffffffff;
 constexpr int64_t kOfferHoldSeconds = 60;
 constexpr uint64_t kMaxRangeSize = 65536;
 
+}  // namespace
+
 // "PXEClient:Arch:00007:UNDI:003016" carries the architecture too; clients
 // that omit option 93 are old BIOS ROMs.
 uint16_t ArchOf(const Message& m) {
@@ -32,8 +34,6 @@ uint16_t ArchOf(const Message& m) {
   }
   return arch::kBios;
 }
-
-}  // namespace
 
 bool IsPxeClient(const Message& m) {
   return m.GetString(opt::kVendorClass).starts_with("PXEClient");
@@ -149,7 +149,9 @@ Outcome Protocol::Handle(const Message& request, bool proxy_port, Ip4 src_ip, ui
   if (*type == MessageType::kDiscover || *type == MessageType::kRequest) {
     Ip4 ip = out.reply && out.reply->yiaddr ? out.reply->yiaddr : request.ciaddr;
     if (!ip) ip = request.GetIp(opt::kRequestedIp).value_or(0);
-    out.client = Report(ClientEvent{request.Mac(), ip, IsPxeClient(request)}, now);
+    out.client = Report(ClientEvent{request.Mac(), ip, IsPxeClient(request), ArchOf(request),
+                                    IsIpxe(request), request.giaddr},
+                        now);
   }
   out.relayed_by = request.giaddr;
   if (out.reply) EchoRelayAgentInfo(request, *out.reply);
@@ -180,7 +182,8 @@ std::optional<ClientEvent> Protocol::Report(const ClientEvent& event, int64_t no
     reported_.Put(event.mac, Reported{event, now, now, 1});
     return event;
   }
-  bool same = r->last.ip == event.ip && r->last.is_pxe == event.is_pxe;
+  bool same =
+      r->last.ip == event.ip && r->last.is_pxe == event.is_pxe && r->last.ipxe == event.ipxe;
   if (same && now - r->last_at < kReportWindowSeconds) return std::nullopt;
   if (now - r->window_start >= kReportWindowSeconds || now < r->window_start) {
     r->window_start = now;

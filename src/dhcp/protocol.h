@@ -94,6 +94,12 @@ struct ClientEvent {
   MacAddress mac{};
   Ip4 ip = 0;
   bool is_pxe = false;
+  // What the client is, for the status page: its architecture (option 93,
+  // or the one in "PXEClient:Arch:NNNNN"; arch::kBios when it says none),
+  // whether it is iPXE, and the relay it came through (0: none).
+  uint16_t arch = arch::kBios;
+  bool ipxe = false;
+  Ip4 relayed_by = 0;
 };
 
 inline constexpr int64_t kReportWindowSeconds = 10;
@@ -124,10 +130,10 @@ class Protocol {
   // `proxy_port` is true for requests that arrived on port 4011; src_ip and
   // src_port are the UDP source (4011 answers go straight back there).
   // Outcome::client is set for a DISCOVER or REQUEST (answered or not) unless
-  // this MAC was reported with the same IP and PXE flag within the last
-  // kReportWindowSeconds, or already kMaxReportsPerWindow times in the
+  // this MAC was reported with the same IP, PXE and iPXE flags within the
+  // last kReportWindowSeconds, or already kMaxReportsPerWindow times in the
   // current window. A normal boot (PXE ROM, iPXE, the initrd's client) needs
-  // three: (0, pxe), (ip, pxe), (ip, plain).
+  // four: (0, pxe), (ip, pxe), (ip, pxe, ipxe), (ip, plain).
   Outcome Handle(const Message& request, bool proxy_port, Ip4 src_ip, uint16_t src_port,
                  int64_t now);
 
@@ -172,5 +178,8 @@ class Protocol {
 bool IsPxeClient(const Message& m);
 // True for iPXE: user class "iPXE" (plain or RFC 3004 framed) or option 175.
 bool IsIpxe(const Message& m);
+// The client's architecture: option 93, else the one in option 60's
+// "PXEClient:Arch:NNNNN", else arch::kBios (old BIOS ROMs send neither).
+uint16_t ArchOf(const Message& m);
 
 }  // namespace isoboot::dhcp

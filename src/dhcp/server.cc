@@ -51,6 +51,7 @@ Server::Server(ServerConfig config, Logger logger)
       std::stringstream text;
       text << in.rdbuf();
       OrThrow(protocol_.LoadLeases(text.str()), "lease file " + config_.lease_file);
+      leases_ = protocol_.leases().size();
       logger_->info("loaded {} leases from {}", protocol_.leases().size(), config_.lease_file);
     }
   }
@@ -149,7 +150,8 @@ ServerStats Server::stats() const {
                      relayed_.load(),
                      lease_writer_ ? lease_writer_->writes() : 0,
                      acks_held_.load(),
-                     acks_dropped_.load()};
+                     acks_dropped_.load(),
+                     leases_.load()};
 }
 
 void Server::HandlePacket(int fd, bool proxy_port) {
@@ -182,8 +184,9 @@ void Server::HandlePacket(int fd, bool proxy_port) {
   std::string mac = FormatMac(request->Mac());
   Outcome out = protocol_.Handle(*request, proxy_port, src_ip, src_port, std::time(nullptr));
   if (out.client && config_.on_client) {
-    config_.on_client(out.client->mac, out.client->ip, out.client->is_pxe);
+    config_.on_client(*out.client);
   }
+  leases_ = protocol_.leases().size();
   if (out.leases_changed && lease_writer_) {
     lease_writer_->Submit(++generation_, protocol_.SaveLeases());
   }

@@ -39,13 +39,13 @@ struct ServerConfig {
   // answered or not, so the AoE target can announce itself to that MAC at
   // once; never for INFORM, DECLINE or RELEASE. Rate: per MAC at most
   // kMaxReportsPerWindow (4) calls per kReportWindowSeconds (10 s), and a
-  // repeat of the same (ip, is_pxe) within that time is not reported
+  // repeat of the same (ip, is_pxe, ipxe) within that time is not reported
   // (protocol.h). The per-MAC count is kept for the kReportedMacs (4096) most
   // recently seen MACs. What is NOT bounded: the number of distinct MACs (and
   // ips) a sender can make up, so whatever the callee stores per MAC or per ip
   // it must bound itself (an LruMap), and `ip` is whatever the client claims
   // (its requested address or ciaddr, or the address we gave it).
-  std::function<void(const MacAddress& mac, Ip4 ip, bool is_pxe)> on_client;
+  std::function<void(const ClientEvent& client)> on_client;
   // Why a client behind a router cannot boot what is served (e.g. the root is
   // exported over AoE, which is L2 only), logged with the client's MAC and
   // relay for relayed requests (at most one line per 10 s). Such clients are
@@ -63,6 +63,7 @@ struct ServerStats {
   uint64_t lease_writes = 0;  // lease file snapshots written (2 fsyncs each)
   uint64_t acks_held = 0;     // replies that waited for a lease write
   uint64_t acks_dropped = 0;  // held replies dropped (write failed, or too many)
+  uint64_t leases = 0;        // full mode: leases held now, offered or bound
 };
 
 class LeaseWriter;
@@ -113,6 +114,7 @@ class Server {
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> received_{0}, answered_{0}, dropped_bad_{0}, ignored_{0};
   std::atomic<uint64_t> no_range_{0}, relayed_{0};
+  std::atomic<uint64_t> leases_{0};  // protocol_.leases().size(), for stats()
   LogThrottle no_range_log_;
   LogThrottle relayed_problem_log_;
 };

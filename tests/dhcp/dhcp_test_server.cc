@@ -57,9 +57,9 @@ int main(int argc, char** argv) {
       isoboot::OrThrow(ParseRange(range, config.protocol));
     if (!router.empty()) config.protocol.router = ParseIp(router).value_or(0);
     if (!events.empty()) {
-      config.on_client = [events](const MacAddress& mac, Ip4 ip, bool is_pxe) {
-        std::ofstream(events, std::ios::app)
-            << FormatMac(mac) << ' ' << FormatIp(ip) << ' ' << (is_pxe ? "pxe" : "plain") << '\n';
+      config.on_client = [events](const ClientEvent& c) {
+        std::ofstream(events, std::ios::app) << FormatMac(c.mac) << ' ' << FormatIp(c.ip) << ' '
+                                             << (c.is_pxe ? "pxe" : "plain") << '\n';
       };
     }
     Server server(config, isoboot::GetLogger("dhcp"));

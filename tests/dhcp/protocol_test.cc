@@ -93,6 +93,30 @@ TEST(DhcpProxy, ArchFromVendorClassWhenOption93IsMissing) {
   EXPECT_EQ(Handle(p, d).reply->file, "ipxe.efi");
 }
 
+// The status page tells firmware apart by what the client event carries.
+TEST(DhcpProxy, ClientEventSaysArchitectureIpxeAndRelay) {
+  Protocol p(Config(Mode::kProxy));
+  Outcome rom = Handle(p, Request(MessageType::kDiscover, 1, 7));
+  ASSERT_TRUE(rom.client);
+  EXPECT_EQ(rom.client->arch, arch::kEfiX64);
+  EXPECT_FALSE(rom.client->ipxe);
+  EXPECT_EQ(rom.client->relayed_by, 0u);
+  // The same MAC, now iPXE, with nothing else new: reported again, because
+  // the iPXE flag is news.
+  Message ipxe = Request(MessageType::kDiscover, 1, 7);
+  ipxe.SetString(opt::kUserClass, "iPXE");
+  Outcome chained = Handle(p, ipxe, kNow + 1);
+  ASSERT_TRUE(chained.client);
+  EXPECT_TRUE(chained.client->ipxe);
+  EXPECT_FALSE(Handle(p, ipxe, kNow + 2).client);  // nothing new now
+  Message relayed = Request(MessageType::kDiscover, 2, 0);
+  relayed.giaddr = 0x0a4e0001;
+  Outcome r = Handle(p, relayed);
+  ASSERT_TRUE(r.client);
+  EXPECT_EQ(r.client->arch, arch::kBios);
+  EXPECT_EQ(r.client->relayed_by, 0x0a4e0001u);
+}
+
 TEST(DhcpProxy, IpxeGetsTheScriptNotTheRomAgain) {
   Protocol p(Config(Mode::kProxy));
   Message plain = Request(MessageType::kDiscover, 1, 0);

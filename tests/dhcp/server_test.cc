@@ -61,9 +61,7 @@ TEST_F(DhcpServerTest, PxePortAnswersDropsGarbageAndStops) {
   config.server_port = FreePort();
   config.proxy_port = FreePort();
   std::vector<ClientEvent> events;
-  config.on_client = [&](const MacAddress& mac, Ip4 ip, bool pxe) {
-    events.push_back(ClientEvent{mac, ip, pxe});
-  };
+  config.on_client = [&](const ClientEvent& c) { events.push_back(c); };
   Server server(config, NullLogger());
   std::thread loop([&] { server.Run(); });
 
