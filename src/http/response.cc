@@ -71,8 +71,8 @@ ResponsePlan ErrorResponse(unsigned status, std::string_view message, bool head_
   return plan;
 }
 
-ResponsePlan PlanResponse(const RequestHead& req, const vfs::Tree* tree,
-                          std::string_view boundary) {
+ResponsePlan PlanResponse(const RequestHead& req, const vfs::Tree* tree, std::string_view boundary,
+                          const PageFor& pages) {
   const bool head = req.method == "HEAD";
   if (req.version >= 20) return ErrorResponse(505, "HTTP version not supported", head);
   if (req.version >= 11 && !req.has_host) {
@@ -85,6 +85,19 @@ ResponsePlan PlanResponse(const RequestHead& req, const vfs::Tree* tree,
   }
   auto path = DecodeTarget(req.target);
   if (!path) return ErrorResponse(400, fmt::format("bad request: {}", path.error().message), head);
+  if (std::optional<Page> page = pages ? pages(*path) : std::nullopt) {
+    ResponsePlan plan;
+    plan.page = true;
+    plan.status = page->status;
+    plan.path = std::move(*path);
+    plan.fields.emplace_back("Content-Type", std::move(page->content_type));
+    plan.fields.emplace_back("Cache-Control", "no-store");
+    for (auto& field : page->fields)
+      plan.fields.push_back(std::move(field));
+    plan.content_length = page->body.size();
+    if (!head) plan.body.push_back(BodyPiece{false, std::move(page->body), 0, 0});
+    return plan;
+  }
   vfs::SourcePtr source = tree ? tree->Lookup(*path) : nullptr;
   if (!source || path->find('\0') != std::string::npos) {
     ResponsePlan plan = ErrorResponse(404, "not found", head, false);

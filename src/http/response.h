@@ -6,6 +6,7 @@
 // Pure apart from reading the Sources' metadata; thread-safe.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -46,7 +47,21 @@ struct ResponsePlan {
   vfs::SourcePtr source;        // what `from_source` pieces read from
   std::string path;             // decoded request path, for logs
   bool close = false;           // the connection must close after this response
+  bool page = false;            // made by a PageFor, not read from the tree
 };
+
+// A response made for one request (a status page, metrics), not read from
+// the tree. Sent with Cache-Control: no-store; HEAD gets its head only.
+struct Page {
+  unsigned status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> fields;  // more header fields
+};
+
+// Asked for the decoded path of every GET and HEAD before the tree is;
+// nullopt: the tree answers.
+using PageFor = std::function<std::optional<Page>(const std::string& path)>;
 
 // Turns a request-target (origin-form "/a/b?q" or absolute-form
 // "http://host/a/b") into the path to look up, percent-decoded, without the
@@ -59,10 +74,12 @@ std::string ContentTypeFor(std::string_view name, const vfs::Source& source);
 // The quoted strong ETag for `source`.
 std::string EtagFor(const vfs::Source& source);
 
-// Plans the answer to `req` from `tree` (null: nothing is served, 404).
-// `boundary` separates multipart/byteranges parts; it must not occur in the
-// content, so callers pass a fresh random string.
-ResponsePlan PlanResponse(const RequestHead& req, const vfs::Tree* tree, std::string_view boundary);
+// Plans the answer to `req` from `pages` (may be empty), else from `tree`
+// (null: nothing is served, 404). `boundary` separates multipart/byteranges
+// parts; it must not occur in the content, so callers pass a fresh random
+// string.
+ResponsePlan PlanResponse(const RequestHead& req, const vfs::Tree* tree, std::string_view boundary,
+                          const PageFor& pages = {});
 
 // A short text/plain error (or 431/400 for a request head that did not
 // parse) that closes the connection when `close`.

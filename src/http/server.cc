@@ -230,7 +230,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
       }
     }
     std::shared_ptr<const vfs::Tree> tree = core_.tree ? core_.tree(ip_) : nullptr;
-    ResponsePlan plan = PlanResponse(head, tree.get(), core_.NextBoundary());
+    PageFor pages;
+    if (core_.options.pages) {
+      pages = [this](const std::string& path) { return core_.options.pages(path, ip_); };
+    }
+    ResponsePlan plan = PlanResponse(head, tree.get(), core_.NextBoundary(), pages);
     // A body we would have to read and discard: answer, then close.
     if (!parser_->is_done()) plan.close = true;
     Respond(std::move(plan));
@@ -411,7 +415,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Progress(uint64_t n) {
     if (n == 0) return;
     sent_ += n;
-    core_.AddBytes(ip_, n);
+    if (!plan_.page) core_.AddBytes(ip_, n);
     deadline_ = Clock::now() + core_.options.send_timeout;
   }
 

@@ -26,6 +26,7 @@
 #include <string_view>
 
 #include "base/logging.h"
+#include "http/response.h"
 #include "http/store.h"
 #include "vfs/vfs.h"
 
@@ -74,11 +75,16 @@ struct ServerOptions {
   // Called after each response ends (finished or aborted), on a server
   // thread, concurrently when threads > 1. May be empty.
   RequestHook on_request;
+  // Pages made per request (`isoboot serve`'s status page and metrics),
+  // asked before the tree for every GET and HEAD with the decoded path and
+  // the client's IP address; nullopt: the tree answers. Called on a server
+  // thread, concurrently when threads > 1; it must not block. May be empty.
+  std::function<std::optional<Page>(const std::string& path, std::string_view client)> pages;
 };
 
 // Per client IP address, since the server started.
 struct ClientCounters {
-  uint64_t body_bytes = 0;   // response body bytes sent, counted as they go
+  uint64_t body_bytes = 0;   // response body bytes sent, counted as they go (not pages')
   uint64_t requests = 0;     // responses finished or aborted
   uint32_t connections = 0;  // open right now
 };

@@ -71,6 +71,46 @@ TEST_F(ResponseTest, HeadHasNoBodyAndIgnoresRange) {
   EXPECT_TRUE(p.body.empty());
 }
 
+// Pages (serve's status page) are asked first, for their path only; the
+// tree answers every other path; a page is never cached or ranged.
+TEST_F(ResponseTest, PagesComeBeforeTheTree) {
+  std::vector<std::string> asked;
+  PageFor pages = [&](const std::string& path) -> std::optional<Page> {
+    asked.push_back(path);
+    if (path != "/status") return std::nullopt;
+    Page page;
+    page.content_type = "text/html";
+    page.body = "<p>ok</p>";
+    page.fields.emplace_back("X-Test", "1");
+    return page;
+  };
+  RequestHead req;
+  req.method = "GET";
+  req.target = "/status?x=1";
+  req.range = "bytes=0-1";
+  ResponsePlan p = PlanResponse(req, &tree_, "B", pages);
+  EXPECT_EQ(p.status, 200u);
+  EXPECT_TRUE(p.page);
+  EXPECT_EQ(Body(p), "<p>ok</p>");
+  EXPECT_EQ(Field(p, "Content-Type"), "text/html");
+  EXPECT_EQ(Field(p, "Cache-Control"), "no-store");
+  EXPECT_EQ(Field(p, "X-Test"), "1");
+  EXPECT_EQ(Field(p, "Content-Range"), "<absent>");
+  req.method = "HEAD";
+  ResponsePlan head = PlanResponse(req, &tree_, "B", pages);
+  EXPECT_EQ(head.content_length, 9u);
+  EXPECT_TRUE(head.body.empty());
+  req.method = "GET";
+  req.target = "/notes";
+  req.range = std::nullopt;
+  ResponsePlan file = PlanResponse(req, &tree_, "B", pages);
+  EXPECT_FALSE(file.page);
+  EXPECT_EQ(Body(file), "0123456789abcdefghij");
+  req.method = "POST";  // pages answer GET and HEAD only
+  EXPECT_EQ(PlanResponse(req, &tree_, "B", pages).status, 405u);
+  EXPECT_EQ(asked, (std::vector<std::string>{"/status", "/status", "/notes"}));
+}
+
 TEST_F(ResponseTest, SingleRange) {
   ResponsePlan p = Get("/notes", "bytes=3-5");
   EXPECT_EQ(p.status, 206u);
