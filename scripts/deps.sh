@@ -6,7 +6,7 @@ set -euo pipefail
 
 declare -A groups=(
   [build]="cmake ninja-build g++ pkg-config clang-format libisofs-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev libarchive-dev libssl-dev libcurl4-openssl-dev libboost-dev libboost-system-dev libtomlplusplus-dev libssh-dev libseccomp-dev scdoc man-db groff-base"
-  [test]="xorriso cpio lz4 xz-utils bzip2 squashfs-tools iproute2 vblade aoetools tcpdump procps python3 curl libarchive-tools attr acl openssl ipmitool tftp-hpa atftp isc-dhcp-client isc-dhcp-relay dnsmasq-base busybox-static zstd bc nftables ndisc6 openssh-server openssh-client libnbd-bin nbd-client nbdkit qemu-utils gnutls-bin"
+  [test]="xorriso cpio lz4 xz-utils bzip2 squashfs-tools iproute2 vblade aoetools tcpdump procps python3 curl libarchive-tools attr acl openssl ipmitool tftp-hpa atftp isc-dhcp-client isc-dhcp-relay dnsmasq-base busybox-static zstd bc nftables ndisc6 openssh-server openssh-client libnbd-bin nbd-client nbdkit qemu-utils gnutls-bin prometheus"
   [fuzz]="clang libclang-rt-14-dev"
   [bench]="time bc hyperfine nginx-light wrk tftpd-hpa nbdkit libnbd-bin qemu-utils"
   [qemu]="qemu-system-x86 busybox-static linux-image-amd64 kmod xz-utils cpio ipxe-qemu ovmf pxelinux syslinux-common ipxe"
@@ -39,7 +39,17 @@ fi
 echo "deps.sh: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# Servers some packages bring (prometheus, nginx, tftpd-hpa) must not start as
+# system services: policy-rc.d 101 tells invoke-rc.d not to start them
+# (unless the machine already has its own policy).
+policy=/usr/sbin/policy-rc.d
+own_policy=
+if [[ ! -e $policy ]]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod +x "$policy"
+  own_policy=1
+fi
+trap 'rm -f "$log"; [[ -z $own_policy ]] || rm -f "$policy"' EXIT
 if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
   cat "$log" >&2
   exit 1

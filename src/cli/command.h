@@ -21,6 +21,8 @@ void AddIsoCommand(CLI::App& app, Run& run);
 void AddNbdCommand(CLI::App& app, Run& run);
 void AddOverlayCommand(CLI::App& app, Run& run);
 void AddServeCommand(CLI::App& app, Run& run);
+// `isoboot status`, with the bmc layer's HTTP client (cli/status.cc).
+void AddStatusCommand(CLI::App& app, Run& run);
 // `isoboot overlay key`, with the serve layer (cli/overlay_key.cc).
 void AddOverlayKeyCommand(CLI::App* overlay, Run& run);
 

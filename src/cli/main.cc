@@ -28,6 +28,9 @@ constexpr Command kCommands[] = {
 #ifdef ISOBOOT_CLI_SERVE
     {"serve", isoboot::cli::AddServeCommand},
 #endif
+#ifdef ISOBOOT_CLI_STATUS
+    {"status", isoboot::cli::AddStatusCommand},
+#endif
 #ifdef ISOBOOT_CLI_BOOT
     {"pxe", isoboot::cli::AddBootCommand},
 #endif

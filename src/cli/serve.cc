@@ -314,6 +314,12 @@ void AddServeCommand(CLI::App& app, Run& run) {
   serve->add_flag("--nbd-tls-verify-peer", o->nbd_tls_verify_peer,
                   "require NBD client certificates signed by DIR/ca-cert.pem");
   serve
+      ->add_option("--stall-after", o->stall_seconds,
+                   "Seconds without progress after which the status page (/status) marks a "
+                   "booting node stalled")
+      ->check(CLI::Range(1u, 86400u))
+      ->capture_default_str();
+  serve
       ->add_option("--announce", o->announce_seconds,
                    "Seconds between unsolicited AoE announcements (0: off)")
       ->capture_default_str();

@@ -581,6 +581,7 @@ void Server::Serve(UniqueFd fd, std::string ip, std::string peer, uint64_t id) {
     int one = 1;
     ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     SetTimeout(fd.get(), SO_SNDTIMEO, options_.send_timeout);
+    if (options_.on_connect) options_.on_connect(ip);
     Connection(*this, fd.get(), std::move(peer)).Run();
   }
   std::lock_guard lock(mu_);

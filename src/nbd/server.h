@@ -70,6 +70,9 @@ struct ServerOptions {
   // kOn or kRequire need tls_context (TlsContext::Load).
   TlsMode tls = TlsMode::kOff;
   std::shared_ptr<const TlsContext> tls_context;
+  // Called with the client's IP address for each admitted connection, on
+  // that connection's thread, before its handshake. May be empty.
+  std::function<void(std::string_view ip)> on_connect;
 };
 
 // Since the server started.

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -25,6 +26,7 @@
 #include "serve/backup_store.h"
 #include "serve/netif.h"
 #include "serve/router_advert.h"
+#include "serve/status_page.h"
 #include "tftp/codec.h"
 #include "tftp/server.h"
 
@@ -71,25 +73,12 @@ class Daemon::Generations {
   Trees trees_;                                // guarded by mu_
 };
 
-// Client IP -> MAC, learnt from DHCP, so TFTP/HTTP milestones name the MAC.
-// Bounded: the IP comes from packets anyone can send.
-class Daemon::ClientNames {
- public:
-  static constexpr size_t kCapacity = 4096;
-  void Learn(const MacAddress& mac, dhcp::Ip4 ip) {
-    if (ip == 0) return;
-    std::lock_guard lock(mu_);
-    by_ip_.Put(dhcp::FormatIp(ip), FormatMac(mac));
-  }
-  std::string Name(const std::string& ip) const {
-    std::lock_guard lock(mu_);
-    const std::string* mac = by_ip_.Peek(ip);
-    return mac ? fmt::format("{} ({})", *mac, ip) : ip;
-  }
-
- private:
-  mutable std::mutex mu_;
-  LruMap<std::string, std::string> by_ip_{kCapacity};  // guarded by mu_
+// What the servers' hooks count for /metrics, on their threads.
+struct Daemon::Tallies {
+  std::atomic<uint64_t> http_by_class[6] = {};  // responses by status class: [2] = 2xx
+  std::atomic<uint64_t> http_incomplete{0};     // bodies cut short
+  std::atomic<uint64_t> tftp_bytes{0};          // acknowledged by clients
+  std::atomic<uint64_t> status_pages{0};        // /status, /status.json, /metrics, /up
 };
 
 Daemon::Generations::Trees Daemon::Generations::CurrentTrees() const {
@@ -98,6 +87,33 @@ Daemon::Generations::Trees Daemon::Generations::CurrentTrees() const {
 }
 
 namespace {
+
+// The pages made per request (Daemon::PageFor), which are not the image's.
+constexpr std::string_view kStatusPages[] = {"/", "/status", "/status.json", "/metrics"};
+bool IsStatusPage(std::string_view path) {
+  return std::find(std::begin(kStatusPages), std::end(kStatusPages), path) !=
+         std::end(kStatusPages);
+}
+
+// Which boot phase fetching `path` (a TFTP file name, or an HTTP path with
+// its leading slash) shows a node to be in; nullopt: none (a probe, a
+// config file, the store). The loaders and iPXE's scripts are kLoader.
+std::optional<Phase> PhaseOfFile(std::string_view path, const boot::Profile& profile) {
+  while (path.starts_with('/'))
+    path.remove_prefix(1);
+  if (path.empty()) return std::nullopt;
+  if (path == "undionly.kpxe" || path == "ipxe.efi" || path == "snponly.efi" ||
+      path == "pxelinux.0" || path == "ldlinux.c32" || path == kIpxeScript ||
+      (path.starts_with("nodes/") && path.ends_with(".ipxe"))) {
+    return Phase::kLoader;
+  }
+  if (path == profile.kernel) return Phase::kKernel;
+  if (path == profile.initrd || path.starts_with("initrd-add/")) return Phase::kInitrd;
+  if (path == kImageName || path.ends_with(".squashfs") || path.ends_with("squashfs.img")) {
+    return Phase::kRoot;
+  }
+  return std::nullopt;
+}
 
 // Per-node iPXE scripts are chained when some node may have entries: a
 // --node, or a store whose backups name nodes.
@@ -140,7 +156,10 @@ Daemon::Daemon(Options options, Logger logger)
   profile_.node_scripts = WantsNodeScripts(options_);
   // Every connection and transfer is a descriptor: as many as allowed.
   const sys::FileLimit file_limit = sys::RaiseFileLimit();
-  names_ = std::make_unique<ClientNames>();
+  NodeTrackerOptions tracker;
+  tracker.stall_after = std::chrono::seconds(std::max(1u, options_.stall_seconds));
+  nodes_ = std::make_unique<NodeTracker>(tracker);
+  tallies_ = std::make_unique<Tallies>();
   generations_ = std::make_unique<Generations>();
   store_ = MakeStore();
   // HTTP is bound before the image is loaded: the entries carry its port.
@@ -240,15 +259,35 @@ std::unique_ptr<http::Server> Daemon::MakeHttp() {
   ho.threads = 2;
   ho.store = store_;
   Logger http_log = GetLogger("http");
-  ho.on_request = [names = names_.get(), http_log](const http::RequestRecord& r) {
+  ho.on_request = [this, http_log](const http::RequestRecord& r) {
+    tallies_->http_by_class[std::min(r.status / 100, 5u)]++;
+    if (!r.complete && r.status < 300) tallies_->http_incomplete++;
+    const std::string name = nodes_->Name(r.client);
     if (r.received > 0) {
-      http_log->info("{} {} {} {}: received {} bytes in {:.2f} s", names->Name(r.client),
-                     EscapeForLog(r.method), EscapeForLog(r.path), r.status, r.received, r.seconds);
+      http_log->info("{} {} {} {}: received {} bytes in {:.2f} s", name, EscapeForLog(r.method),
+                     EscapeForLog(r.path), r.status, r.received, r.seconds);
       return;
     }
-    http_log->info("{} {} {} {}: {} of {} bytes in {:.2f} s", names->Name(r.client),
-                   EscapeForLog(r.method), EscapeForLog(r.path), r.status, r.bytes,
-                   r.content_length, r.seconds);
+    // Status pages are polled every few seconds: not worth a line each.
+    http_log->log(IsStatusPage(r.path) ? spdlog::level::debug : spdlog::level::info,
+                  "{} {} {} {}: {} of {} bytes in {:.2f} s", name, EscapeForLog(r.method),
+                  EscapeForLog(r.path), r.status, r.bytes, r.content_length, r.seconds);
+    if (r.status >= 300) return;
+    std::optional<Phase> phase = PhaseOfFile(r.path, generations_->Current()->boot.profile);
+    if (!phase) return;
+    std::optional<MacAddress> mac = NodeOf(r.client);
+    if (!mac) return;
+    if (*phase == Phase::kLoader) {
+      nodes_->IpxeScript(*mac);
+    } else if (r.complete) {
+      nodes_->Reached(*mac, *phase);
+    } else if (*phase != Phase::kRoot) {  // roots are read in ranges, and again
+      nodes_->Failed(*mac, fmt::format("{} cut short after {} of {} bytes over HTTP",
+                                       EscapeForLog(r.path), r.bytes, r.content_length));
+    }
+  };
+  ho.pages = [this](const std::string& path, std::string_view client) {
+    return PageFor(path, client);
   };
   return std::make_unique<http::Server>([this](std::string_view client) { return TreeFor(client); },
                                         ho, http_log);
@@ -349,6 +388,9 @@ std::unique_ptr<nbd::Server> Daemon::MakeNbd() {
     return vfs::WholeImageSource(generations->Current()->image);
   };
   nbd::ServerOptions no;
+  no.on_connect = [this](std::string_view ip) {
+    if (std::optional<MacAddress> mac = NodeOf(ip)) nodes_->Reached(*mac, Phase::kRoot);
+  };
   no.address = ListenAddress(options_.nbd_address);
   no.port = options_.nbd_port;
   no.tls = options_.nbd_tls;
@@ -371,14 +413,27 @@ std::unique_ptr<tftp::Server> Daemon::MakeTftp() {
   tc.transfer.limits.max_blksize =
       tftp::BlksizeForMtu(sys::LookupInterface(options_.interface).mtu);
   Logger tftp_log = GetLogger("tftp");
-  tc.on_transfer = [names = names_.get(), tftp_log](const tftp::TransferRecord& r) {
+  tc.on_transfer = [this, tftp_log](const tftp::TransferRecord& r) {
+    tallies_->tftp_bytes += r.bytes;
+    const std::string name = nodes_->Name(r.client_address);
     if (r.outcome == tftp::Outcome::kComplete) {
       tftp_log->info("{}: sent {} ({} bytes) in {:.2f} s, blksize {}, window {}, {} retransmits",
-                     names->Name(r.client_address), EscapeForLog(r.filename), r.bytes, r.seconds,
-                     r.blksize, r.windowsize, r.retransmits);
+                     name, EscapeForLog(r.filename), r.bytes, r.seconds, r.blksize, r.windowsize,
+                     r.retransmits);
     } else if (r.outcome != tftp::Outcome::kRejected && r.bytes > 0) {
-      tftp_log->warn("{}: {} failed after {} of {} bytes: {}", names->Name(r.client_address),
-                     EscapeForLog(r.filename), r.bytes, r.size, EscapeForLog(r.detail));
+      tftp_log->warn("{}: {} failed after {} of {} bytes: {}", name, EscapeForLog(r.filename),
+                     r.bytes, r.size, EscapeForLog(r.detail));
+    }
+    std::optional<Phase> phase = PhaseOfFile(r.filename, generations_->Current()->boot.profile);
+    std::optional<MacAddress> mac = phase ? NodeOf(r.client_address) : std::nullopt;
+    if (!mac) return;
+    nodes_->AddBytes(*mac, r.bytes);
+    if (r.outcome == tftp::Outcome::kComplete) {
+      nodes_->Reached(*mac, *phase);
+    } else if (r.outcome != tftp::Outcome::kRejected && r.bytes > 0) {
+      nodes_->Failed(
+          *mac, fmt::format("{} failed over TFTP after {} of {} bytes: {}",
+                            EscapeForLog(r.filename), r.bytes, r.size, EscapeForLog(r.detail)));
     }
   };
   return std::make_unique<tftp::Server>(
@@ -411,15 +466,22 @@ std::unique_ptr<dhcp::Server> Daemon::MakeDhcp() {
         "AoE (--root aoe) does not cross a router; this client cannot reach its root: serve with "
         "--root http or --root nbd";
   }
-  dc.on_client = [names = names_.get(), announce = aoe_.get(), slot = aoe_slot_.get()](
-                     const MacAddress& mac, dhcp::Ip4 ip, bool is_pxe) {
-    names->Learn(mac, ip);
+  const bool aoe_root = profile_.root == boot::RootTransport::kAoe;
+  dc.on_client = [nodes = nodes_.get(), announce = aoe_.get(), slot = aoe_slot_.get(),
+                  aoe_root](const dhcp::ClientEvent& c) {
+    nodes->Dhcp(c.mac, c.ip ? dhcp::FormatIp(c.ip) : "", c.is_pxe, c.ipxe, c.arch,
+                c.relayed_by != 0);
+    if (c.relayed_by && aoe_root && c.is_pxe) {
+      nodes->Failed(c.mac, fmt::format("booting through relay {}, but its root is AoE, which "
+                                       "does not cross a router",
+                                       dhcp::FormatIp(c.relayed_by)));
+    }
     // A PXE request starts a boot: from now on this client reads the newest
     // image over AoE (its initrd's own DHCP later is not PXE).
-    if (slot && is_pxe) slot->Bind(mac);
+    if (slot && c.is_pxe) slot->Bind(c.mac);
     // A booting client will look for its root soon: tell it where the AoE
     // target is now rather than at the driver's next 60 s discovery.
-    if (announce) announce->AnnounceTo(mac);
+    if (announce) announce->AnnounceTo(c.mac);
   };
   return std::make_unique<dhcp::Server>(dc, GetLogger("dhcp"));
 }
@@ -473,6 +535,7 @@ std::vector<std::string_view> NeedRestart(const Options& a, const Options& b) {
   check(a.http_address == b.http_address, "http-address");
   check(a.http_port == b.http_port, "http-port");
   check(a.announce_seconds == b.announce_seconds, "announce");
+  check(a.stall_seconds == b.stall_seconds, "stall-after");
   check(a.ipv6_ra == b.ipv6_ra, "ipv6-ra");
   check(a.http_only == b.http_only, "http-only");
   check(a.backup_dir == b.backup_dir, "backup-dir");
@@ -541,6 +604,179 @@ std::string Daemon::ReadyStatus() const {
                      tftp_ ? ", TFTP" : "", dhcp_ ? fmt::format(", DHCP ({})", dhcp_mode) : "");
 }
 
+std::optional<MacAddress> Daemon::NodeOf(std::string_view ip) const {
+  if (auto mac = nodes_->MacFor(ip)) return mac;
+  // Not leased by us (ProxyDHCP, or a static address): who the boot
+  // network says it is.
+  if (options_.interface.empty()) return std::nullopt;
+  return NeighbourMac(ip, options_.interface);
+}
+
+namespace {
+
+int64_t UnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+std::optional<http::Page> Daemon::PageFor(const std::string& path, std::string_view client) const {
+  if (path == "/up") {
+    // The booted system says it is up (e.g. `curl http://SERVER:PORT/up`
+    // from the live root), from its own address.
+    http::Page page;
+    std::optional<MacAddress> mac = NodeOf(client);
+    if (!mac) {
+      page.status = 404;
+      page.body = fmt::format(
+          "no node has the address {}: it got no lease from this server and is not on the "
+          "boot network\n",
+          client);
+      return page;
+    }
+    nodes_->Up(*mac);
+    page.body = fmt::format("{} is up\n", FormatMac(*mac));
+    return page;
+  }
+  if (!IsStatusPage(path)) return std::nullopt;
+  tallies_->status_pages++;
+  http::Page page;
+  if (path == "/metrics") {
+    page.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    page.body = Metrics();
+  } else if (path == "/status.json") {
+    page.content_type = "application/json";
+    page.body = NodesJson(nodes_->Snapshot(), UnixMs());
+  } else {
+    page.content_type = "text/html; charset=utf-8";
+    page.body = StatusHtml(nodes_->Snapshot(), UnixMs(), options_.image);
+  }
+  return page;
+}
+
+std::string Daemon::Metrics() const {
+  MetricsText m;
+  using L = MetricsText::Labels;
+  m.Family("isoboot_build_info", "gauge", "The running isoboot: version, and the served image.");
+  m.Sample({{"version", ISOBOOT_VERSION}, {"root", boot::ToString(profile_.root)}}, uint64_t{1});
+
+  std::map<std::string, http::ClientCounters> http_clients = http_->Counters();
+  http::ClientCounters http_sum;
+  for (const auto& [ip, c] : http_clients) {
+    http_sum.body_bytes += c.body_bytes;
+    http_sum.requests += c.requests;
+    http_sum.connections += c.connections;
+  }
+  const http::ServerStats hs = http_->Stats();
+  m.Family("isoboot_http_requests_total", "counter", "HTTP responses finished or aborted.");
+  m.Sample({}, http_sum.requests);
+  m.Family("isoboot_http_responses_total", "counter", "HTTP responses by status class.");
+  for (unsigned c = 1; c <= 5; ++c) {
+    m.Sample({{"code", fmt::format("{}xx", c)}}, tallies_->http_by_class[c].load());
+  }
+  m.Family("isoboot_http_incomplete_responses_total", "counter",
+           "HTTP responses whose body was cut short (the client went away or stalled).");
+  m.Sample({}, tallies_->http_incomplete.load());
+  m.Family("isoboot_http_sent_bytes_total", "counter", "HTTP response body bytes sent.");
+  m.Sample({}, http_sum.body_bytes);
+  m.Family("isoboot_http_connections", "gauge", "HTTP connections open now.");
+  m.Sample({}, uint64_t{http_sum.connections});
+  m.Family("isoboot_http_refused_connections_total", "counter",
+           "HTTP connections closed at accept, by reason.");
+  m.Sample(L{{"reason", "full"}}, hs.refused_full);
+  m.Sample(L{{"reason", "per_client"}}, hs.refused_per_client);
+  m.Family("isoboot_http_accept_errors_total", "counter", "accept() failures (EMFILE, ...).");
+  m.Sample({}, hs.accept_errors);
+
+  if (tftp_) {
+    const tftp::ServerStats ts = tftp_->stats();
+    m.Family("isoboot_tftp_requests_total", "counter", "TFTP read requests.");
+    m.Sample({}, ts.requests);
+    m.Family("isoboot_tftp_transfers_total", "counter", "TFTP transfers ended, by outcome.");
+    m.Sample(L{{"outcome", "complete"}}, ts.completed);
+    m.Sample(L{{"outcome", "failed"}}, ts.failed);
+    m.Family("isoboot_tftp_sent_bytes_total", "counter", "TFTP bytes acknowledged by clients.");
+    m.Sample({}, tallies_->tftp_bytes.load());
+    m.Family("isoboot_tftp_active_transfers", "gauge", "TFTP transfers in flight.");
+    m.Sample({}, ts.active);
+    m.Family("isoboot_tftp_dropped_total", "counter",
+             "TFTP packets or requests dropped or refused, by reason.");
+    m.Sample(L{{"reason", "bad_packet"}}, ts.bad_packets);
+    m.Sample(L{{"reason", "duplicate_request"}}, ts.duplicate_requests);
+    m.Sample(L{{"reason", "busy"}}, ts.busy);
+    m.Sample(L{{"reason", "client_busy"}}, ts.client_busy);
+    m.Sample(L{{"reason", "displaced"}}, ts.displaced);
+    m.Sample(L{{"reason", "unacknowledged"}}, ts.unacknowledged);
+    m.Sample(L{{"reason", "no_socket"}}, ts.no_socket);
+  }
+  if (dhcp_) {
+    const dhcp::ServerStats ds = dhcp_->stats();
+    m.Family("isoboot_dhcp_received_total", "counter", "DHCP packets received.");
+    m.Sample({}, ds.received);
+    m.Family("isoboot_dhcp_answered_total", "counter", "DHCP replies sent.");
+    m.Sample({}, ds.answered);
+    m.Family("isoboot_dhcp_relayed_total", "counter", "Relayed DHCP requests answered.");
+    m.Sample({}, ds.relayed);
+    m.Family("isoboot_dhcp_dropped_total", "counter", "DHCP packets not answered, by reason.");
+    m.Sample(L{{"reason", "malformed"}}, ds.dropped_bad);
+    m.Sample(L{{"reason", "ignored"}}, ds.ignored - std::min(ds.ignored, ds.no_range));
+    m.Sample(L{{"reason", "no_range"}}, ds.no_range);
+    m.Sample(L{{"reason", "lease_write_failed"}}, ds.acks_dropped);
+    m.Family("isoboot_dhcp_leases", "gauge", "DHCP leases held (offered or bound).");
+    m.Sample({}, ds.leases);
+    m.Family("isoboot_dhcp_lease_writes_total", "counter", "Lease file snapshots written.");
+    m.Sample({}, ds.lease_writes);
+  }
+  if (aoe_) {
+    aoe::ClientCounts sum;
+    const std::map<aoe::Mac, aoe::ClientCounts> clients = aoe_->Stats();
+    for (const auto& [mac, c] : clients)
+      sum += c;
+    const aoe::DropCounts drops = aoe_->Drops();
+    m.Family("isoboot_aoe_frames_total", "counter", "AoE frames received from initiators.");
+    m.Sample({}, sum.frames);
+    m.Family("isoboot_aoe_bytes_total", "counter", "AoE bytes received and sent.");
+    m.Sample({}, sum.bytes);
+    m.Family("isoboot_aoe_errors_total", "counter", "ATA or AoE errors returned.");
+    m.Sample({}, sum.ata_errors);
+    m.Family("isoboot_aoe_dropped_total", "counter", "AoE frames dropped, by reason.");
+    m.Sample(L{{"reason", "malformed"}}, sum.dropped);
+    m.Sample(L{{"reason", "refused_config"}}, sum.refused);
+    m.Sample(L{{"reason", "bad_source"}}, drops.bad_source);
+    m.Sample(L{{"reason", "not_for_us"}}, drops.not_for_us);
+    m.Family("isoboot_aoe_initiators", "gauge", "AoE initiator MACs seen (bounded table).");
+    m.Sample({}, static_cast<uint64_t>(clients.size()));
+    m.Family("isoboot_aoe_announcements_suppressed_total", "counter",
+             "AoE announcements not sent: the per-MAC rate limit.");
+    m.Sample({}, aoe_->AnnouncementsSuppressed());
+  }
+  if (nbd_) {
+    const nbd::ServerStats ns = nbd_->Stats();
+    m.Family("isoboot_nbd_connections_total", "counter", "NBD connections admitted.");
+    m.Sample({}, ns.connections);
+    m.Family("isoboot_nbd_connections", "gauge", "NBD connections open now.");
+    m.Sample({}, ns.active);
+    m.Family("isoboot_nbd_requests_total", "counter", "NBD transmission requests answered.");
+    m.Sample({}, ns.requests);
+    m.Family("isoboot_nbd_read_bytes_total", "counter", "NBD export bytes sent.");
+    m.Sample({}, ns.bytes_read);
+    m.Family("isoboot_nbd_errors_total", "counter", "NBD errors, by reason.");
+    m.Sample(L{{"reason", "refused_full"}}, ns.refused_full);
+    m.Sample(L{{"reason", "refused_per_client"}}, ns.refused_per_client);
+    m.Sample(L{{"reason", "handshake_failure"}}, ns.handshake_failures);
+    m.Sample(L{{"reason", "handshake_timeout"}}, ns.handshake_timeouts);
+    m.Sample(L{{"reason", "bad_option"}}, ns.bad_options);
+    m.Sample(L{{"reason", "bad_request"}}, ns.bad_requests);
+    m.Sample(L{{"reason", "protocol_error"}}, ns.protocol_errors);
+    m.Sample(L{{"reason", "read_error"}}, ns.read_errors);
+    m.Sample(L{{"reason", "tls_handshake_failure"}}, ns.tls_handshake_failures);
+  }
+  NodeMetrics(m, nodes_->Snapshot());
+  return m.text();
+}
+
 int Daemon::Run(std::stop_token stop, const RunHooks& hooks) {
   auto start = [this](const char* name, auto* server) {
     if (server)
@@ -582,8 +818,17 @@ int Daemon::Run(std::stop_token stop, const RunHooks& hooks) {
 }
 
 void Daemon::Tick() {
+  // Bytes as they go, so a node in a long download is not taken for stalled.
+  for (const auto& [ip, counts] : http_->Counters()) {
+    uint64_t& seen = http_bytes_seen_[ip];
+    if (counts.body_bytes == seen) continue;
+    const uint64_t fresh = counts.body_bytes - seen;
+    seen = counts.body_bytes;
+    if (std::optional<MacAddress> mac = NodeOf(ip)) nodes_->AddBytes(*mac, fresh);
+  }
   if (aoe_) {
     for (const auto& [mac, counts] : aoe_->Stats()) {
+      nodes_->AoeTotal(mac, counts.bytes);
       if (counts.frames == 0 || !seen_aoe_clients_.insert(mac).second) continue;
       log_->info("{}: first AoE reads of e{}.{} ({} bytes so far)", FormatMac(mac), profile_.shelf,
                  profile_.slot, counts.bytes);

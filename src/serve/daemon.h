@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -31,6 +32,7 @@
 #include "nbd/protocol.h"
 #include "serve/boot_tree.h"
 #include "serve/image_device.h"
+#include "serve/node_tracker.h"
 #include "serve/supervisor.h"
 
 namespace isoboot::aoe {
@@ -48,7 +50,8 @@ class Server;
 }
 namespace isoboot::http {
 class Server;
-}
+struct Page;
+}  // namespace isoboot::http
 
 namespace isoboot::serve {
 
@@ -132,6 +135,9 @@ struct Options {
   unsigned backup_keep = 5;
   Bootloaders loaders;
   unsigned rebuild_check_seconds = 2;
+  // The status page marks a node stalled after this long without progress
+  // (neither up nor failed, and served nothing new).
+  unsigned stall_seconds = 60;
   // Run as this user once every socket is bound (cli/serve.cc); empty: stay.
   std::string user;
 };
@@ -180,7 +186,7 @@ class Daemon {
   uint16_t http_port() const;
 
  private:
-  class ClientNames;
+  struct Tallies;
   class Generations;
   struct Generation;
 
@@ -216,6 +222,13 @@ class Daemon {
   std::optional<std::string> ExportsCannotFollow(const Generation& next) const;
   void Switch(std::shared_ptr<const Generation> next);
   std::string ReadyStatus() const;
+  // /status, /status.json, /metrics and /up (serve/status_page.h); nullopt
+  // for every other path.
+  std::optional<http::Page> PageFor(const std::string& path, std::string_view client) const;
+  std::string Metrics() const;
+  // The node behind `ip`: DHCP's answer, else the boot network's neighbour
+  // table.
+  std::optional<MacAddress> NodeOf(std::string_view ip) const;
 
   // In the order they are built; each uses only those above it.
   // options_ and profile_ change only in Reload, on Run's thread, and only
@@ -225,7 +238,9 @@ class Daemon {
   const Logger log_;
   const std::string server_ip_;
   boot::ProfileOptions profile_;  // http_base known once HTTP is bound
-  std::unique_ptr<ClientNames> names_;
+  // Where each node is (status page, metrics), and who an IP address is.
+  std::unique_ptr<NodeTracker> nodes_;
+  std::unique_ptr<Tallies> tallies_;          // counted in the servers' hooks
   std::unique_ptr<Generations> generations_;  // the served image and tree
   std::shared_ptr<BackupStore> store_;
   std::unique_ptr<http::Server> http_;
@@ -245,6 +260,9 @@ class Daemon {
   bool rewritten_in_place_ = false;  // said so once for this rewrite
   // Bounded: the AoE stats have at most workers x 1024 + 1 entries.
   std::set<MacAddress> seen_aoe_clients_;
+  // Body bytes HTTP had sent each client IP at the last Tick (as many
+  // entries as the HTTP server's own per-client table).
+  std::map<std::string, uint64_t> http_bytes_seen_;
   std::chrono::steady_clock::time_point next_rebuild_check_;
 };
 
