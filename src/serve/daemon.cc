@@ -78,7 +78,6 @@ struct Daemon::Tallies {
   std::atomic<uint64_t> http_by_class[6] = {};  // responses by status class: [2] = 2xx
   std::atomic<uint64_t> http_incomplete{0};     // bodies cut short
   std::atomic<uint64_t> tftp_bytes{0};          // acknowledged by clients
-  std::atomic<uint64_t> status_pages{0};        // /status, /status.json, /metrics, /up
 };
 
 Daemon::Generations::Trees Daemon::Generations::CurrentTrees() const {
@@ -278,9 +277,9 @@ std::unique_ptr<http::Server> Daemon::MakeHttp() {
     std::optional<MacAddress> mac = NodeOf(r.client);
     if (!mac) return;
     if (*phase == Phase::kLoader) {
-      nodes_->IpxeScript(*mac);
+      nodes_->IpxeScript(*mac, r.client);
     } else if (r.complete) {
-      nodes_->Reached(*mac, *phase);
+      nodes_->Reached(*mac, *phase, r.client);
     } else if (*phase != Phase::kRoot) {  // roots are read in ranges, and again
       nodes_->Failed(*mac, fmt::format("{} cut short after {} of {} bytes over HTTP",
                                        EscapeForLog(r.path), r.bytes, r.content_length));
@@ -389,7 +388,7 @@ std::unique_ptr<nbd::Server> Daemon::MakeNbd() {
   };
   nbd::ServerOptions no;
   no.on_connect = [this](std::string_view ip) {
-    if (std::optional<MacAddress> mac = NodeOf(ip)) nodes_->Reached(*mac, Phase::kRoot);
+    if (std::optional<MacAddress> mac = NodeOf(ip)) nodes_->Reached(*mac, Phase::kRoot, ip);
   };
   no.address = ListenAddress(options_.nbd_address);
   no.port = options_.nbd_port;
@@ -429,7 +428,7 @@ std::unique_ptr<tftp::Server> Daemon::MakeTftp() {
     if (!mac) return;
     nodes_->AddBytes(*mac, r.bytes);
     if (r.outcome == tftp::Outcome::kComplete) {
-      nodes_->Reached(*mac, *phase);
+      nodes_->Reached(*mac, *phase, r.client_address);
     } else if (r.outcome != tftp::Outcome::kRejected && r.bytes > 0) {
       nodes_->Failed(
           *mac, fmt::format("{} failed over TFTP after {} of {} bytes: {}",
@@ -641,7 +640,6 @@ std::optional<http::Page> Daemon::PageFor(const std::string& path, std::string_v
     return page;
   }
   if (!IsStatusPage(path)) return std::nullopt;
-  tallies_->status_pages++;
   http::Page page;
   if (path == "/metrics") {
     page.content_type = "text/plain; version=0.0.4; charset=utf-8";

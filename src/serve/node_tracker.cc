@@ -116,14 +116,17 @@ void NodeTracker::Dhcp(const MacAddress& mac, std::string_view ip, bool pxe, boo
   s.last_active_ms = now;
 }
 
-void NodeTracker::Reached(const MacAddress& mac, Phase phase) {
-  std::lock_guard lock(mu_);
-  Advance(*Touch(mac, true), phase, clock_());
-}
-
-void NodeTracker::IpxeScript(const MacAddress& mac) {
+void NodeTracker::Reached(const MacAddress& mac, Phase phase, std::string_view ip) {
   std::lock_guard lock(mu_);
   Node& n = *Touch(mac, true);
+  if (!ip.empty()) n.status.ip = std::string(ip);
+  Advance(n, phase, clock_());
+}
+
+void NodeTracker::IpxeScript(const MacAddress& mac, std::string_view ip) {
+  std::lock_guard lock(mu_);
+  Node& n = *Touch(mac, true);
+  if (!ip.empty()) n.status.ip = std::string(ip);
   std::string& fw = n.status.firmware;
   if (fw.ends_with("-pxe")) fw.replace(fw.size() - 4, 4, "-ipxe");
   if (fw.empty()) fw = "ipxe";

@@ -77,10 +77,11 @@ class NodeTracker {
   // a node already known. `arch` is option 93 (0 BIOS, 6/7/9 UEFI, 11 arm64).
   void Dhcp(const MacAddress& mac, std::string_view ip, bool pxe, bool ipxe, uint16_t arch,
             bool relayed);
-  // The node fetched what puts it in `phase` (a loader, its kernel, ...).
-  void Reached(const MacAddress& mac, Phase phase);
+  // The node fetched what puts it in `phase` (a loader, its kernel, ...),
+  // from `ip` (its address, when known).
+  void Reached(const MacAddress& mac, Phase phase, std::string_view ip = {});
   // iPXE asked for its script: the loader phase, and the firmware runs iPXE.
-  void IpxeScript(const MacAddress& mac);
+  void IpxeScript(const MacAddress& mac, std::string_view ip = {});
   // Bytes served to the node (TFTP, HTTP, NBD).
   void AddBytes(const MacAddress& mac, uint64_t bytes);
   // The AoE target's running total for this MAC (since the server started):

@@ -9,7 +9,9 @@
 # node that stops moving is marked stalled (--stall-after 2), a PXE request
 # after the boot starts the next one. /metrics passes Prometheus's own
 # `promtool check metrics`, and a real Prometheus scraping the running
-# server answers PromQL queries about the node.
+# server answers PromQL queries about the node. Without serve's DHCP, the
+# neighbour table names the nodes: an NBD client (nbdinfo) and one fetching
+# live.iso over HTTP are both in root.
 # Needs root, iproute2, busybox, tftp-hpa, curl, prometheus (promtool), cc.
 #   AOE_LOAD_SRC  aoe-load.c (default /work/shared/tools/aoe-load/aoe-load.c)
 set -euo pipefail
@@ -161,7 +163,7 @@ query() {  # PROMQL: the value of the first result, or nothing
     python3 -c 'import json, sys; r = json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "")'
 }
 got=
-for _ in $(seq 120); do
+for _ in $(seq 360); do
   got=$(query "isoboot_node_phase{mac=\"$mac\",phase=\"up\"}" 2>/dev/null || true)
   [[ $got == 1 ]] && break
   sleep 0.5
@@ -202,6 +204,45 @@ fi
 kill -TERM "$prom_pid"
 wait "$prom_pid" 2>/dev/null || true
 prom_pid=
+kill -TERM "$pid"
+wait "$pid" || fail "serve exited with $?"
+pid=
+
+# Without serve's DHCP (--dhcp off: the site's server leases), nodes are
+# known by the boot network's neighbour table: an NBD connection (nbdinfo,
+# libnbd) puts one in root, the whole image over HTTP another.
+"$src/scripts/make-layout-iso.sh" dracut "$tmp/dracut.iso" >/dev/null
+ip netns exec "$srv" "$ISOBOOT_BIN" serve "$tmp/dracut.iso" --interface veth-s --dhcp off \
+  --root nbd >"$tmp/serve.log" 2>&1 &
+pid=$!
+wait_ready "$tmp/serve.log"
+# The second node (mv0, the UEFI one) in a namespace of its own, so each
+# client's packets leave by its own MAC.
+cli2=isb-st2-$$
+ip netns add "$cli2"
+_netns_made+=("$cli2")
+ip -n "$cli" link set mv0 netns "$cli2"
+ip -n "$cli2" link set lo up
+ip -n "$cli2" link set mv0 up
+ip -n "$cli2" addr add 10.79.0.3/24 dev mv0
+ip netns exec "$cli" nbdinfo --size nbd://10.79.0.1/live.iso >"$tmp/nbdinfo.out" || fail "nbdinfo"
+[[ $(cat "$tmp/nbdinfo.out") == "$(stat -c %s "$tmp/dracut.iso")" ]] || fail "nbdinfo size: $(cat "$tmp/nbdinfo.out")"
+[[ $(node_field phase) == root ]] || fail "an NBD client is not in root: '$(node_field phase)'"
+ip netns exec "$cli2" curl -sf "$base/live.iso" -o "$tmp/live.http"
+cmp "$tmp/live.http" "$tmp/dracut.iso" || fail "live.iso over HTTP differs"
+# Bytes are counted as they go, once a second.
+http_root_ok() {
+  ip netns exec "$cli" curl -sf "$base/status.json" | python3 -c '
+import json, sys
+nodes = {n["mac"]: n for n in json.load(sys.stdin)["nodes"]}
+n = nodes[sys.argv[1]]
+sys.exit(0 if n["phase"] == "root" and n["ip"] == "10.79.0.3" and n["bytes"] >= int(sys.argv[2]) else 1)
+' "$mac2" "$(stat -c %s "$tmp/dracut.iso")"
+}
+for _ in $(seq 50); do http_root_ok && break; sleep 0.2; done
+http_root_ok || fail "the HTTP root client is not in root with its address and bytes: $(get /status.json)"
+[[ $(node_field ip) == 10.79.0.2 ]] || fail "the NBD client's address: $(node_field ip)"
+echo "nbd and http roots: ok"
 kill -TERM "$pid"
 wait "$pid" || fail "serve exited with $?"
 pid=
