@@ -74,6 +74,14 @@ UniqueFd Server::OpenSocket(uint16_t port) const {
       ::setsockopt(fd.get(), SOL_SOCKET, SO_BROADCAST, &one, sizeof one) != 0) {
     ThrowErrno("DHCP socket options");
   }
+  // A rack booting at once sends hundreds of DISCOVERs in a burst; the
+  // default buffer (~200 KiB) holds about 90 of them. SO_RCVBUFFORCE passes
+  // net.core.rmem_max as root; SO_RXQ_OVFL counts what still overflows.
+  int size = kReceiveBuffer;
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0) {
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  }
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
   if (!config_.interface.empty() &&
       ::setsockopt(fd.get(), SOL_SOCKET, SO_BINDTODEVICE, config_.interface.c_str(),
                    static_cast<socklen_t>(config_.interface.size())) != 0) {
@@ -151,15 +159,23 @@ ServerStats Server::stats() const {
                      lease_writer_ ? lease_writer_->writes() : 0,
                      acks_held_.load(),
                      acks_dropped_.load(),
-                     leases_.load()};
+                     leases_.load(),
+                     buffer_drops_.load()};
 }
 
 void Server::HandlePacket(int fd, bool proxy_port) {
   std::vector<uint8_t> buf(4096);
   sockaddr_in from{};
-  socklen_t from_len = sizeof from;
-  ssize_t got = ::recvfrom(fd, buf.data(), buf.size(), MSG_TRUNC,
-                           reinterpret_cast<sockaddr*>(&from), &from_len);
+  iovec iov{buf.data(), buf.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(uint32_t))];
+  msghdr msg{};
+  msg.msg_name = &from;
+  msg.msg_namelen = sizeof from;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t got = ::recvmsg(fd, &msg, MSG_TRUNC);
   if (got < 0) {
     if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
       logger_->warn("DHCP receive: {}", std::strerror(errno));
@@ -167,6 +183,18 @@ void Server::HandlePacket(int fd, bool proxy_port) {
     return;
   }
   ++received_;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SO_RXQ_OVFL) continue;
+    // The socket's drops so far, as counted when this packet was queued: a
+    // burst's drops show on the first packet queued after it.
+    uint32_t total = 0;
+    std::memcpy(&total, CMSG_DATA(c), sizeof total);
+    uint32_t& seen = overflow_seen_[proxy_port ? 1 : 0];
+    if (total != seen) {
+      buffer_drops_ += static_cast<uint32_t>(total - seen);
+      seen = total;
+    }
+  }
   Ip4 src_ip = ntohl(from.sin_addr.s_addr);
   uint16_t src_port = ntohs(from.sin_port);
   if (static_cast<size_t>(got) > buf.size()) {

@@ -64,6 +64,7 @@ struct ServerStats {
   uint64_t acks_held = 0;     // replies that waited for a lease write
   uint64_t acks_dropped = 0;  // held replies dropped (write failed, or too many)
   uint64_t leases = 0;        // full mode: leases held now, offered or bound
+  uint64_t buffer_drops = 0;  // dropped by the kernel: the socket's receive buffer was full
 };
 
 class LeaseWriter;
@@ -115,6 +116,9 @@ class Server {
   std::atomic<uint64_t> received_{0}, answered_{0}, dropped_bad_{0}, ignored_{0};
   std::atomic<uint64_t> no_range_{0}, relayed_{0};
   std::atomic<uint64_t> leases_{0};  // protocol_.leases().size(), for stats()
+  std::atomic<uint64_t> buffer_drops_{0};
+  uint32_t overflow_seen_[2] = {};  // SO_RXQ_OVFL last read: server port, PXE port
+  static constexpr int kReceiveBuffer = 4 << 20;
   LogThrottle no_range_log_;
   LogThrottle relayed_problem_log_;
 };

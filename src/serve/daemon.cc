@@ -722,6 +722,7 @@ std::string Daemon::Metrics() const {
     m.Sample(L{{"reason", "ignored"}}, ds.ignored - std::min(ds.ignored, ds.no_range));
     m.Sample(L{{"reason", "no_range"}}, ds.no_range);
     m.Sample(L{{"reason", "lease_write_failed"}}, ds.acks_dropped);
+    m.Sample(L{{"reason", "receive_buffer"}}, ds.buffer_drops);
     m.Family("isoboot_dhcp_leases", "gauge", "DHCP leases held (offered or bound).");
     m.Sample({}, ds.leases);
     m.Family("isoboot_dhcp_lease_writes_total", "counter", "Lease file snapshots written.");

@@ -4,8 +4,9 @@
 # by step (busybox udhcpc as a BIOS PXE ROM, the loader over TFTP with
 # tftp-hpa, boot.ipxe/kernel/initrd over HTTP with curl, its root over AoE
 # with aoe-load, an initiator that shares no code with isoboot, or
-# `isoboot aoe read` where its source is missing, then GET /up), and after each step /status.json, the HTML page
-# and `isoboot status` must say where it is. A UEFI ROM shows as uefi-pxe, a
+# `isoboot aoe read` where its source is missing, then GET /up), and after
+# each step /status.json, the HTML page and `isoboot status` must say where
+# it is. A UEFI ROM shows as uefi-pxe, a
 # node that stops moving is marked stalled (--stall-after 2), a PXE request
 # after the boot starts the next one. /metrics passes Prometheus's own
 # `promtool check metrics`, and a real Prometheus scraping the running
@@ -144,6 +145,29 @@ grep -q '^isoboot_aoe_frames_total [1-9]' "$tmp/metrics" || fail "no AoE frames 
 grep -q '^isoboot_dhcp_leases 1$' "$tmp/metrics" || fail "leases in /metrics: $(grep leases "$tmp/metrics")"
 grep -q '^isoboot_build_info{version="[0-9.]*",root="aoe"} 1$' "$tmp/metrics" || fail "no build info"
 echo "metrics: ok"
+
+# A burst the DHCP socket cannot hold (serve stopped while 30000 requests
+# arrive) is counted as dropped by the kernel, not lost silently.
+kill -STOP "$pid"
+ip netns exec "$cli" python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(30000):
+    s.sendto(b"\x01" * 300, ("10.79.0.1", 67))
+'
+kill -CONT "$pid"
+drops=
+for _ in $(seq 50); do
+  # The kernel's count rides on the next packet queued after the drops.
+  ip netns exec "$cli" python3 -c '
+import socket
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"\x01" * 300, ("10.79.0.1", 67))'
+  drops=$(get /metrics | sed -n 's/^isoboot_dhcp_dropped_total{reason="receive_buffer"} //p')
+  [[ -n $drops && $drops != 0 ]] && break
+  sleep 0.2
+done
+((drops > 0)) || fail "a burst over the DHCP receive buffer counted no drops ($drops)"
+echo "dhcp receive-buffer drops: $drops: ok"
 
 # A real Prometheus scrapes the running server and answers PromQL.
 cat >"$tmp/prometheus.yml" <<EOF
