@@ -112,7 +112,7 @@ storm_start_isoboot() {  # BIN ISO DIR [EXTRA ARGS]
   local bin=$1 iso=$2 dir=$3
   shift 3
   storm_bg "$dir/isoboot.log" "$bin" serve "$iso" --interface veth-s --dhcp full \
-    --dhcp-range "$STORM_RANGE_LO,$STORM_RANGE_HI" --lease-file "$dir/isoboot.leases" \
+    --dhcp-range "$STORM_RANGE_LO,$STORM_RANGE_HI,255.255.0.0" --lease-file "$dir/isoboot.leases" \
     --http-port "$STORM_HTTP_PORT" "$@"
   for _ in $(seq 100); do grep -q "ready:" "$dir/isoboot.log" && return 0; sleep 0.1; done
   echo "isoboot did not start:" >&2

@@ -1564,7 +1564,7 @@ int main(int argc, char** argv) {
     n->phase = P_DHCP1;
     n->dstate = -1; /* not powered on yet */
   }
-  uint64_t limit = tstart + (uint64_t)(O.limit * 1e9), last_tick = 0;
+  uint64_t limit = tstart + (uint64_t)(O.limit * 1e9), last_tick = 0, last_scan = 0;
   int remaining = O.n;
   struct epoll_event evs[256];
   while (remaining > 0 && !stop_flag) {
@@ -1586,6 +1586,12 @@ int main(int argc, char** argv) {
       }
     }
     now = now_ns();
+    /* timers have millisecond resolution: scan the nodes at most once a ms */
+    if (now - last_scan < MS) {
+      sq_flush();
+      continue;
+    }
+    last_scan = now;
     int tick = now - last_tick >= AOE_TICK;
     if (tick) last_tick = now;
     remaining = 0;
