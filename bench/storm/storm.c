@@ -109,7 +109,8 @@ struct node {
   uint32_t xid, offer_ip, server_id, ip, next_server;
   char bootfile[256];
   /* TFTP */
-  int ufd, tftp_locked, ttry;
+  int ufd, tftp_locked, tcount;
+  uint64_t tto, tsent; /* iPXE's retry timer: timeout, when (re)started */
   struct sockaddr_in tpeer;
   uint16_t block;
   uint32_t blksize;
@@ -457,11 +458,12 @@ static void dhcp_input(const uint8_t* b, size_t len) {
 
 /* ---------------- TFTP (RFC 1350, 2347, 2348, 2349) ---------------- */
 
-/* iPXE's retry timer: 1/4 s doubling; the transfer fails once it would
- * exceed 10 s (src/net/retry.c: DEFAULT_MIN_TIMEOUT, DEFAULT_MAX_TIMEOUT). */
-static uint64_t tftp_tmo(int tries) {
-  return (250 * MS) << tries;
-}
+/* iPXE's retry timer (src/net/retry.c): the timeout starts at
+ * DEFAULT_MIN_TIMEOUT (1/4 s), follows the round trip of packets answered
+ * on their first try (timeout = 7/8 timeout + rtt/2, Karn's rule), doubles
+ * on each expiry, and the transfer fails when it would pass
+ * DEFAULT_MAX_TIMEOUT (10 s). */
+#define TFTP_MIN_TMO (250 * MS)
 #define TFTP_MAX_TMO (10 * SEC)
 
 static int bound_socket(struct node* n, int type) {
@@ -490,7 +492,8 @@ static void tftp_send_last(struct node* n) {
   struct sockaddr_in to = n->tpeer;
   if (!n->tftp_locked) to.sin_port = htons(69);
   sendto(n->ufd, n->tlast, (size_t)n->tlast_len, 0, (struct sockaddr*)&to, sizeof to);
-  n->deadline = now_ns() + tftp_tmo(n->ttry);
+  n->tsent = now_ns();
+  n->deadline = n->tsent + n->tto;
 }
 
 static void tftp_start(struct node* n) {
@@ -509,7 +512,8 @@ static void tftp_start(struct node* n) {
   n->blksize = 512;
   n->tsize = 0;
   n->tgot = 0;
-  n->ttry = 0;
+  n->tcount = 0;
+  n->tto = TFTP_MIN_TMO;
   uint8_t* p = n->tlast;
   put16(p, 1);
   int k = 2;
@@ -525,7 +529,12 @@ static void tftp_ack(struct node* n, uint16_t block) {
   put16(n->tlast, 4);
   put16(n->tlast + 2, block);
   n->tlast_len = 4;
-  n->ttry = 0;
+  if (n->tcount == 0) { /* stop_timer(): adapt to the round trip */
+    n->tto = n->tto - n->tto / 8 + (now_ns() - n->tsent) / 2;
+    if (n->tto < TFTP_MIN_TMO) n->tto = TFTP_MIN_TMO;
+    if (n->tto > TFTP_MAX_TMO) n->tto = TFTP_MAX_TMO;
+  }
+  n->tcount = 0;
   tftp_send_last(n);
 }
 
@@ -610,8 +619,9 @@ static void tftp_input(struct node* n) {
 }
 
 static void tftp_timeout(struct node* n) {
-  n->ttry++;
-  if (tftp_tmo(n->ttry) > TFTP_MAX_TMO) {
+  n->tto *= 2;
+  n->tcount++;
+  if (n->tto > TFTP_MAX_TMO) {
     fail(n, "TFTP timeout waiting for block %u of %s", n->block + 1, n->bootfile);
     return;
   }
@@ -1239,9 +1249,9 @@ static void aoe_answer(struct node* n, const uint8_t* f, size_t len) {
   }
   if (q->tries == 0) { /* Karn: time only frames sent once */
     int64_t rtt = (int64_t)(now_ns() - q->sent);
-    int64_t d = rtt - n->rttavg;
-    n->rttavg += d / 4;
-    n->rttdev += ((d < 0 ? -d : d) - n->rttdev) / 4;
+    int64_t d = rtt - n->rttavg; /* gains as RTTSCALE 8, RTTDSCALE 3 */
+    n->rttavg += d / 256;
+    n->rttdev += ((d < 0 ? -d : d) - n->rttdev) / 8;
   }
   q->used = 0;
   if (q->read == UINT32_MAX) {
