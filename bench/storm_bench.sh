@@ -53,9 +53,16 @@ run() {  # STACK N
     for f in "$STORM_DIR"/*.log; do cp "$f" "$STORM_KEEP/$stack-$n-$(basename "$f")"; done
   fi
   storm_stop_servers
+  # UDP datagrams the kernel dropped for a full socket buffer, per side
+  local drops
+  # shellcheck disable=SC2016
+  drops=$(for ns in "$STORM_NS_SRV" "$STORM_NS_CLI"; do
+    ip netns exec "$ns" awk '$1 == "Udp:" && !h {for (i = 2; i <= NF; i++) c[$i] = i; h = 1; next}
+      $1 == "Udp:" {printf "%s ", $c["RcvbufErrors"]}' /proc/net/snmp
+  done)
   local line
   line=$(grep "^RESULT" "$out" || echo "RESULT storm-exit=$rc")
-  res[$stack-$n]="$line cpu=$(echo "scale=2; ($t1 - $t0) / $hz" | bc) rss_mib=$((hwm / 1024))"
+  res[$stack-$n]="$line cpu=$(echo "scale=2; ($t1 - $t0) / $hz" | bc) rss_mib=$((hwm / 1024)) udp_rcvbuf_drops_srv_cli=${drops// /,}"
   echo "$stack N=$n: ${res[$stack-$n]}"
   grep "^failure" "$out" | head -5 || true
 }

@@ -353,11 +353,18 @@ static void dhcp_send(struct node* n) {
   n->deadline = s[n->dtry] ? now_ns() + s[n->dtry] * SEC : now_ns() + 4 * SEC;
 }
 
+/* xid: seed byte, node (16 bits), attempt (6 bits: a NAK starts a new
+ * transaction, so late OFFERs of the old one are not taken), kind (2). */
+static uint32_t xid_of(struct node* n, unsigned attempt) {
+  return xid_base | (uint32_t)n->idx << 8 | (attempt & 0x3f) << 2 | (uint32_t)n->dkind;
+}
+
 static void dhcp_start(struct node* n, int kind) {
   n->dkind = kind;
+  n->naks = 0;
   n->dstate = 0;
   n->dtry = 0;
-  n->xid = xid_base + (uint32_t)n->idx * 4 + (uint32_t)kind;
+  n->xid = xid_of(n, 0);
   n->phase = kind == 1 ? P_DHCP1 : kind == 2 ? P_DHCP2 : P_DHCP3;
   dhcp_send(n);
 }
@@ -384,9 +391,9 @@ static void aoe_start(struct node* n);
 static void dhcp_input(const uint8_t* b, size_t len) {
   if (len < 240 || b[0] != 2 || be32(b + 236) != 0x63825363) return;
   uint32_t xid = be32(b + 4);
-  uint32_t rel = xid - xid_base;
-  int idx = (int)(rel / 4), kind = (int)(rel % 4);
-  if (idx < 0 || idx >= O.n) return;
+  if ((xid & 0xff000000u) != xid_base) return;
+  int idx = (int)(xid >> 8 & 0xffff), kind = (int)(xid & 3);
+  if (idx >= O.n) return;
   struct node* n = &nodes[idx];
   if (n->xid != xid || kind != n->dkind || memcmp(b + 28, n->mac, 6) != 0) return;
   if (n->phase != P_DHCP1 && n->phase != P_DHCP2 && n->phase != P_DHCP3) return;
@@ -445,13 +452,14 @@ static void dhcp_input(const uint8_t* b, size_t len) {
       aoe_start(n);
     }
   } else if (n->dstate == 1 && type == 6) { /* NAK: start over */
-    if (++n->naks > 3) {
+    if (++n->naks > 8) {
       fail(n, "DHCPNAK %d times", n->naks);
       return;
     }
     n->retr[R_DHCP]++;
     n->dstate = 0;
     n->dtry = 0;
+    n->xid = xid_of(n, (unsigned)n->naks);
     dhcp_send(n);
   }
 }
@@ -1503,7 +1511,7 @@ int main(int argc, char** argv) {
         usage();
     }
   }
-  if (!O.ifname || !O.blocks || O.n < 1 || O.n > 60000 || O.window < 1 || O.window > MAXW ||
+  if (!O.ifname || !O.blocks || O.n < 1 || O.n > 65535 || O.window < 1 || O.window > MAXW ||
       O.limit <= 0)
     usage();
   load_blocks(O.blocks);
@@ -1551,8 +1559,8 @@ int main(int argc, char** argv) {
   epoll_ctl(ep, EPOLL_CTL_ADD, afd, &ev);
 
   srandom(O.seed);
-  xid_base = (uint32_t)random() & 0xfff00000u;
-  nodes = calloc((size_t)O.n, sizeof *nodes);
+  xid_base = (uint32_t)random() & 0xff000000u;
+  nodes = calloc((size_t)(unsigned)O.n, sizeof *nodes);
   if (!nodes) die("calloc");
   tstart = now_ns();
   for (int i = 0; i < O.n; i++) {
@@ -1658,7 +1666,7 @@ int main(int argc, char** argv) {
       fprintf(out, "\tretr_%s", retr_name[r]);
     fprintf(out, "\tresult\n");
   }
-  uint64_t* root = calloc((size_t)O.n, sizeof *root);
+  uint64_t* root = calloc((size_t)(unsigned)O.n, sizeof *root);
   int ok = 0, failed = 0;
   unsigned long retr[NRETR] = {0};
   char reasons[8][160];
@@ -1698,14 +1706,18 @@ int main(int argc, char** argv) {
   }
   if (out) fclose(out);
   qsort(root, (size_t)ok, sizeof *root, cmp_u64);
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  double client_cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+                      ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
   for (int j = 0; j < nreasons; j++)
     printf("failure x%d: %s\n", rcount[j], reasons[j]);
   printf(
       "RESULT nodes=%d ok=%d failed=%d p50=%.2f p95=%.2f p99=%.2f max=%.2f wall=%.2f "
       "retr_dhcp=%lu retr_tftp=%lu retr_http=%lu retr_aoe=%lu aoe_stale=%" PRIu64
-      " aoe_baddata=%" PRIu64 " reads_per_node=%u\n",
+      " aoe_baddata=%" PRIu64 " reads_per_node=%u client_cpu=%.2f\n",
       O.n, ok, failed, pct(root, ok, 50), pct(root, ok, 95), pct(root, ok, 99),
       ok ? (double)root[ok - 1] / 1e9 : 0, wall, retr[R_DHCP], retr[R_TFTP], retr[R_HTTP],
-      retr[R_AOE], stale_aoe, bad_data, nblk);
+      retr[R_AOE], stale_aoe, bad_data, nblk, client_cpu);
   return failed ? 1 : 0;
 }
