@@ -24,7 +24,7 @@ iso=${2:-$("$src/tests/image/build-kiwi-live.sh" "${KIWI_CACHE:-/var/cache/isobo
 sizes=${STORM_NODES:-100 300 1000}
 STORM_DIR=$(mktemp -d)
 trap 'storm_cleanup; rm -rf "$STORM_DIR"' EXIT
-make -s -C "$here/storm" OUT="$STORM_DIR" >/dev/null
+storm_build "$STORM_DIR"
 storm=$STORM_DIR/storm
 hz=$(getconf CLK_TCK)
 storm_net_up

@@ -171,6 +171,7 @@ storm_start_reference() {  # ISO DIR
   local iso=$1 dir=$2 root=$2/ref
   [[ -f $root/nginx.conf ]] || storm_reference_files "$iso" "$dir"
   storm_bg "$dir/vblade.log" vblade 0 1 veth-s "$iso"
+  # shellcheck disable=SC2086
   storm_bg "$dir/dnsmasq.log" dnsmasq --no-daemon --conf-file=/dev/null --port=0 \
     --interface=veth-s --bind-interfaces \
     --dhcp-range="$STORM_RANGE_LO,$STORM_RANGE_HI,255.255.0.0,12h" \
@@ -178,7 +179,7 @@ storm_start_reference() {  # ISO DIR
     --dhcp-match=set:efi,option:client-arch,7 --dhcp-userclass=set:ipxe,iPXE \
     --dhcp-boot=tag:ipxe,"http://$STORM_SERVER_IP:$STORM_HTTP_PORT/boot.ipxe" \
     --dhcp-boot=tag:!ipxe,tag:efi,ipxe.efi --dhcp-boot=tag:!ipxe,tag:!efi,undionly.kpxe \
-    --enable-tftp --tftp-root="$root/tftp" --tftp-max=5000 ${STORM_DNSMASQ_ARGS:-}
+    --enable-tftp --tftp-root="$root/tftp" --tftp-max=5000 ${STORM_DNSMASQ_ARGS:-}  # word splitting wanted
   storm_bg "$dir/nginx.log" nginx -c "$root/nginx.conf" -p "$root"
   storm_wait_port "$STORM_HTTP_PORT"
   sleep 0.5
@@ -190,4 +191,10 @@ storm_run() {  # STORM_BIN OUT ARGS...
   local storm=$1 out=$2
   shift 2
   taskset -c "${STORM_CLIENT_CPU:-1}" ip netns exec "$STORM_NS_CLI" "$storm" -i veth-c "$@" >"$out" 2>"$out.err"
+}
+
+# Builds the storm client into DIR/storm (what bench/storm/Makefile does,
+# without needing make).
+storm_build() {  # DIR
+  "${CC:-cc}" -O2 -std=gnu11 -Wall -Wextra -Werror -o "$1/storm" "$(dirname "${BASH_SOURCE[0]}")/storm.c"
 }

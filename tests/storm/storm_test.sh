@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The boot-storm generator (bench/storm) checked against the servers it
 # measures, so that a failure it counts is one a real client would have had:
-#   1. KIWI's documented stack (dnsmasq DHCP+TFTP, vblade, nginx): 20 nodes,
+#   1. KIWI's documented stack (dnsmasq DHCP+TFTP with --no-ping, vblade,
+#      nginx): 20 nodes,
 #      half BIOS and half UEFI, every one reaches its root, every AoE byte
 #      compared with the ISO;
 #   2. isoboot serve with full DHCP: the same 20 nodes, 0 failures;
 #   3. the reference stack broken (undionly.kpxe and the initrd missing):
 #      every BIOS node fails in its TFTP phase with the server's error and
 #      every UEFI node in its HTTP phase with a 404, and nothing else.
-# Correctness only: no timing thresholds.
+# Correctness only: no timing thresholds. Needs scripts/deps.sh test bench qemu
+# (dnsmasq, vblade, nginx, the ipxe loaders).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src=$(cd "$here/../.." && pwd)
@@ -16,11 +18,15 @@ bin=${ISOBOOT_BIN:?ISOBOOT_BIN must name the isoboot binary}
 # shellcheck source=bench/storm/lib.sh
 source "$src/bench/storm/lib.sh"
 n=${STORM_TEST_NODES:-20}
+# dnsmasq pings each new address before offering it (about 3 s, few at a
+# time); on a loaded machine that alone can pass the PXE ROM's 60 s for the
+# last of 20 nodes. The storm's counting is what is tested here, not that.
+STORM_DNSMASQ_ARGS=${STORM_DNSMASQ_ARGS---no-ping}
 iso=$("$src/tests/image/build-kiwi-live.sh" "${KIWI_CACHE:-/var/cache/isoboot/kiwi}")
 mkdir -p "${ISOBOOT_TEST_TMP:-/tmp}"
 STORM_DIR=$(mktemp -d "${ISOBOOT_TEST_TMP:-/tmp}/storm.XXXXXX")
 trap 'storm_cleanup; rm -rf "$STORM_DIR"' EXIT
-make -s -C "$src/bench/storm" OUT="$STORM_DIR" >/dev/null
+storm_build "$STORM_DIR"
 storm=$STORM_DIR/storm
 blocks=$src/bench/storm/kiwi-blocks.txt
 storm_net_up
