@@ -9,7 +9,7 @@
 #   3. the reference stack broken (undionly.kpxe and the initrd missing):
 #      every BIOS node fails in its TFTP phase with the server's error and
 #      every UEFI node in its HTTP phase with a 404, and nothing else.
-# Correctness only: no timing thresholds. Needs scripts/deps.sh test bench qemu
+# Correctness only: no timing thresholds. Needs scripts/deps.sh test qemu kiwi
 # (dnsmasq, vblade, nginx, the ipxe loaders).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
