@@ -26,7 +26,10 @@
 #        cases, default "32"; e.g. "32 128"), TFTP_BENCH_REPEAT (single-client runs
 #        per cell, best kept, default 2), TFTP_BENCH_LOSS_MIB (loss case file, default 1;
 #        0 skips the case), TFTP_BENCH_LOSS_RUNS (its runs, mean kept, default 3),
-#        TFTP_BENCH_PIN (default 0; 1: servers on CPU 0, clients on the other CPUs)
+#        TFTP_BENCH_PIN (default 0; 1: servers on CPU 0, clients on the other CPUs),
+#        TFTP_BENCH_CASES (default "single concurrent loss"; e.g. "concurrent"),
+#        TFTP_BENCH_ROUNDS (runs of each concurrent case, alternating the servers; the
+#        mean total is kept and the range printed; default 1)
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$src/build/release}
@@ -36,6 +39,8 @@ many=${TFTP_BENCH_CLIENTS:-32}
 repeat=${TFTP_BENCH_REPEAT:-2}
 loss_mib=${TFTP_BENCH_LOSS_MIB:-1}
 loss_runs=${TFTP_BENCH_LOSS_RUNS:-3}
+cases=" ${TFTP_BENCH_CASES:-single concurrent loss} "
+rounds=${TFTP_BENCH_ROUNDS:-1}
 [[ $(id -u) == 0 ]] || { echo "run as root (network namespaces, cgroups)" >&2; exit 2; }
 "$src/scripts/deps.sh" test bench
 if [[ ! -x $bin ]]; then
@@ -242,42 +247,59 @@ single() {  # kind label size-MiB path servers...
 }
 
 concurrent() {  # clients
-  local n=$1 s t0 t1 c0
-  local -A total=() slowest=() cpu=()
+  local n=$1 s t0 t1 c0 r
+  local -A total=() slowest=() cpu=() lo=() hi=()
+  for r in $(seq "$rounds"); do
+    for s in isoboot tftpd; do
+      rm -f "$dir"/many.*
+      c0=$(cpu_ns "$s")
+      t0=$(now)
+      # One shell in the client namespace starts every curl, then waits for all.
+      "${on_cli[@]}" bash -c '
+        n=$1 url=$2 out=$3
+        for i in $(seq "$n"); do
+          timeout 600 curl -sS --tftp-blksize 1432 -o "$out.$i" -w "%{time_total}\n" "$url" >"$out.$i.t" &
+        done
+        wait' _ "$n" "tftp://$(ip_of "$s")/$initrd" "$dir/many"
+      t1=$(now)
+      settle "$s"
+      cpu[$s]=$((${cpu[$s]:-0} + $(cpu_ns "$s") - c0))
+      for i in $(seq "$n"); do check "$s, $n clients, client $i" "$initrd" "$dir/many.$i"; done
+      local mibs
+      mibs=$(awk -v n="$n" -v m="$mib" -v d=$((t1 - t0)) 'BEGIN { printf "%.1f", n * m / (d / 1e9) }')
+      total[$s]=$(awk -v a="${total[$s]:-0}" -v b="$mibs" -v r="$rounds" 'BEGIN { print a + b / r }')
+      lo[$s]=$(awk -v a="${lo[$s]:-1e9}" -v b="$mibs" 'BEGIN { print (b < a ? b : a) }')
+      hi[$s]=$(awk -v a="${hi[$s]:-0}" -v b="$mibs" 'BEGIN { print (b > a ? b : a) }')
+      slowest[$s]=$(cat "$dir"/many.*.t | awk -v m="${slowest[$s]:-0}" '
+        $1 > m { m = $1 } END { printf "%.2f", m }')
+      ((rounds > 1)) && echo "round $r, $n clients, $s: $mibs MiB/s" >&2
+    done
+  done
   for s in isoboot tftpd; do
-    rm -f "$dir"/many.*
-    c0=$(cpu_ns "$s")
-    t0=$(now)
-    # One shell in the client namespace starts every curl, then waits for all.
-    "${on_cli[@]}" bash -c '
-      n=$1 url=$2 out=$3
-      for i in $(seq "$n"); do
-        timeout 600 curl -sS --tftp-blksize 1432 -o "$out.$i" -w "%{time_total}\n" "$url" >"$out.$i.t" &
-      done
-      wait' _ "$n" "tftp://$(ip_of "$s")/$initrd" "$dir/many"
-    t1=$(now)
-    settle "$s"
-    cpu[$s]=$(($(cpu_ns "$s") - c0))
-    for i in $(seq "$n"); do check "$s, $n clients, client $i" "$initrd" "$dir/many.$i"; done
-    total[$s]=$(awk -v n="$n" -v m="$mib" -v d=$((t1 - t0)) 'BEGIN { printf "%.1f", n * m / (d / 1e9) }')
-    slowest[$s]=$(sort -g "$dir"/many.*.t | tail -1 | awk '{ printf "%.2f", $1 }')
-    cpu[$s]=$(awk -v c="${cpu[$s]}" -v n="$n" -v m="$mib" 'BEGIN { printf "%.2f", c / 1e6 / (n * m) }')
+    total[$s]=$(awk -v t="${total[$s]}" 'BEGIN { printf "%.1f", t }')
+    cpu[$s]=$(awk -v c="${cpu[$s]}" -v n="$n" -v m="$mib" -v r="$rounds" 'BEGIN { printf "%.2f", c / 1e6 / (n * m * r) }')
   done
   rm -f "$dir"/many.*
-  rows+=("$n clients at once, blksize 1432: total|${total[isoboot]}|${total[tftpd]}|MiB/s|${cpu[isoboot]}|${cpu[tftpd]}")
+  local range=
+  ((rounds > 1)) && range=", mean of $rounds (isoboot ${lo[isoboot]}-${hi[isoboot]}, tftpd-hpa ${lo[tftpd]}-${hi[tftpd]})"
+  rows+=("$n clients at once, blksize 1432: total$range|${total[isoboot]}|${total[tftpd]}|MiB/s|${cpu[isoboot]}|${cpu[tftpd]}")
   rows+=("$n clients at once: slowest client|${slowest[isoboot]}|${slowest[tftpd]}|s||")
 }
 
-single b1408 "1 client, pxelinux: blksize 1408, tsize" "$mib" "$initrd" isoboot tftpd
-single b1432 "1 client, iPXE: blksize 1432, tsize" "$mib" "$initrd" isoboot tftpd
-single plain "1 client, no options: 512-byte blocks" "$mib" "$initrd" isoboot tftpd
-single b1468 "1 client, blksize 1468 (the most MTU 1500 holds)" "$mib" "$initrd" isoboot tftpd
-# isoboot clamps blksize to what the interface MTU holds (no IP fragments,
-# which turn one lost fragment into a lost block); tftpd-hpa grants 65464.
-single b65464 "1 client, blksize 65464 asked" "$mib" "$initrd" isoboot tftpd
-single window8 "1 client, windowsize 8, blksize 1432" "$mib" "$initrd" isoboot
-single window16 "1 client, windowsize 16, blksize 1432" "$mib" "$initrd" isoboot
-for n in $many; do concurrent "$n"; done
+if [[ $cases == *" single "* ]]; then
+  single b1408 "1 client, pxelinux: blksize 1408, tsize" "$mib" "$initrd" isoboot tftpd
+  single b1432 "1 client, iPXE: blksize 1432, tsize" "$mib" "$initrd" isoboot tftpd
+  single plain "1 client, no options: 512-byte blocks" "$mib" "$initrd" isoboot tftpd
+  single b1468 "1 client, blksize 1468 (the most MTU 1500 holds)" "$mib" "$initrd" isoboot tftpd
+  # isoboot clamps blksize to what the interface MTU holds (no IP fragments,
+  # which turn one lost fragment into a lost block); tftpd-hpa grants 65464.
+  single b65464 "1 client, blksize 65464 asked" "$mib" "$initrd" isoboot tftpd
+  single window8 "1 client, windowsize 8, blksize 1432" "$mib" "$initrd" isoboot
+  single window16 "1 client, windowsize 16, blksize 1432" "$mib" "$initrd" isoboot
+fi
+if [[ $cases == *" concurrent "* ]]; then
+  for n in $many; do concurrent "$n"; done
+fi
 
 # 1 % of the UDP packets arriving in a namespace vanish, as on a lossy wire
 # (dropped on input: a drop on output would fail the sender's sendto with
@@ -290,7 +312,7 @@ table inet tftploss {
 EOF
 }
 loss_note=
-if ((loss_mib > 0)); then
+if ((loss_mib > 0)) && [[ $cases == *" loss "* ]]; then
   loss=
   if ip netns exec "$srv" tc qdisc add dev tftpb-s root netem loss 1% 2>/dev/null; then
     if ip netns exec "$cli" tc qdisc add dev tftpb-c root netem loss 1% 2>/dev/null; then

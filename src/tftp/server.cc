@@ -3,19 +3,31 @@
 // timer queue gives each transfer its own timer without a timerfd each.
 // Sockets are non-blocking and sends are synchronous: a UDP send either goes
 // or is dropped (the retransmission timer covers drops).
+//
+// Several loops (server.h): each owns its listening socket and the sessions
+// it started; a session's Asio objects are touched only on its own loop.
+// What the loops share is Impl's registry under `mu`. Ending a session of
+// another loop (displacement) is posted to that loop.
 
 #include "tftp/server.h"
 
 #include <errno.h>
+#include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
+#include <exception>
 #include <map>
+#include <mutex>
 #include <system_error>
+#include <thread>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/udp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
 
@@ -31,22 +43,53 @@ using net::ip::udp;
 
 namespace {
 
+struct Session;
+
+// One event loop: its thread runs `io`, which serves `listener` and the
+// sessions started from it.
+struct Loop {
+  Loop() : io(1), listener(io) {}  // 1: one thread runs it (no locking inside Asio)
+  net::io_context io;
+  udp::socket listener;
+  udp::endpoint from;
+  std::array<uint8_t, 2048> rx{};
+  // Sessions waiting for another loop to free a descriptor (Impl::Open).
+  std::map<uint64_t, std::shared_ptr<Session>> waiting;
+};
+
 struct Session {
-  Session(net::io_context& io, const udp::endpoint& peer_in, Admission::Id id_in)
-      : socket(io), timer(io), peer(peer_in), client(peer_in.address().to_string()), id(id_in) {}
+  Session(Loop& loop_in, const udp::endpoint& peer_in)
+      : loop(loop_in),
+        socket(loop_in.io),
+        timer(loop_in.io),
+        peer(peer_in),
+        client(peer_in.address().to_string()) {}
+  Loop& loop;
   udp::socket socket;
   net::steady_timer timer;
   udp::endpoint peer;
   std::string client;  // peer's address as text
-  Admission::Id id;
-  bool admitted = false;  // counted in Impl::admission
+  Admission::Id id = 0;
+  bool registered = false;      // in Impl's registry (until Unregister)
+  bool reported_acked = false;  // told admission it was acknowledged
   std::unique_ptr<Transfer> transfer;
   TimePoint started;
+  // The timer is armed lazily: a wait already due before the transfer's
+  // deadline is left alone and re-armed when it fires, so a block's ACK
+  // (which moves the deadline later) costs no timer cancel and re-arm.
+  TimePoint timer_at{};
+  bool timer_pending = false;
+  uint64_t timer_seq = 0;  // the current wait; older handlers do nothing
   std::array<uint8_t, 1024> rx{};
 };
 
 bool OutOfDescriptors(const error_code& ec) {
   return ec == net::error::no_descriptors || ec.value() == ENFILE;
+}
+
+unsigned LoopCount(unsigned asked) {
+  unsigned n = asked ? asked : std::thread::hardware_concurrency();
+  return std::clamp(n, 1u, ServerConfig::kMaxThreads);
 }
 
 }  // namespace
@@ -56,36 +99,64 @@ struct Server::Impl {
       : config(std::move(c)),
         trees(std::move(t)),
         log(std::move(l)),
-        listener(io),
-        admission({config.max_transfers, config.max_transfers_per_client}) {}
+        admission({config.max_transfers, config.max_transfers_per_client}) {
+    for (unsigned i = LoopCount(config.threads); i > 0; --i)
+      loops.push_back(std::make_unique<Loop>());
+  }
 
-  void StartReceive();
-  void OnRequest(std::span<const uint8_t> bytes, const udp::endpoint& from);
+  // Where a registered session runs, for ending it from another loop.
+  struct Owner {
+    Loop* loop = nullptr;
+    std::weak_ptr<Session> session;
+    udp::endpoint peer;
+  };
+
+  void Bind();
+  void StartReceive(Loop& loop);
+  void OnRequest(Loop& loop, std::span<const uint8_t> bytes, const udp::endpoint& from);
+  // Opens the transfer socket of `s` (its transfer made), taking the
+  // descriptor of a never-acknowledged session when none is left, then
+  // sends the first answer.
+  void Open(const std::shared_ptr<Session>& s, bool may_displace);
+  void Begin(const std::shared_ptr<Session>& s, error_code ec);
   void SendOutput(Session& s);
   void Receive(const std::shared_ptr<Session>& s);
   void ArmTimer(const std::shared_ptr<Session>& s);
   void Finish(const std::shared_ptr<Session>& s);
   error_code OpenTransferSocket(Session& s);
-  // Ends the never-acknowledged session `id` to give its slot or its
-  // descriptor to a new request.
-  void Displace(Admission::Id id, std::string_view why);
+  // Under mu: takes session `id` out of the registry (its slot is free at
+  // once) and returns where it runs; nullopt when it was no longer there.
+  std::optional<Owner> Unregister(Admission::Id id);
+  // Ends the session `owner` names (on its loop, now or posted there) as
+  // displaced, then runs `then` on `from`'s loop (if given).
+  void EndDisplaced(Loop& from, Owner owner, std::string why, std::function<void()> then = nullptr);
+  void Displace(const std::shared_ptr<Session>& s, const std::string& why);
   // An ERROR from the listening socket: for answers that must not cost a
   // descriptor (refusals while full, or when none is left).
-  void ReplyFromListener(const udp::endpoint& peer, ErrorCode code, std::string_view message);
+  void ReplyFromListener(Loop& loop, const udp::endpoint& peer, ErrorCode code,
+                         std::string_view message);
+  bool Allow(LogThrottle& throttle, uint64_t& events) {
+    std::lock_guard lock(log_mu);
+    return throttle.Allow(events);
+  }
   bool Debug() const { return log->should_log(spdlog::level::debug); }
 
   ServerConfig config;
   TreeProvider trees;
   Logger log;
-  net::io_context io;
-  udp::socket listener;
-  udp::endpoint from;
-  std::array<uint8_t, 2048> rx{};
-  std::map<udp::endpoint, std::shared_ptr<Session>> sessions;
-  std::map<Admission::Id, std::shared_ptr<Session>> by_id;
-  Admission admission;
-  Admission::Id next_id = 1;
-  LogThrottle busy_log, no_socket_log, unacked_log;  // base/log_throttle.h
+  std::vector<std::unique_ptr<Loop>> loops;  // loops[0] runs on Run()'s thread
+
+  std::mutex mu;
+  Admission admission;                             // guarded by mu
+  std::map<udp::endpoint, Admission::Id> by_peer;  // guarded by mu
+  std::map<Admission::Id, Owner> by_id;            // guarded by mu
+  Admission::Id next_id = 1;                       // guarded by mu
+
+  std::mutex log_mu;
+  LogThrottle busy_log, no_socket_log, unacked_log;  // guarded by log_mu
+
+  std::mutex failure_mu;
+  std::exception_ptr failure;  // guarded by failure_mu: the first loop's exception
 
   std::atomic<uint64_t> requests{0}, completed{0}, failed{0}, bad_packets{0}, duplicates{0},
       busy{0}, client_busy{0}, displaced{0}, unacknowledged{0}, no_socket{0}, active{0};
@@ -93,42 +164,80 @@ struct Server::Impl {
 
 Server::Server(ServerConfig config, TreeProvider trees, Logger logger)
     : impl_(std::make_unique<Impl>(std::move(config), std::move(trees), std::move(logger))) {
-  auto& im = *impl_;
+  impl_->Bind();
+}
+
+void Server::Impl::Bind() {
   // Setup errors throw std::system_error (not Boost's), as the header says.
   auto fail = [&](const error_code& ec, const std::string& what) {
     throw std::system_error(ec.value(), std::system_category(), what);
   };
   error_code ec;
-  auto addr = net::ip::make_address(im.config.address, ec);
-  if (ec) fail(ec, fmt::format("tftp: bad listen address '{}'", im.config.address));
-  udp::endpoint ep(addr, im.config.port);
-  im.listener.open(ep.protocol(), ec);
-  if (ec) fail(ec, fmt::format("tftp: cannot open a UDP socket for {}", im.config.address));
-  im.listener.set_option(net::socket_base::receive_buffer_size(1 << 20), ec);  // bursts of RRQs
-  im.listener.bind(ep, ec);
-  if (ec) {
-    std::string hint =
-        ec == net::error::access_denied ? " (ports below 1024 need CAP_NET_BIND_SERVICE)" : "";
-    fail(ec, fmt::format("tftp: cannot bind UDP {}:{}{}", im.config.address, im.config.port, hint));
+  auto addr = net::ip::make_address(config.address, ec);
+  if (ec) fail(ec, fmt::format("tftp: bad listen address '{}'", config.address));
+  udp::endpoint ep(addr, config.port);
+  for (auto& loop : loops) {
+    udp::socket& l = loop->listener;
+    l.open(ep.protocol(), ec);
+    if (ec) fail(ec, fmt::format("tftp: cannot open a UDP socket for {}", config.address));
+    l.set_option(net::socket_base::receive_buffer_size(1 << 20), ec);  // bursts of RRQs
+    if (loops.size() > 1) {
+      // One socket per loop on the same port. Linux groups only sockets of
+      // the same effective user, so no other user's process can join.
+      int one = 1;
+      if (::setsockopt(l.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+        fail(error_code(errno, boost::system::system_category()),
+             "tftp: cannot set SO_REUSEPORT for several event loops");
+    }
+    l.bind(ep, ec);
+    if (ec) {
+      std::string hint =
+          ec == net::error::access_denied ? " (ports below 1024 need CAP_NET_BIND_SERVICE)" : "";
+      fail(ec, fmt::format("tftp: cannot bind UDP {}:{}{}", config.address, ep.port(), hint));
+    }
+    if (ep.port() == 0) ep.port(l.local_endpoint().port());  // the others join the one picked
+    l.non_blocking(true, ec);
+    if (ec) fail(ec, "tftp: cannot make the listening socket non-blocking");
   }
-  im.listener.non_blocking(true, ec);
-  if (ec) fail(ec, "tftp: cannot make the listening socket non-blocking");
 }
 
 Server::~Server() = default;
 
 uint16_t Server::port() const {
-  return impl_->listener.local_endpoint().port();
+  return impl_->loops[0]->listener.local_endpoint().port();
 }
 
 void Server::Run() {
+  auto& im = *impl_;
   // No io.restart(): a Stop() that comes before Run() must still stop it.
-  impl_->StartReceive();
-  impl_->io.run();
+  auto run = [&im](Loop& loop) {
+    try {
+      im.StartReceive(loop);
+      loop.io.run();
+    } catch (...) {
+      {
+        std::lock_guard lock(im.failure_mu);
+        if (!im.failure) im.failure = std::current_exception();
+      }
+      for (auto& l : im.loops)
+        l->io.stop();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < im.loops.size(); ++i)
+    threads.emplace_back(run, std::ref(*im.loops[i]));
+  run(*im.loops[0]);
+  for (auto& l : im.loops)
+    l->io.stop();
+  for (auto& t : threads)
+    t.join();
+  std::lock_guard lock(im.failure_mu);
+  if (im.failure) std::rethrow_exception(im.failure);
 }
 
 void Server::Stop() {
-  impl_->io.stop();
+  for (auto& loop : impl_->loops)
+    loop->io.stop();
 }
 
 ServerStats Server::stats() const {
@@ -145,26 +254,28 @@ ServerStats Server::stats() const {
   st.unacknowledged = im.unacknowledged;
   st.no_socket = im.no_socket;
   st.active = im.active;
+  st.threads = static_cast<unsigned>(im.loops.size());
   return st;
 }
 
-void Server::Impl::StartReceive() {
-  listener.async_receive_from(net::buffer(rx), from, [this](error_code ec, size_t n) {
-    if (ec == net::error::operation_aborted) return;
-    if (!ec) {
-      OnRequest(std::span<const uint8_t>(rx.data(), n), from);
-    } else if (Debug()) {
-      log->debug("receive on listening socket: {}", ec.message());
-    }
-    StartReceive();
-  });
+void Server::Impl::StartReceive(Loop& loop) {
+  loop.listener.async_receive_from(
+      net::buffer(loop.rx), loop.from, [this, &loop](error_code ec, size_t n) {
+        if (ec == net::error::operation_aborted) return;
+        if (!ec) {
+          OnRequest(loop, std::span<const uint8_t>(loop.rx.data(), n), loop.from);
+        } else if (Debug()) {
+          log->debug("receive on listening socket: {}", ec.message());
+        }
+        StartReceive(loop);
+      });
 }
 
 error_code Server::Impl::OpenTransferSocket(Session& s) {
   error_code ec;
   s.socket.open(s.peer.protocol(), ec);
   udp::endpoint local;
-  if (!ec) local = listener.local_endpoint(ec);
+  if (!ec) local = s.loop.listener.local_endpoint(ec);
   if (!ec) s.socket.bind(udp::endpoint(local.address(), 0), ec);
   // Connected: the kernel then drops datagrams from any other TID for us.
   if (!ec) s.socket.connect(s.peer, ec);
@@ -176,24 +287,49 @@ error_code Server::Impl::OpenTransferSocket(Session& s) {
   return ec;
 }
 
-void Server::Impl::ReplyFromListener(const udp::endpoint& peer, ErrorCode code,
+void Server::Impl::ReplyFromListener(Loop& loop, const udp::endpoint& peer, ErrorCode code,
                                      std::string_view message) {
   std::vector<uint8_t> out;
   Append(ErrorPacket{code, std::string(message)}, out);
   error_code ec;
-  listener.send_to(net::buffer(out), peer, 0, ec);
+  loop.listener.send_to(net::buffer(out), peer, 0, ec);
 }
 
-void Server::Impl::Displace(Admission::Id id, std::string_view why) {
+std::optional<Server::Impl::Owner> Server::Impl::Unregister(Admission::Id id) {
   auto it = by_id.find(id);
-  if (it == by_id.end()) return;
-  auto s = it->second;
-  ++displaced;
-  s->transfer->Displace(std::string(why));
+  if (it == by_id.end()) return std::nullopt;
+  Owner owner = it->second;
+  by_id.erase(it);
+  auto peer = by_peer.find(owner.peer);
+  if (peer != by_peer.end() && peer->second == id) by_peer.erase(peer);
+  admission.Remove(id);
+  --active;
+  return owner;
+}
+
+void Server::Impl::Displace(const std::shared_ptr<Session>& s, const std::string& why) {
+  if (!s->transfer || s->transfer->finished()) return;
+  s->transfer->Displace(why);
   Finish(s);
 }
 
-void Server::Impl::OnRequest(std::span<const uint8_t> bytes, const udp::endpoint& peer) {
+void Server::Impl::EndDisplaced(Loop& from, Owner owner, std::string why,
+                                std::function<void()> then) {
+  if (owner.loop == &from) {
+    if (auto s = owner.session.lock()) Displace(s, why);
+    if (then) then();
+    return;
+  }
+  // Only weak references cross loops: a session must die on its own loop.
+  net::post(owner.loop->io, [this, &from, w = owner.session, why = std::move(why),
+                             then = std::move(then)]() mutable {
+    if (auto s = w.lock()) Displace(s, why);
+    if (then) net::post(from.io, std::move(then));
+  });
+}
+
+void Server::Impl::OnRequest(Loop& loop, std::span<const uint8_t> bytes,
+                             const udp::endpoint& peer) {
   auto packet = Parse(bytes);
   const Request* req = packet ? std::get_if<Request>(&*packet) : nullptr;
   if (!req) {
@@ -205,65 +341,113 @@ void Server::Impl::OnRequest(std::span<const uint8_t> bytes, const udp::endpoint
   }
   if (Debug())
     log->debug("{}:{} -> {}", peer.address().to_string(), peer.port(), Describe(*packet));
-  if (sessions.count(peer)) {
-    // The client repeated its request before our answer arrived; the transfer
-    // already running retransmits on its own timer.
-    ++duplicates;
-    return;
-  }
-  ++requests;
-  auto s = std::make_shared<Session>(io, peer, next_id++);
+  auto s = std::make_shared<Session>(loop, peer);
   s->started = Clock::now();
   // Admission comes before the lookup and the Transfer (which reads a whole
-  // netascii file): a refused request costs nothing but its answer.
-  Admission::Decision d = admission.Decide(s->client);
-  if (d.verdict == Admission::Verdict::kClientFull ||
-      d.verdict == Admission::Verdict::kServerFull) {
+  // netascii file): a refused request costs nothing but its answer. The
+  // slot is taken at once, under the same lock as the decision.
+  Admission::Decision d;
+  std::optional<Owner> victim;
+  size_t running = 0, from_client = 0;
+  {
+    std::lock_guard lock(mu);
+    if (by_peer.count(peer)) {
+      // The client repeated its request before our answer arrived; the
+      // transfer already running retransmits on its own timer.
+      ++duplicates;
+      return;
+    }
+    ++requests;
+    d = admission.Decide(s->client);
+    if (d.verdict == Admission::Verdict::kClientFull ||
+        d.verdict == Admission::Verdict::kServerFull) {
+      running = by_peer.size();
+      from_client = admission.CountFor(s->client);
+    } else {
+      if (d.displace && (victim = Unregister(*d.displace))) ++displaced;
+      s->id = next_id++;
+      by_peer.emplace(peer, s->id);
+      by_id.emplace(s->id, Owner{&loop, s, peer});
+      admission.Add(s->id, s->client);
+      s->registered = true;
+      ++active;
+    }
+  }
+  if (!s->registered) {
     const bool share = d.verdict == Admission::Verdict::kClientFull;
     ++(share ? client_busy : busy);
     ++failed;
-    ReplyFromListener(peer, ErrorCode::kNotDefined, "server busy, try again");
+    ReplyFromListener(loop, peer, ErrorCode::kNotDefined, "server busy, try again");
     uint64_t n = 0;
-    if (busy_log.Allow(n))
+    if (Allow(busy_log, n))
       log->warn(
           "busy: refused {} request(s) in 10 s, the last {} from {} ({} transfers running, "
           "{} from that address)",
-          n, EscapeForLog(req->filename), s->client, sessions.size(),
-          admission.CountFor(s->client));
+          n, EscapeForLog(req->filename), s->client, running, from_client);
     return;
   }
-  if (d.displace) Displace(*d.displace, "displaced by a newer request before any ACK");
+  if (victim) EndDisplaced(loop, *victim, "displaced by a newer request before any ACK");
 
   auto tree = trees && IsPrintableAscii(req->filename) ? trees(s->client) : nullptr;
   vfs::SourcePtr source = tree ? tree->Lookup(req->filename) : nullptr;
   s->transfer = std::make_unique<Transfer>(*req, std::move(source), config.transfer, s->started);
+  Open(s, true);
+}
+
+void Server::Impl::Open(const std::shared_ptr<Session>& s, bool may_displace) {
+  if (!may_displace && s->transfer->finished()) return;  // displaced while it waited
   error_code ec = OpenTransferSocket(*s);
-  if (ec && OutOfDescriptors(ec) && !s->transfer->finished()) {
+  if (ec && may_displace && OutOfDescriptors(ec) && !s->transfer->finished()) {
     // No descriptor left: one that a never-acknowledged transfer holds is
     // better spent on this request.
-    if (auto victim = admission.OldestUnacknowledged()) {
-      Displace(*victim, "its descriptor went to a newer request");
-      ec = OpenTransferSocket(*s);
+    std::optional<Owner> victim;
+    {
+      std::lock_guard lock(mu);
+      auto oldest = admission.OldestUnacknowledged();
+      if (oldest && *oldest == s->id) oldest.reset();  // the oldest may be this one
+      if (oldest && (victim = Unregister(*oldest))) ++displaced;
+    }
+    if (victim) {
+      // Try again once the victim's socket is closed (on its own loop).
+      // Meanwhile this loop holds the session: only weak references cross.
+      Loop& loop = s->loop;
+      loop.waiting.emplace(s->id, s);
+      EndDisplaced(loop, *victim, "its descriptor went to a newer request",
+                   [this, &loop, id = s->id] {
+                     auto it = loop.waiting.find(id);
+                     if (it == loop.waiting.end()) return;
+                     auto waiting = std::move(it->second);
+                     loop.waiting.erase(it);
+                     Open(waiting, false);
+                   });
+      return;
     }
   }
+  Begin(s, ec);
+}
+
+void Server::Impl::Begin(const std::shared_ptr<Session>& s, error_code ec) {
   if (ec) {
     ++no_socket;
+    error_code ignored;
+    const uint16_t port = s->loop.listener.local_endpoint(ignored).port();
     if (s->transfer->finished()) {
       // An immediate answer (not found, WRQ): it can come from port 69.
       for (const auto& p : s->transfer->output()) {
         error_code ignored;
-        listener.send_to(net::buffer(p), peer, 0, ignored);
+        s->loop.listener.send_to(net::buffer(p), s->peer, 0, ignored);
       }
     } else {
       s->transfer->Abandon("no transfer socket: " + ec.message());
-      ReplyFromListener(peer, ErrorCode::kNotDefined, "server out of resources, try again");
+      ReplyFromListener(s->loop, s->peer, ErrorCode::kNotDefined,
+                        "server out of resources, try again");
     }
     uint64_t n = 0;
-    if (no_socket_log.Allow(n))
+    if (Allow(no_socket_log, n))
       log->warn(
           "cannot open a transfer socket ({}): answered {} request(s) in 10 s from port "
           "{} instead, the last from {}",
-          ec.message(), n, listener.local_endpoint().port(), s->client);
+          ec.message(), n, port, s->client);
     Finish(s);
     return;
   }
@@ -272,11 +456,6 @@ void Server::Impl::OnRequest(std::span<const uint8_t> bytes, const udp::endpoint
     Finish(s);
     return;
   }
-  sessions.emplace(peer, s);
-  by_id.emplace(s->id, s);
-  admission.Add(s->id, s->client);
-  s->admitted = true;
-  ++active;
   Receive(s);
   ArmTimer(s);
 }
@@ -315,7 +494,11 @@ void Server::Impl::Receive(const std::shared_ptr<Session>& s) {
     if (Debug())
       log->debug("{}:{} -> {}", s->peer.address().to_string(), s->peer.port(), Describe(*packet));
     s->transfer->OnPacket(*packet, Clock::now());
-    if (s->admitted && s->transfer->acknowledged()) admission.Acknowledged(s->id);
+    if (!s->reported_acked && s->transfer->acknowledged()) {
+      s->reported_acked = true;
+      std::lock_guard lock(mu);
+      admission.Acknowledged(s->id);  // nothing if it was displaced meanwhile
+    }
     SendOutput(*s);
     if (s->transfer->finished()) {
       Finish(s);
@@ -327,10 +510,22 @@ void Server::Impl::Receive(const std::shared_ptr<Session>& s) {
 }
 
 void Server::Impl::ArmTimer(const std::shared_ptr<Session>& s) {
-  s->timer.expires_at(*s->transfer->deadline());
-  s->timer.async_wait([this, s](error_code ec) {
-    if (ec == net::error::operation_aborted || !s->socket.is_open()) return;
-    s->transfer->OnTimer(Clock::now());
+  TimePoint due = *s->transfer->deadline();
+  if (s->timer_pending && s->timer_at <= due) return;  // it fires first and re-arms
+  s->timer_at = due;
+  s->timer_pending = true;
+  const uint64_t seq = ++s->timer_seq;
+  s->timer.expires_at(due);  // cancels a later wait, whose handler then does nothing
+  s->timer.async_wait([this, s, seq](error_code ec) {
+    if (ec == net::error::operation_aborted || seq != s->timer_seq) return;
+    s->timer_pending = false;
+    if (!s->socket.is_open() || s->transfer->finished()) return;
+    TimePoint now = Clock::now();
+    if (now < *s->transfer->deadline()) {  // the deadline moved on since
+      ArmTimer(s);
+      return;
+    }
+    s->transfer->OnTimer(now);
     SendOutput(*s);
     if (s->transfer->finished()) {
       Finish(s);
@@ -342,15 +537,14 @@ void Server::Impl::ArmTimer(const std::shared_ptr<Session>& s) {
 
 void Server::Impl::Finish(const std::shared_ptr<Session>& s) {
   const Transfer& t = *s->transfer;
-  auto it = sessions.find(s->peer);
-  if (it != sessions.end() && it->second == s) {
-    sessions.erase(it);
-    --active;
+  if (s->registered) {
+    s->registered = false;
+    std::lock_guard lock(mu);
+    Unregister(s->id);  // nothing if it was displaced from another loop
   }
-  by_id.erase(s->id);
-  if (s->admitted) admission.Remove(s->id);
-  s->admitted = false;
   error_code ec;
+  ++s->timer_seq;
+  s->timer_pending = false;
   s->timer.cancel();
   s->socket.close(ec);
   TransferRecord r;

@@ -1,14 +1,22 @@
 #pragma once
-// The TFTP server: one Boost.Asio event loop serving read requests for the
+// The TFTP server: Boost.Asio event loops serving read requests for the
 // current vfs::Tree, with one ephemeral UDP socket per transfer (its TID,
-// RFC 1350) and one timer each, so hundreds of transfers share one thread. Each
+// RFC 1350) and one timer each, so hundreds of transfers share a thread. Each
 // request, client packet and timer expiry is handed to a tftp::Transfer (the
 // pure state machine); this file only does I/O and logging. Bad packets are
 // dropped and counted.
 //
-// Threading: Run() blocks the calling thread running the loop; Stop() and
-// stats() may be called from any thread. The tree provider and
-// config.on_transfer are called on the loop thread. The server touches no
+// Threading: ServerConfig::threads event loops, each on its own thread with
+// its own listening socket on the same port (SO_REUSEPORT: the kernel spreads
+// the requests by source address and port, so a client's repeated request
+// reaches the loop that serves it). A transfer lives on the loop that
+// received its request; only admission (the limits below) and the table of
+// running transfers are shared, under one mutex taken once per request, per
+// first ACK and per finished transfer, never per block. Run() blocks the
+// calling thread, which runs the first loop, and starts and joins the
+// others; Stop() and stats() may be called from any thread. The tree
+// provider and config.on_transfer are called on the loop threads, several at
+// once when threads > 1: both must be thread-safe. The server touches no
 // signals or other process-wide state.
 
 #include <chrono>
@@ -40,7 +48,8 @@ struct TransferRecord {
   uint64_t retransmits = 0;
 };
 
-// Called on the loop thread after each request ends (found or not).
+// Called on a loop thread after each request ends (found or not); with
+// several loops, from several threads at once.
 using TransferHook = std::function<void(const TransferRecord&)>;
 
 struct ServerConfig {
@@ -55,6 +64,11 @@ struct ServerConfig {
   // still fit. Each transfer holds one file descriptor (its socket).
   size_t max_transfers = 2048;
   size_t max_transfers_per_client = 128;
+  // Event loops (threads). 0: one per CPU, at most kMaxThreads. Lock-step
+  // transfers spend most of their CPU in the kernel (each DATA wakes its
+  // client), so one loop per CPU is what lets a boot storm use them all.
+  unsigned threads = 0;
+  static constexpr unsigned kMaxThreads = 16;
   // With a hook, the server logs each transfer at debug level only, leaving
   // the milestone line to the hook (e.g. with the client's MAC). May be empty.
   TransferHook on_transfer;
@@ -73,6 +87,7 @@ struct ServerStats {
   uint64_t no_socket = 0;       // requests answered from the listening socket
                                 // because no transfer socket could be opened (EMFILE)
   uint64_t active = 0;
+  unsigned threads = 0;  // event loops running (or to run)
 };
 
 class Server {
@@ -80,6 +95,7 @@ class Server {
   // Returns the tree to serve a new request of `client` (its IP address)
   // from; called once per request, so a rebuilt image can be swapped in while
   // running transfers keep theirs, and a node can see files meant for it alone.
+  // Called on the loop threads, concurrently when there are several.
   using TreeProvider = std::function<std::shared_ptr<const vfs::Tree>(std::string_view client)>;
 
   // Binds the listening socket now; throws std::system_error naming the
@@ -93,7 +109,8 @@ class Server {
   uint16_t port() const;
 
   // Serves until Stop(); call once. Transfers still running when it returns
-  // are dropped.
+  // are dropped. An exception from a loop stops every loop and is rethrown
+  // here.
   void Run();
   void Stop();
   ServerStats stats() const;

@@ -71,9 +71,13 @@ class Client {
   std::array<uint8_t, 70000> buf_{};
 };
 
-class TftpHostileTest : public ::testing::Test {
+// Every case runs with one event loop and with several (the test's
+// parameter): displacement, the EMFILE path and the counters then cross
+// loops, as requests from different ports land on different loops.
+class TftpHostileTest : public ::testing::TestWithParam<unsigned> {
  protected:
   void Start(TransferConfig transfer = {}, ServerConfig config = {}) {
+    config.threads = GetParam();
     auto tree = std::make_shared<vfs::Tree>();
     tree->Add("boot/linux", vfs::TextSource(std::string(5000, 'k')));
     config.address = "0.0.0.0";  // reachable from every 127.x address
@@ -145,7 +149,7 @@ class TftpHostileTest : public ::testing::Test {
 
 const std::vector<Option> kLongTimeout = {{"timeout", "255"}};
 
-TEST_F(TftpHostileTest, NothingOutsideTheTreeIsReadable) {
+TEST_P(TftpHostileTest, NothingOutsideTheTreeIsReadable) {
   Start();
   Client c(server_->port());
   for (const std::string& name : std::vector<std::string>{
@@ -165,7 +169,7 @@ TEST_F(TftpHostileTest, NothingOutsideTheTreeIsReadable) {
   }
 }
 
-TEST_F(TftpHostileTest, MalformedRequestsAreDroppedAndCounted) {
+TEST_P(TftpHostileTest, MalformedRequestsAreDroppedAndCounted) {
   Start();
   Client c(server_->port());
   std::vector<std::string> bad = {
@@ -187,7 +191,29 @@ TEST_F(TftpHostileTest, MalformedRequestsAreDroppedAndCounted) {
   EXPECT_EQ(c.Receive(), "DATA 1 (512 bytes)");
 }
 
-TEST_F(TftpHostileTest, WriteRequestIsRefused) {
+// Garbage from 100 source ports (spread over the loops by the kernel) is
+// dropped and counted wherever it lands, and every loop keeps serving.
+TEST_P(TftpHostileTest, GarbageFromManyPortsIsCountedOnEveryLoop) {
+  Start();
+  EXPECT_EQ(server_->stats().threads, GetParam());
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < 100; ++i) {
+    clients.push_back(std::make_unique<Client>(server_->port()));
+    clients.back()->SendRaw(std::string("\0\x09\0\1", 4));  // unknown opcode
+    clients.back()->SendRaw(std::string("\0\4\0\1", 4));    // ACK to port 69
+  }
+  EXPECT_TRUE(WaitFor([&] { return server_->stats().bad_packets >= 200; }))
+      << server_->stats().bad_packets;
+  for (int i = 0; i < 100; i += 10)
+    EXPECT_TRUE(Fetch(*clients[i])) << i;
+  EXPECT_TRUE(WaitFor([&] { return server_->stats().completed == 10; }));
+  auto s = server_->stats();
+  EXPECT_EQ(s.bad_packets, 200u);
+  EXPECT_EQ(s.requests, 10u);
+  EXPECT_EQ(s.active, 0u);
+}
+
+TEST_P(TftpHostileTest, WriteRequestIsRefused) {
   Start();
   Client c(server_->port());
   c.Send(Request{true, "boot/linux", "octet", {}});
@@ -196,7 +222,7 @@ TEST_F(TftpHostileTest, WriteRequestIsRefused) {
   EXPECT_EQ(c.Receive(), "ERROR 2 read-only server: writes are not accepted");
 }
 
-TEST_F(TftpHostileTest, UnknownAndOutOfRangeOptionsAreLeftOut) {
+TEST_P(TftpHostileTest, UnknownAndOutOfRangeOptionsAreLeftOut) {
   Start();
   Client c(server_->port());
   c.Send(Request{
@@ -213,7 +239,7 @@ TEST_F(TftpHostileTest, UnknownAndOutOfRangeOptionsAreLeftOut) {
   EXPECT_EQ(c2.Receive(), "OACK blksize=1468 tsize=5000");
 }
 
-TEST_F(TftpHostileTest, DuplicateAndStrayAcksAreNotAnswered) {
+TEST_P(TftpHostileTest, DuplicateAndStrayAcksAreNotAnswered) {
   TransferConfig t;
   t.initial_timeout = std::chrono::seconds(30);  // no retransmission during the test
   Start(t);
@@ -240,7 +266,7 @@ TEST_F(TftpHostileTest, DuplicateAndStrayAcksAreNotAnswered) {
   EXPECT_EQ(server_->stats().active, 0u);
 }
 
-TEST_F(TftpHostileTest, VanishedClientsDoNotLeaveTransfersRunning) {
+TEST_P(TftpHostileTest, VanishedClientsDoNotLeaveTransfersRunning) {
   TransferConfig t;
   t.initial_timeout = std::chrono::milliseconds(20);
   t.max_timeout = std::chrono::milliseconds(40);
@@ -265,7 +291,7 @@ TEST_F(TftpHostileTest, VanishedClientsDoNotLeaveTransfersRunning) {
   EXPECT_EQ(server_->stats().active, 0u);
 }
 
-TEST_F(TftpHostileTest, RepeatedRequestDoesNotStartASecondTransfer) {
+TEST_P(TftpHostileTest, RepeatedRequestDoesNotStartASecondTransfer) {
   TransferConfig t;
   t.initial_timeout = std::chrono::seconds(30);
   Start(t);
@@ -277,14 +303,14 @@ TEST_F(TftpHostileTest, RepeatedRequestDoesNotStartASecondTransfer) {
   EXPECT_EQ(server_->stats().active, 1u);
 }
 
-TEST_F(TftpHostileTest, TimeoutOverTheMaximumIsDeclined) {
+TEST_P(TftpHostileTest, TimeoutOverTheMaximumIsDeclined) {
   Start();
   Client c(server_->port());
   c.Send(Request{false, "boot/linux", "octet", {{"timeout", "255"}, {"tsize", "0"}}});
   EXPECT_EQ(c.Receive(), "OACK tsize=5000");
 }
 
-TEST_F(TftpHostileTest, NonPrintableFileNamesAreRefused) {
+TEST_P(TftpHostileTest, NonPrintableFileNamesAreRefused) {
   Start();
   Client c(server_->port());
   c.Send(Request{false, "boot/linux\nsent boot/linux to 10.0.0.1", "octet", {}});
@@ -296,7 +322,7 @@ TEST_F(TftpHostileTest, NonPrintableFileNamesAreRefused) {
 // One host sends 60 requests asking for timeout=255 and never ACKs: it gets
 // its share (4) and its requests displace only each other; a real client on
 // another address is served meanwhile.
-TEST_F(TftpHostileTest, UnacknowledgedFloodFromOneAddressStaysInItsShare) {
+TEST_P(TftpHostileTest, UnacknowledgedFloodFromOneAddressStaysInItsShare) {
   ServerConfig config;
   config.max_transfers = 16;
   config.max_transfers_per_client = 4;
@@ -318,7 +344,7 @@ TEST_F(TftpHostileTest, UnacknowledgedFloodFromOneAddressStaysInItsShare) {
 
 // Spoofed requests from 100 addresses (a per-address share cannot hold them)
 // fill the table; a real client's request displaces the oldest of them.
-TEST_F(TftpHostileTest, SpoofedFloodFromManyAddressesDoesNotLockOutARealClient) {
+TEST_P(TftpHostileTest, SpoofedFloodFromManyAddressesDoesNotLockOutARealClient) {
   ServerConfig config;
   config.max_transfers = 8;
   Start({}, config);
@@ -341,7 +367,7 @@ TEST_F(TftpHostileTest, SpoofedFloodFromManyAddressesDoesNotLockOutARealClient) 
 // A share full of transfers that were acknowledged is a real client's:
 // more requests from that address get "server busy", from port 69 (no
 // descriptor spent), while other addresses are served.
-TEST_F(TftpHostileTest, AShareOfAcknowledgedTransfersRefusesWithBusy) {
+TEST_P(TftpHostileTest, AShareOfAcknowledgedTransfersRefusesWithBusy) {
   TransferConfig t;
   t.initial_timeout = std::chrono::seconds(30);
   ServerConfig config;
@@ -366,7 +392,7 @@ TEST_F(TftpHostileTest, AShareOfAcknowledgedTransfersRefusesWithBusy) {
 // Out of descriptors (EMFILE): a request takes the descriptor of a transfer
 // that was never acknowledged; when every transfer was, it is answered
 // "out of resources" from port 69, and the server keeps serving.
-TEST_F(TftpHostileTest, OutOfDescriptorsDisplacesOrAnswersFromTheListeningPort) {
+TEST_P(TftpHostileTest, OutOfDescriptorsDisplacesOrAnswersFromTheListeningPort) {
   TransferConfig t;
   t.initial_timeout = std::chrono::seconds(30);
   Start(t);
@@ -404,6 +430,9 @@ TEST_F(TftpHostileTest, OutOfDescriptorsDisplacesOrAnswersFromTheListeningPort) 
   EXPECT_TRUE(WaitFor([&] { return server_->stats().completed == 1; }));
   EXPECT_TRUE(Fetch(again));
 }
+
+INSTANTIATE_TEST_SUITE_P(Loops, TftpHostileTest, ::testing::Values(1u, 4u),
+                         [](const auto& info) { return fmt::format("{}loops", info.param); });
 
 }  // namespace
 }  // namespace isoboot::tftp

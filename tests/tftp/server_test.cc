@@ -5,9 +5,12 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <functional>
 #include <mutex>
+#include <set>
 #include <thread>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "../iso/test_util.h"
@@ -64,10 +67,12 @@ class TftpServerTest : public ::testing::Test {
   void SetUp() override { ASSERT_TRUE(tree_) << "suite setup failed"; }
   void TearDown() override { StopServer(); }
 
-  void StartServer(ServerConfig config = {}) {
+  // `also`: called in the hook too, on the loop's thread.
+  void StartServer(ServerConfig config = {}, std::function<void()> also = nullptr) {
     config.address = "127.0.0.1";
     config.port = 0;
-    config.on_transfer = [this](const TransferRecord& r) {
+    config.on_transfer = [this, also](const TransferRecord& r) {
+      if (also) also();
       std::lock_guard lock(mu_);
       records_.push_back(r);
     };
@@ -237,6 +242,59 @@ TEST_F(TftpServerTest, TwoHundredConcurrentCurls) {
   auto s = server_->stats();
   EXPECT_EQ(s.completed, 200u);
   EXPECT_EQ(s.active, 0u);
+}
+
+// Several event loops: 48 curls, 8 tftp-hpa and 8 atftp clients (windowsize
+// 4) at once, from different ports, so the kernel spreads them over the
+// loops; every byte arrives, the hooks run on more than one thread, and the
+// counters add up across loops.
+TEST_F(TftpServerTest, ConcurrentClientsOverSeveralLoops) {
+  ServerConfig config;
+  config.threads = 4;
+  std::mutex threads_mu;
+  std::set<std::thread::id> hook_threads;
+  StartServer(config, [&] {
+    std::lock_guard lock(threads_mu);
+    hook_threads.insert(std::this_thread::get_id());
+  });
+  ASSERT_EQ(server_->stats().threads, 4u);
+  auto out_dir = *dir_ / "loops";
+  std::filesystem::create_directories(out_dir);
+  const std::string out = Quote(out_dir.string());
+  const std::string port = std::to_string(server_->port());
+  std::string script =
+      "pids=''; for i in $(seq 1 48); do curl -sS --max-time 300 --tftp-blksize 1432 -o " + out +
+      "/curl$i " + url_ +
+      "boot/x86_64/loader/initrd & pids=\"$pids $!\"; done; "
+      "for i in $(seq 1 8); do timeout 300 tftp -m binary 127.0.0.1 " +
+      port + " -c get one " + out +
+      "/hpa$i & pids=\"$pids $!\"; "
+      "timeout 300 atftp --option 'blksize 1468' --option 'windowsize 4' -g -r one -l " +
+      out + "/atftp$i 127.0.0.1 " + port +
+      " & pids=\"$pids $!\"; done; fail=0; for p in $pids; do wait $p || fail=1; done; "
+      "exit $fail";
+  auto r = RunCommand("bash -c " + Quote(script) + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  for (int i = 1; i <= 48; ++i)
+    ASSERT_TRUE(
+        Same((out_dir / fmt::format("curl{}", i)).string(), Orig("boot/x86_64/loader/initrd")))
+        << i;
+  for (int i = 1; i <= 8; ++i) {
+    ASSERT_TRUE(Same((out_dir / fmt::format("hpa{}", i)).string(), Orig("one"))) << i;
+    ASSERT_TRUE(Same((out_dir / fmt::format("atftp{}", i)).string(), Orig("one"))) << i;
+  }
+  auto s = server_->stats();
+  EXPECT_EQ(s.requests, 64u);
+  EXPECT_EQ(s.completed, 64u);
+  EXPECT_EQ(s.failed, 0u);
+  EXPECT_EQ(s.active, 0u);
+  auto recs = Records();
+  EXPECT_EQ(recs.size(), 64u);
+  for (const auto& rec : recs)
+    EXPECT_EQ(rec.outcome, Outcome::kComplete) << rec.filename << " " << rec.detail;
+  StopServer();  // no hook runs after this: hook_threads may go
+  // 64 requests from random ports all hashed to one of 4 loops: about 4^-63.
+  EXPECT_GT(hook_threads.size(), 1u);
 }
 
 TEST_F(TftpServerTest, NewTreeServesNewRequests) {
