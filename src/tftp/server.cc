@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <algorithm>
 #include <array>
@@ -53,6 +54,10 @@ struct Loop {
   udp::socket listener;
   udp::endpoint from;
   std::array<uint8_t, 2048> rx{};
+  // Received transfer packets, one batch at a time (Impl::Receive). A
+  // client packet is an ACK or an ERROR: 1024 bytes hold any real one.
+  static constexpr size_t kBatch = 4;
+  std::array<std::array<uint8_t, 1024>, kBatch> batch{};
   // Sessions waiting for another loop to free a descriptor (Impl::Open).
   std::map<uint64_t, std::shared_ptr<Session>> waiting;
 };
@@ -72,6 +77,7 @@ struct Session {
   Admission::Id id = 0;
   bool registered = false;      // in Impl's registry (until Unregister)
   bool reported_acked = false;  // told admission it was acknowledged
+  bool read_pending = false;    // an async_wait for a packet is queued
   std::unique_ptr<Transfer> transfer;
   TimePoint started;
   // The timer is armed lazily: a wait already due before the transfer's
@@ -80,7 +86,6 @@ struct Session {
   TimePoint timer_at{};
   bool timer_pending = false;
   uint64_t timer_seq = 0;  // the current wait; older handlers do nothing
-  std::array<uint8_t, 1024> rx{};
 };
 
 bool OutOfDescriptors(const error_code& ec) {
@@ -121,6 +126,10 @@ struct Server::Impl {
   void Begin(const std::shared_ptr<Session>& s, error_code ec);
   void SendOutput(Session& s);
   void Receive(const std::shared_ptr<Session>& s);
+  // Reads what the socket of `s` holds, then waits again.
+  void Drain(const std::shared_ptr<Session>& s);
+  // One packet from the client of `s`; may finish it.
+  void OnPacket(const std::shared_ptr<Session>& s, std::span<const uint8_t> bytes);
   void ArmTimer(const std::shared_ptr<Session>& s);
   void Finish(const std::shared_ptr<Session>& s);
   error_code OpenTransferSocket(Session& s);
@@ -341,6 +350,21 @@ void Server::Impl::OnRequest(Loop& loop, std::span<const uint8_t> bytes,
   }
   if (Debug())
     log->debug("{}:{} -> {}", peer.address().to_string(), peer.port(), Describe(*packet));
+  {
+    // A request from the address and port of a running transfer: if that
+    // client has ended it (an ERROR after a tsize probe, then a new request
+    // from the same port, as some PXE ROMs do), the ERROR may still wait in
+    // the transfer's socket. Read it first, so the new request is not taken
+    // for a repeat. Such a request reaches the loop of that transfer, the
+    // kernel choosing the listening socket by address and port.
+    std::optional<Owner> running;
+    {
+      std::lock_guard lock(mu);
+      if (auto it = by_peer.find(peer); it != by_peer.end()) running = by_id.at(it->second);
+    }
+    if (running && running->loop == &loop)
+      if (auto old = running->session.lock()) Drain(old);
+  }
   auto s = std::make_shared<Session>(loop, peer);
   s->started = Clock::now();
   // Admission comes before the lookup and the Transfer (which reads a whole
@@ -474,39 +498,81 @@ void Server::Impl::SendOutput(Session& s) {
 }
 
 void Server::Impl::Receive(const std::shared_ptr<Session>& s) {
-  s->socket.async_receive(net::buffer(s->rx), [this, s](error_code ec, size_t n) {
+  // Wait for readability, then drain with recvmmsg: one system call per
+  // wake-up where async_receive costs two (its speculative read before
+  // waiting almost always finds nothing, the client not having had the DATA
+  // yet). Safe with Asio's edge-triggered epoll: this loop's thread is the
+  // only one waiting in epoll, and the wait is queued again before it does;
+  // a datagram arriving after a short batch raises a new edge.
+  if (s->read_pending) return;  // one wait at a time (Drain also runs from OnRequest)
+  s->read_pending = true;
+  s->socket.async_wait(udp::socket::wait_read, [this, s](error_code ec) {
+    s->read_pending = false;
     if (ec == net::error::operation_aborted || !s->socket.is_open()) return;
+    Drain(s);
+  });
+}
+
+void Server::Impl::Drain(const std::shared_ptr<Session>& s) {
+  if (!s->socket.is_open()) return;
+  Loop& loop = s->loop;
+  error_code ec;
+  // Bounded, so that a flood on one transfer port leaves the others their turn.
+  for (int round = 0; round < 16; ++round) {
+    std::array<mmsghdr, Loop::kBatch> msgs{};
+    std::array<iovec, Loop::kBatch> iov{};
+    for (size_t i = 0; i < Loop::kBatch; ++i) {
+      iov[i] = {loop.batch[i].data(), loop.batch[i].size()};
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int n = ::recvmmsg(s->socket.native_handle(), msgs.data(), Loop::kBatch, MSG_DONTWAIT, nullptr);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+      ec = error_code(errno, boost::system::system_category());
     if (ec) {
       // Typically ECONNREFUSED (ICMP port unreachable: the client is gone).
-      // Re-arming on an error that persists would spin, so any error ends it.
+      // Waiting again on an error that persists would spin, so any error ends it.
       s->transfer->Abandon("receive failed: " + ec.message());
       Finish(s);
       return;
     }
-    auto packet = Parse(std::span<const uint8_t>(s->rx.data(), n));
-    if (!packet) {
-      ++bad_packets;
-      if (Debug())
-        log->debug("dropped from {}: {}", s->peer.address().to_string(), packet.error().message);
+    for (int i = 0; i < n; ++i) {
+      OnPacket(s, std::span<const uint8_t>(loop.batch[i].data(), msgs[i].msg_len));
+      if (s->transfer->finished()) return;  // Finished in OnPacket
+    }
+    // A short batch emptied the queue: the next datagram raises a new edge.
+    if (n < static_cast<int>(Loop::kBatch)) {
       Receive(s);
       return;
     }
+  }
+  // Still more queued, and no new edge may come for it: read on, after the others.
+  net::post(loop.io, [this, s] { Drain(s); });
+}
+
+void Server::Impl::OnPacket(const std::shared_ptr<Session>& s, std::span<const uint8_t> bytes) {
+  auto packet = Parse(bytes);
+  if (!packet) {
+    ++bad_packets;
     if (Debug())
-      log->debug("{}:{} -> {}", s->peer.address().to_string(), s->peer.port(), Describe(*packet));
-    s->transfer->OnPacket(*packet, Clock::now());
-    if (!s->reported_acked && s->transfer->acknowledged()) {
-      s->reported_acked = true;
-      std::lock_guard lock(mu);
-      admission.Acknowledged(s->id);  // nothing if it was displaced meanwhile
-    }
-    SendOutput(*s);
-    if (s->transfer->finished()) {
-      Finish(s);
-      return;
-    }
-    if (s->transfer->output().size() > 0) ArmTimer(s);  // progress: new deadline
-    Receive(s);
-  });
+      log->debug("dropped from {}: {}", s->peer.address().to_string(), packet.error().message);
+    return;
+  }
+  if (Debug())
+    log->debug("{}:{} -> {}", s->peer.address().to_string(), s->peer.port(), Describe(*packet));
+  s->transfer->OnPacket(*packet, Clock::now());
+  if (!s->reported_acked && s->transfer->acknowledged()) {
+    s->reported_acked = true;
+    std::lock_guard lock(mu);
+    admission.Acknowledged(s->id);  // nothing if it was displaced meanwhile
+  }
+  SendOutput(*s);
+  if (s->transfer->finished()) {
+    Finish(s);
+    return;
+  }
+  if (s->transfer->output().size() > 0) ArmTimer(s);  // progress: new deadline
 }
 
 void Server::Impl::ArmTimer(const std::shared_ptr<Session>& s) {

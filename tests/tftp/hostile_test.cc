@@ -303,6 +303,28 @@ TEST_P(TftpHostileTest, RepeatedRequestDoesNotStartASecondTransfer) {
   EXPECT_EQ(server_->stats().active, 1u);
 }
 
+// A tsize probe ended with ERROR 8, then the real request from the same
+// port at once (as some PXE ROMs do): the ERROR still waiting in the
+// transfer's socket must not make the new request look like a repeat.
+TEST_P(TftpHostileTest, RequestRightAfterAnErrorFromTheSamePortIsServed) {
+  TransferConfig t;
+  t.initial_timeout = std::chrono::seconds(30);  // an ignored request would time the test out
+  Start(t);
+  Client c(server_->port());
+  for (int i = 0; i < 20; ++i) {
+    c.Send(Request{false, "boot/linux", "octet", {{"tsize", "0"}}});
+    ASSERT_EQ(c.Receive(), "OACK tsize=5000") << i;
+    c.Send(ErrorPacket{ErrorCode::kOptionRefused, "tsize probe"}, c.tid());
+  }
+  c.Send(Request{false, "boot/linux", "octet", {}});
+  EXPECT_EQ(c.Receive(), "DATA 1 (512 bytes)");
+  EXPECT_TRUE(WaitFor([&] { return server_->stats().failed == 20; }));
+  auto s = server_->stats();
+  EXPECT_EQ(s.requests, 21u);
+  EXPECT_EQ(s.duplicate_requests, 0u);
+  EXPECT_EQ(s.active, 1u);
+}
+
 TEST_P(TftpHostileTest, TimeoutOverTheMaximumIsDeclined) {
   Start();
   Client c(server_->port());
