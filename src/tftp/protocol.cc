@@ -129,11 +129,38 @@ void Transfer::SendWindow(uint64_t first) {
         std::min<uint64_t>(negotiated_.blksize, size_ - std::min(size_, offset)));
     buf.resize(4 + want);
     if (want > 0) {
-      auto n = source_->Read(offset, std::span<uint8_t>(buf).subspan(4));
-      if (!n || *n != want) return FailRead(n ? "source shorter than its size" : n.error().message);
+      std::string error;
+      if (!ReadBlock(offset, std::span<uint8_t>(buf).subspan(4), error))
+        return FailRead(std::move(error));
     }
   }
   sent_ = std::max(sent_, last);
+}
+
+bool Transfer::ReadBlock(uint64_t offset, std::span<uint8_t> out, std::string& error) {
+  auto cached = [&] {
+    return offset >= ahead_offset_ && offset - ahead_offset_ + out.size() <= ahead_len_;
+  };
+  // Only a client that answered gets a buffer: a spoofed request costs none.
+  if (acknowledged_ && out.size() <= kReadAhead) {
+    if (!cached()) {
+      ahead_.resize(kReadAhead);
+      auto n = source_->Read(
+          offset,
+          std::span<uint8_t>(ahead_.data(), std::min<uint64_t>(kReadAhead, size_ - offset)));
+      ahead_offset_ = offset;
+      ahead_len_ = n ? *n : 0;  // a failed range falls back to this block alone
+    }
+    if (cached()) {
+      std::copy_n(ahead_.begin() + static_cast<ptrdiff_t>(offset - ahead_offset_), out.size(),
+                  out.begin());
+      return true;
+    }
+  }
+  auto n = source_->Read(offset, out);
+  if (n && *n == out.size()) return true;
+  error = n ? "source shorter than its size" : n.error().message;
+  return false;
 }
 
 void Transfer::Arm(TimePoint now) {

@@ -112,6 +112,9 @@ class Transfer {
   void FailRead(std::string detail);
   void SendOack();
   void SendWindow(uint64_t first);
+  // Fills `out` with the file's bytes at `offset`, from the read-ahead
+  // buffer when it holds them; false (with `error`) if the source failed.
+  bool ReadBlock(uint64_t offset, std::span<uint8_t> out, std::string& error);
   void Arm(TimePoint now);
   // The first-ACK or lifetime deadline, whichever comes first.
   TimePoint HardDeadline() const;
@@ -137,6 +140,14 @@ class Transfer {
   uint64_t ignored_acks_ = 0;
   std::vector<std::vector<uint8_t>> out_;
   size_t out_count_ = 0;
+  // Read-ahead, once the client has acknowledged something: one Source::Read
+  // (a pread of the image) per 32 KiB instead of one per block (22 blocks of
+  // 1432 bytes). At most 32 KiB per transfer: 64 MiB if all 2048 slots of
+  // the default limit were held by clients that answered.
+  static constexpr size_t kReadAhead = 32 * 1024;
+  std::vector<uint8_t> ahead_;
+  uint64_t ahead_offset_ = 0;
+  size_t ahead_len_ = 0;
 };
 
 }  // namespace isoboot::tftp

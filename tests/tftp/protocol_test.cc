@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <string>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 namespace isoboot::tftp {
@@ -47,8 +48,9 @@ TransferConfig Config() {
   return TransferConfig{};
 }
 
-// A source whose reads at or past `fail_at` fail (an image on a dying disk),
-// or, with `short_by`, end that many bytes before size().
+// A source whose reads of a range reaching `fail_at` fail (a bad sector of
+// an image on a dying disk), or, with `short_by`, end that many bytes before
+// size(). Counts its reads.
 class FailingSource final : public vfs::Source {
  public:
   FailingSource(uint64_t size, uint64_t fail_at, uint64_t short_by = 0)
@@ -56,7 +58,8 @@ class FailingSource final : public vfs::Source {
   uint64_t size() const override { return size_; }
   int64_t mtime() const override { return 0; }
   Result<size_t> Read(uint64_t offset, std::span<uint8_t> out) const override {
-    if (offset >= fail_at_) return OsError(EIO, "read");
+    ++reads;
+    if (offset + out.size() > fail_at_) return OsError(EIO, "read");  // a bad sector in range
     uint64_t end = size_ - short_by_;
     size_t n = static_cast<size_t>(std::min<uint64_t>(out.size(), end - std::min(end, offset)));
     std::fill_n(out.begin(), n, uint8_t{'x'});
@@ -64,6 +67,7 @@ class FailingSource final : public vfs::Source {
   }
   std::optional<vfs::FileSpan> Contiguous(uint64_t) const override { return std::nullopt; }
   std::string Etag() const override { return "failing"; }
+  mutable int reads = 0;
 
  private:
   uint64_t size_, fail_at_, short_by_;
@@ -376,6 +380,37 @@ TEST(TftpTransfer, ReadErrorMidTransferSendsNoPartialWindow) {
   t.OnPacket(Ack{0}, kT0);
   EXPECT_EQ(Summary(t), "ERROR 0 read error");  // block 4 failed: none of 1-4 goes out
   EXPECT_EQ(t.outcome(), Outcome::kReadError);
+}
+
+// Once the client has answered, blocks come from a 32 KiB read-ahead: a
+// 100-block file takes 3 reads, not 101; a retransmitted window is read again
+// from the buffer; a bad sector past the window costs only that read-ahead.
+TEST(TftpTransfer, AcknowledgedTransfersReadAhead) {
+  auto source = std::make_shared<FailingSource>(100 * 512 + 1, 1u << 30);
+  Transfer t(Rrq("f"), source, Config(), kT0);
+  EXPECT_EQ(source->reads, 1);  // DATA 1: no buffer before any ACK
+  for (uint16_t b = 1; b <= 100; ++b) {
+    t.OnPacket(Ack{b}, kT0);
+    ASSERT_EQ(Summary(t), fmt::format("DATA {} ({} bytes)", b + 1, b < 100 ? 512 : 1)) << b;
+    if (b == 50) {
+      t.OnTimer(kT0 + std::chrono::seconds(1));  // lost: DATA 51 again, from the buffer
+      ASSERT_EQ(Summary(t), "DATA 51 (512 bytes)");
+    }
+  }
+  t.OnPacket(Ack{101}, kT0);
+  EXPECT_EQ(t.outcome(), Outcome::kComplete);
+  EXPECT_EQ(source->reads, 3);  // DATA 1; 2-65; 66-101
+
+  // The bad sector is in block 70: the read-ahead from block 66 fails, so
+  // 66-69 are read one by one and still go out; block 70 is the read error.
+  auto bad = std::make_shared<FailingSource>(100 * 512, 69 * 512 + 10);
+  Transfer u(Rrq("f"), bad, Config(), kT0);
+  for (uint16_t b = 1; b < 69; ++b)
+    u.OnPacket(Ack{b}, kT0);
+  EXPECT_EQ(Summary(u), "DATA 69 (512 bytes)");
+  u.OnPacket(Ack{69}, kT0);
+  EXPECT_EQ(Summary(u), "ERROR 0 read error");
+  EXPECT_EQ(u.outcome(), Outcome::kReadError);
 }
 
 TEST(TftpTransfer, SourceShorterThanItsSizeIsReadError) {
