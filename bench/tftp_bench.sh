@@ -134,9 +134,11 @@ cpu_ns() {  # server
   esac
 }
 # Servers on CPU 0, clients on the others: the clients run on this machine
-# too, and on shared CPUs the scheduler would give isoboot's one event-loop
-# thread one share among hundreds of curl processes, and tftpd-hpa one share
-# per forked transfer (a real rack's clients bring their own CPUs).
+# too, and on shared CPUs the scheduler gives isoboot's event loops (one per
+# CPU) one share each among hundreds of curl processes (and whatever else
+# runs here), and tftpd-hpa one share per forked transfer (a real rack's
+# clients bring their own CPUs). Pinned, the 32 curls share one CPU on a
+# 2-CPU machine and may become the limit.
 on_srv=(ip netns exec "$srv") on_cli=(ip netns exec "$cli") pinned="not pinned"
 if [[ ${TFTP_BENCH_PIN:-0} == 1 ]] && (($(nproc) >= 2)); then
   on_srv=(taskset -c 0 "${on_srv[@]}") on_cli=(taskset -c "1-$(($(nproc) - 1))" "${on_cli[@]}")
