@@ -146,11 +146,18 @@ qemu_netns_setup() {  # NS BR TAP [MTU]
   ip -n "$ns" link add "$br" type bridge
   # No STP/forward delay: the port forwards as soon as the guest's NIC is up.
   ip -n "$ns" link set "$br" type bridge stp_state 0 forward_delay 0
+  qemu_netns_add_tap "$ns" "$br" "$tap" "$mtu"
+  ip -n "$ns" link set "$br" mtu "$mtu"
+  ip -n "$ns" link set "$br" up
+}
+
+# Adds one more tap TAP to bridge BR in NS (made by qemu_netns_setup), up,
+# with MTU (default 1500): one per further guest on the same network.
+qemu_netns_add_tap() {  # NS BR TAP [MTU]
+  local ns=$1 br=$2 tap=$3 mtu=${4:-1500}
   ip -n "$ns" tuntap add dev "$tap" mode tap
   ip -n "$ns" link set "$tap" mtu "$mtu" master "$br"
-  ip -n "$ns" link set "$br" mtu "$mtu"
   ip -n "$ns" link set "$tap" up
-  ip -n "$ns" link set "$br" up
 }
 
 # Removes NS and everything in it; harmless if it does not exist.
@@ -243,6 +250,42 @@ qemu_wait_line() {  # LOG MARKER TIMEOUT
   done
   qemu_log "no line matching '$marker' within ${timeout}s"
   return 2
+}
+
+# qemu_wait_line for several guests at once, each a PID and its console LOG:
+# waits until every LOG has a line matching MARKER or its PID has exited, or
+# TIMEOUT seconds pass, leaving the guests running. Prints one line per guest,
+# "LOG SECONDS" (seconds from the call to its marker), "LOG exited" or
+# "LOG timeout". Returns 0 when every guest showed the marker.
+qemu_wait_lines() {  # MARKER TIMEOUT PID LOG [PID LOG]...
+  local marker=$1 timeout=$2 start=$SECONDS i pending
+  shift 2
+  local -a pids=() logs=() result=()
+  while (($# >= 2)); do
+    pids+=("$1") logs+=("$2") result+=("")
+    shift 2
+  done
+  while :; do
+    pending=0
+    for i in "${!pids[@]}"; do
+      [[ -n ${result[i]} ]] && continue
+      if grep -qaE "$marker" "${logs[i]}" 2>/dev/null; then
+        result[i]=$((SECONDS - start))
+      elif ! kill -0 "${pids[i]}" 2>/dev/null; then
+        grep -qaE "$marker" "${logs[i]}" 2>/dev/null && result[i]=$((SECONDS - start)) || result[i]=exited
+      else
+        pending=1
+      fi
+    done
+    ((pending && SECONDS - start < timeout)) || break
+    sleep 0.5
+  done
+  local status=0
+  for i in "${!pids[@]}"; do
+    echo "${logs[i]} ${result[i]:-timeout}"
+    [[ ${result[i]:-timeout} =~ ^[0-9]+$ ]] || status=1
+  done
+  return $status
 }
 
 # Like qemu_wait_line, for the guest's final verdict: once the marker is seen
