@@ -5,14 +5,26 @@
 # file only in the root image, the kernel command line, the mounted
 # /dev/etherd device for AoE, the files behind loop devices for a root
 # downloaded over HTTP, the size of /dev/nbd0 for NBD), and powers off.
+# With isoboot.up=URL on the kernel command line it first tells the boot
+# server it is up by fetching URL (bounded, and never failing the boot).
 export PATH=/bin:/sbin
 mount -t proc proc /proc 2>/dev/null
 mount -t sysfs sysfs /sys 2>/dev/null
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 exec >/dev/console 2>&1 </dev/console
+up=""
+read -r cmdline </proc/cmdline
+for arg in $cmdline; do
+  case $arg in isoboot.up=*) up=${arg#isoboot.up=} ;; esac
+done
+if [ -n "$up" ]; then
+  if timeout 15 wget -q -T 5 -O /dev/null "$up"; then up="$up fetched"; else up="$up failed"; fi
+fi
 echo "ISOBOOT-LIVE-OK"
 echo "ISOBOOT-LIVE-PROOF: $(cat /etc/isoboot-proof)"
 echo "ISOBOOT-LIVE-CMDLINE: $(cat /proc/cmdline)"
+echo "ISOBOOT-LIVE-IP: $(ip -4 addr show scope global | grep -o 'inet [0-9./]*' | cut -d' ' -f2 | tr '\n' ' ')"
+[ -n "$up" ] && echo "ISOBOOT-LIVE-UP: $up"
 echo "ISOBOOT-LIVE-ETHERD: $(grep /dev/etherd/ /proc/self/mountinfo | head -n1)"
 for f in /sys/block/loop*/loop/backing_file; do
   [ -r "$f" ] && echo "ISOBOOT-LIVE-LOOP: ${f#/sys/block/} $(cat "$f") $(($(cat "${f%/loop/backing_file}/size") * 512))"
