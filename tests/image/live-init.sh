@@ -17,8 +17,10 @@ read -r cmdline </proc/cmdline
 for arg in $cmdline; do
   case $arg in isoboot.up=*) up=${arg#isoboot.up=} ;; esac
 done
+# Bounded by timeout, not wget -T: bookworm's busybox 1.35 wget segfaults
+# with -T.
 if [ -n "$up" ]; then
-  if timeout 15 wget -q -T 5 -O /dev/null "$up"; then up="$up fetched"; else up="$up failed"; fi
+  if timeout 10 wget -q -O /dev/null "$up"; then up="$up fetched"; else up="$up failed"; fi
 fi
 echo "ISOBOOT-LIVE-OK"
 echo "ISOBOOT-LIVE-PROOF: $(cat /etc/isoboot-proof)"
