@@ -15,10 +15,13 @@
 # updating itself from /status.json. Each guest's row
 # (<tr class="node" data-mac=MAC data-phase=PHASE>) must reach "root" and
 # later "up" (the live root fetches isoboot.up=URL, i.e. GET /up, just before
-# its marker); the first time each phase is seen is printed. Under TCG the
-# root phase (AoE reads of the squashfs) lasts tens of seconds, far longer
-# than the 2 s between reads, so a row seen going straight from an earlier
-# phase to "up" is reported as a failure, not excused. A window property
+# its marker); the first time each phase is seen is printed. Under TCG (CI)
+# the root phase (AoE reads up to the live root's /sbin/init) lasts 14-30 s
+# here, many times the 2 s between reads (and the page's own 2 s refresh),
+# so a row seen going straight from an earlier phase to "up" fails the
+# test. Only with QEMU_ACCEL other than tcg (KVM: a root phase of a second or
+# two) may a row skip "root", and then serve's log must show that MAC's AoE
+# reads instead (printed as a NOTE). A window property
 # set once after the page loaded must survive to the end (the page updated
 # in place, it never reloaded). At the end a freshly loaded page
 # (chromium --dump-dom) and `isoboot status --json` must show every MAC up.
@@ -195,6 +198,8 @@ for mac in "${macs[@]}"; do
   up_t=$(awk -v m="$mac" '$1 == "PHASE" && $3 == m && $4 == "up" {print $2; exit}' "$tmp/watch.log")
   if [[ -n $root_t && -n $up_t ]] && ((root_t <= up_t)); then
     echo "PASS page: $mac root at ${root_t} s, up at ${up_t} s"
+  elif [[ -z $root_t && -n $up_t && ${QEMU_ACCEL:-tcg} != tcg ]] && grep -q "$mac: first AoE reads" "$tmp/serve.log"; then
+    echo "NOTE page: $mac went to up at ${up_t} s between two reads of the page (root not seen); serve logged its AoE reads"
   else
     fail "page: $mac root at ${root_t:-never} s, up at ${up_t:-never} s"
   fi
