@@ -1,5 +1,7 @@
 #include "base/strings.h"
 
+#include <fmt/format.h>
+
 namespace isoboot {
 
 std::string ToLower(std::string_view s) {
@@ -64,6 +66,19 @@ std::string EscapeForLog(std::string_view s) {
     }
   }
   return out;
+}
+
+std::string FormatSize(uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB"};
+  if (bytes < 1024) return fmt::format("{} bytes", bytes);
+  double v = static_cast<double>(bytes);
+  size_t unit = 0;
+  for (v /= 1024; v >= 1024 && unit + 1 < std::size(kUnits); v /= 1024)
+    ++unit;
+  // One decimal, none when it is .0: "1 MiB", not "1.0 MiB".
+  std::string text = fmt::format("{:.1f}", v);
+  if (text.ends_with(".0")) text.resize(text.size() - 2);
+  return fmt::format("{} {}", text, kUnits[unit]);
 }
 
 }  // namespace isoboot

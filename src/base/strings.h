@@ -3,6 +3,7 @@
 // protocols' tokens, header names and file names compared here are ASCII;
 // nothing is locale-dependent). Pure functions, thread-safe.
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -59,5 +60,8 @@ std::string HexEncode(std::string_view bytes);
 std::string EscapeForLog(std::string_view s);
 // True if every byte of `s` is printable ASCII (0x20-0x7e).
 bool IsPrintableAscii(std::string_view s);
+
+// A size for people: 900 -> "900 bytes", 1048576 -> "1 MiB", 1153434 -> "1.1 MiB".
+std::string FormatSize(uint64_t bytes);
 
 }  // namespace isoboot

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "base/strings.h"
 #include "bmc/http_client.h"
 #include "cli/command.h"
 
@@ -21,17 +22,6 @@ struct StatusArgs {
   bool json = false;
   long timeout_ms = 10'000;
 };
-
-std::string Bytes(uint64_t n) {
-  constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(n);
-  size_t u = 0;
-  while (v >= 1024 && u + 1 < std::size(kUnits)) {
-    v /= 1024;
-    ++u;
-  }
-  return u == 0 ? fmt::format("{} B", n) : fmt::format("{:.1f} {}", v, kUnits[u]);
-}
 
 int RunStatus(const StatusArgs& a) {
   std::string base = a.server;
@@ -71,7 +61,7 @@ int RunStatus(const StatusArgs& a) {
     if (!failure.empty()) mark = failure;
     fmt::print("{:<17}  {:<15}  {:<10}  {:<7}  {:>6} s  {:>10}  {}\n", n.value("mac", "?"),
                n.value("ip", ""), n.value("firmware", ""), phase, n.value("seconds_in_phase", 0),
-               Bytes(n.value("bytes", uint64_t{0})), mark);
+               FormatSize(n.value("bytes", uint64_t{0})), mark);
   }
   return 0;
 }

@@ -409,17 +409,4 @@ std::optional<uint64_t> ParseSize(std::string_view text) {
   return value << shift;
 }
 
-std::string FormatSize(uint64_t bytes) {
-  static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB"};
-  if (bytes < 1024) return fmt::format("{} bytes", bytes);
-  double v = static_cast<double>(bytes);
-  size_t unit = 0;
-  for (v /= 1024; v >= 1024 && unit + 1 < std::size(kUnits); v /= 1024)
-    ++unit;
-  // One decimal, none when it is .0: "1 MiB", not "1.0 MiB".
-  std::string text = fmt::format("{:.1f}", v);
-  if (text.ends_with(".0")) text.resize(text.size() - 2);
-  return fmt::format("{} {}", text, kUnits[unit]);
-}
-
 }  // namespace isoboot::serve

@@ -116,7 +116,5 @@ std::string LoadExistingToken(const std::string& path);
 
 // "8G", "512M", "1024K", "123" (bytes).
 std::optional<uint64_t> ParseSize(std::string_view text);
-// For people: 900 -> "900 bytes", 1048576 -> "1 MiB", 1153434 -> "1.1 MiB".
-std::string FormatSize(uint64_t bytes);
 
 }  // namespace isoboot::serve

@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "base/strings.h"
+
 namespace isoboot::serve {
 namespace {
 
@@ -35,17 +37,6 @@ std::string HtmlEscape(std::string_view s) {
   return out;
 }
 
-std::string Bytes(uint64_t n) {
-  constexpr std::array<const char*, 5> kUnits = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(n);
-  size_t u = 0;
-  while (v >= 1024 && u + 1 < kUnits.size()) {
-    v /= 1024;
-    ++u;
-  }
-  return u == 0 ? fmt::format("{} B", n) : fmt::format("{:.1f} {}", v, kUnits[u]);
-}
-
 std::string Seconds(int64_t ms) {
   int64_t s = std::max<int64_t>(0, ms) / 1000;
   if (s < 120) return fmt::format("{} s", s);
@@ -60,9 +51,11 @@ constexpr std::array<Phase, 7> kPhases = {Phase::kDhcp,   Phase::kLoader, Phase:
 // The page's only script: the same rows as the server renders, from
 // /status.json, built with textContent (node data is never parsed as HTML).
 constexpr std::string_view kScript = R"JS(
-const fmtBytes = n => { const u = ["B", "KiB", "MiB", "GiB", "TiB"]; let i = 0;
-  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
-  return i ? n.toFixed(1) + " " + u[i] : n + " B"; };
+// As FormatSize (base/strings.h): "900 bytes", "1 MiB", "1.1 MiB".
+const fmtBytes = n => { if (n < 1024) return n + " bytes";
+  const u = ["KiB", "MiB", "GiB", "TiB"]; let i = 0;
+  for (n /= 1024; n >= 1024 && i < u.length - 1; n /= 1024) i++;
+  return n.toFixed(1).replace(/\.0$/, "") + " " + u[i]; };
 const fmtSecs = s => s < 120 ? s + " s" : s < 7200 ? Math.floor(s / 60) + " min" : Math.floor(s / 3600) + " h";
 function cell(tr, cls, text) { const td = document.createElement("td"); td.className = cls;
   td.textContent = text; tr.appendChild(td); return td; }
@@ -137,7 +130,7 @@ std::string StatusHtml(const std::vector<NodeStatus>& nodes, int64_t now_ms, std
                    phase, n.stalled ? "true" : "false", FormatMac(n.mac), HtmlEscape(n.ip),
                    HtmlEscape(n.firmware), phase,
                    n.failure.empty() ? "" : ": " + HtmlEscape(n.failure),
-                   Seconds(now_ms - n.phase_since_ms), Bytes(n.bytes),
+                   Seconds(now_ms - n.phase_since_ms), FormatSize(n.bytes),
                    n.stalled ? "stalled: nothing for " + Seconds(now_ms - n.last_active_ms) : "");
   }
   std::string summary;

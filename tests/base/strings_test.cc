@@ -52,5 +52,12 @@ TEST(EscapeForLogTest, IsPrintableAscii) {
   EXPECT_FALSE(IsPrintableAscii("\x7f"));
 }
 
+TEST(Strings, FormatSize) {
+  EXPECT_EQ(FormatSize(900), "900 bytes");
+  EXPECT_EQ(FormatSize(1 << 20), "1 MiB");
+  EXPECT_EQ(FormatSize(1153434), "1.1 MiB");
+  EXPECT_EQ(FormatSize(8ull << 30), "8 GiB");
+}
+
 }  // namespace
 }  // namespace isoboot
