@@ -611,16 +611,6 @@ std::optional<MacAddress> Daemon::NodeOf(std::string_view ip) const {
   return NeighbourMac(ip, options_.interface);
 }
 
-namespace {
-
-int64_t UnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
-
 std::optional<http::Page> Daemon::PageFor(const std::string& path, std::string_view client) const {
   if (path == "/up") {
     // The booted system says it is up (e.g. `curl http://SERVER:PORT/up`
@@ -646,10 +636,10 @@ std::optional<http::Page> Daemon::PageFor(const std::string& path, std::string_v
     page.body = Metrics();
   } else if (path == "/status.json") {
     page.content_type = "application/json";
-    page.body = NodesJson(nodes_->Snapshot(), UnixMs());
+    page.body = NodesJson(nodes_->Snapshot(), nodes_->Now());
   } else {
     page.content_type = "text/html; charset=utf-8";
-    page.body = StatusHtml(nodes_->Snapshot(), UnixMs(), options_.image);
+    page.body = StatusHtml(nodes_->Snapshot(), nodes_->Now(), options_.image);
   }
   return page;
 }

@@ -99,6 +99,8 @@ class NodeTracker {
   // for this moment, nodes past forget_after are left out (and dropped).
   std::vector<NodeStatus> Snapshot() const;
   const NodeTrackerOptions& options() const { return options_; }
+  // Its clock's time now (Unix ms): what Snapshot's ages are measured from.
+  int64_t Now() const { return clock_(); }
 
  private:
   struct Node {

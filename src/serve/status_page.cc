@@ -141,8 +141,9 @@ std::string StatusHtml(const std::vector<NodeStatus>& nodes, int64_t now_ms, std
   fmt::format_to(std::back_inserter(summary),
                  "<span>stalled: <b data-count=\"stalled\">{}</b></span>", stalled);
   std::string script(kScript);
-  script.replace(script.find("REFRESH_MS"), 10, std::to_string(refresh_ms));
-  script.replace(script.find("REFRESH_MS"), 10, std::to_string(refresh_ms));
+  constexpr std::string_view kRefresh = "REFRESH_MS";
+  for (size_t at; (at = script.find(kRefresh)) != std::string::npos;)
+    script.replace(at, kRefresh.size(), std::to_string(refresh_ms));
   return fmt::format(
       "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
       "<meta name=\"viewport\" content=\"width=device-width\">"
