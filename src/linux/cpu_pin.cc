@@ -1,8 +1,24 @@
 #include "linux/cpu_pin.h"
 
 #include <pthread.h>
+#include <unistd.h>
 
 namespace isoboot::sys {
+
+std::vector<int> AllowedCpus() {
+  std::vector<int> out;
+  cpu_set_t set;
+  if (pthread_getaffinity_np(pthread_self(), sizeof set, &set) == 0) {
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &set)) out.push_back(c);
+  }
+  if (out.empty()) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    for (int c = 0; c < (n > 0 ? n : 1); ++c)
+      out.push_back(c);
+  }
+  return out;
+}
 
 PinPolicy::Change PinPolicy::Observe(size_t frames) {
   if (frames == 0) return Change::kNone;
@@ -20,8 +36,11 @@ PinPolicy::Change PinPolicy::Observe(size_t frames) {
 
 AdaptivePin::AdaptivePin(int cpu, size_t batch_capacity) : cpu_(cpu), policy_(batch_capacity) {
   if (cpu_ < 0) return;
-  if (pthread_getaffinity_np(pthread_self(), sizeof allowed_, &allowed_) != 0) {
-    cpu_ = -1;  // cannot restore what we cannot read: leave the thread alone
+  if (pthread_getaffinity_np(pthread_self(), sizeof allowed_, &allowed_) != 0 ||
+      cpu_ >= CPU_SETSIZE || !CPU_ISSET(cpu_, &allowed_)) {
+    // Cannot restore what we cannot read, and never escape the CPUs the
+    // operator confined the process to: leave the thread alone.
+    cpu_ = -1;
     return;
   }
   Apply(true);

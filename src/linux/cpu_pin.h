@@ -9,11 +9,14 @@
 // an idle CPU, and pins itself again once its batches are shallow.
 //
 // PinPolicy is the decision alone (pure, unit-tested); AdaptivePin applies it
-// to the calling thread.
+// to the calling thread. Pinning never leaves the CPUs the process was given
+// (taskset, systemd's CPUAffinity=): a worker whose CPU is outside them is
+// left alone.
 
 #include <sched.h>
 
 #include <cstddef>
+#include <vector>
 
 namespace isoboot::sys {
 
@@ -40,10 +43,15 @@ class PinPolicy {
   bool pinned_ = true;
 };
 
+// The CPUs the calling thread may run on, in increasing order (all online
+// CPUs if the affinity cannot be read).
+std::vector<int> AllowedCpus();
+
 class AdaptivePin {
  public:
-  // Pins the calling thread to `cpu` (and does nothing at all if cpu < 0);
-  // unpinning restores the affinity the thread had before.
+  // Pins the calling thread to `cpu` (and does nothing at all if cpu < 0 or
+  // the thread may not run there); unpinning restores the affinity the
+  // thread had before.
   AdaptivePin(int cpu, size_t batch_capacity);
   void Observe(size_t frames);
 

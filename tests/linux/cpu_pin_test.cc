@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include <thread>
 #include <vector>
@@ -101,6 +102,24 @@ TEST(AdaptivePin, NegativeCpuLeavesTheThreadAlone) {
       pin.Observe(64);
     cpu_set_t after = Affinity();
     EXPECT_TRUE(CPU_EQUAL(&after, &before));
+  });
+  t.join();
+}
+
+TEST(AdaptivePin, NeverLeavesTheCpusTheThreadWasGiven) {
+  long online = sysconf(_SC_NPROCESSORS_ONLN);
+  if (online < 2) GTEST_SKIP() << "needs two CPUs";  // this machine's CI has two
+  std::thread t([] {
+    cpu_set_t only0;
+    CPU_ZERO(&only0);
+    CPU_SET(0, &only0);
+    ASSERT_EQ(pthread_setaffinity_np(pthread_self(), sizeof only0, &only0), 0);
+    EXPECT_EQ(AllowedCpus(), std::vector<int>{0});
+    AdaptivePin pin(1, 64);  // as taskset -c 0 with a worker for CPU 1
+    for (int i = 0; i < 100; ++i)
+      pin.Observe(1);
+    cpu_set_t after = Affinity();
+    EXPECT_TRUE(CPU_EQUAL(&after, &only0));
   });
   t.join();
 }
