@@ -29,7 +29,7 @@ std::unique_ptr<sys::PacketSocket> OpenSocket(const sys::InterfaceInfo& iface) {
   sys::PacketSocketOptions o;
   o.ethertype = aoe::kEtherType;
   o.fanout_group = 4242;
-  o.fanout_by_cpu = true;
+  o.fanout = sys::Fanout::kCpu;
   o.receive_buffer = 8 << 20;
   o.batch = 64;
   return std::make_unique<sys::PacketSocket>(iface, o);

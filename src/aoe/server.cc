@@ -19,7 +19,11 @@ namespace isoboot::aoe {
 namespace {
 
 constexpr size_t kBatch = 64;
-constexpr int kReceiveBuffer = 8 << 20;
+// Receive rings: 16 MiB among the workers, at least 2 and at most 8 MiB
+// each (the ring is locked kernel memory; 1024 frames at MTU 1500 need 2).
+constexpr size_t kRingBudget = 16 << 20;
+constexpr size_t kRingMin = 2 << 20;
+constexpr size_t kRingMax = 8 << 20;
 constexpr int kPollMs = 100;
 
 // Responses for one receive batch; flushes itself if a batch of requests
@@ -53,12 +57,6 @@ class TxSink : public ResponseSink {
   size_t count_ = 0;
 };
 
-// Bytes the kernel charges a receive buffer per queued request frame (skb
-// overhead included), so the advertised buffer count is what really fits.
-size_t ChargePerFrame(unsigned mtu) {
-  return std::max<size_t>(2048, mtu + 1024);
-}
-
 }  // namespace
 
 struct Server::Worker {
@@ -73,25 +71,33 @@ Server::Server(Target& target, ServerOptions options, Logger logger)
       options_(std::move(options)),
       log_(std::move(logger)),
       limiter_(options_.announce_limits) {
-  unsigned n = options_.workers ? options_.workers : std::thread::hardware_concurrency();
+  // One worker per CPU the process may use (taskset, CPUAffinity=), never
+  // more threads than CPUs to run them.
+  std::vector<int> cpus = sys::AllowedCpus();
+  unsigned n = options_.workers ? options_.workers : static_cast<unsigned>(cpus.size());
   if (n == 0) n = 1;
   int group = static_cast<int>(getpid() & 0xffff);
   sys::PacketSocketOptions so;
   so.ethertype = kEtherType;
-  so.fanout_group = group;
-  so.receive_buffer = kReceiveBuffer;
+  so.fanout_group = n > 1 ? group : -1;
   so.batch = kBatch;
-  // Fanout by CPU maps CPU c to socket c % n: exact with one worker per CPU.
-  so.fanout_by_cpu = n == std::thread::hardware_concurrency();
-  // All frames of one client may land on one socket (fanout by CPU), so
-  // advertise what the smallest socket buffer holds, not the sum.
+  so.receive_ring = std::clamp(kRingBudget / n, kRingMin, kRingMax);
+  so.mtu = options_.iface.mtu;
+  // Fanout by CPU maps CPU c to socket c % n: exact with one worker for
+  // each online CPU, each pinned to its own. Confined to some of the CPUs,
+  // the workers share the frames by sender instead.
+  long online = sysconf(_SC_NPROCESSORS_ONLN);
+  bool every_cpu = online > 0 && n == cpus.size() && cpus.size() == static_cast<size_t>(online) &&
+                   cpus.back() == static_cast<int>(n) - 1;
+  so.fanout = every_cpu ? sys::Fanout::kCpu : sys::Fanout::kSourceMac;
+  // All frames of one client may land on one socket, so advertise what the
+  // smallest ring holds, not the sum.
   size_t buffers = SIZE_MAX;
   for (unsigned i = 0; i < n; ++i) {
     auto w = std::make_unique<Worker>();
-    w->cpu = so.fanout_by_cpu ? static_cast<int>(i) : -1;
+    w->cpu = every_cpu ? static_cast<int>(i) : -1;
     w->socket = std::make_unique<sys::PacketSocket>(options_.iface, so);
-    buffers = std::min(buffers, static_cast<size_t>(w->socket->receive_buffer()) /
-                                    ChargePerFrame(options_.iface.mtu));
+    buffers = std::min(buffers, w->socket->ring_frames());
     workers_.push_back(std::move(w));
   }
   sys::PacketSocketOptions send_only;
@@ -112,14 +118,12 @@ void Server::WorkerLoop(Worker& w) {
   // there while it keeps up, free to move while its batches stay deep.
   sys::AdaptivePin pin(w.cpu, kBatch);
   size_t frame_size = options_.iface.mtu + kEthernetHeaderSize + 64;
-  std::vector<std::vector<uint8_t>> rx(kBatch, std::vector<uint8_t>(frame_size));
-  std::vector<std::span<uint8_t>> rx_spans(rx.begin(), rx.end());
-  std::vector<size_t> lens(kBatch);
+  std::vector<std::span<const uint8_t>> rx(kBatch);
   TxSink sink(*w.socket, frame_size);
   while (!stop_.load(std::memory_order_relaxed)) {
     size_t n = 0;
     try {
-      n = w.socket->Receive(rx_spans, lens, kPollMs);
+      n = w.socket->Peek(rx, kPollMs);
     } catch (const std::system_error& e) {
       if (e.code().value() != ENETDOWN) throw;
       // Down (it may come up again: the kernel then delivers frames to
@@ -134,9 +138,9 @@ void Server::WorkerLoop(Worker& w) {
     }
     pin.Observe(n);
     for (size_t i = 0; i < n; ++i) {
-      std::span<const uint8_t> frame(rx[i].data(), lens[i]);
+      std::span<const uint8_t> frame = rx[i];
       HandleResult r = target_.Handle(frame, sink);
-      if (lens[i] < 12) continue;  // no source MAC to count it under
+      if (frame.size() < 12) continue;  // no source MAC to count it under
       // Not per client: the MAC is invented or the frame someone else's.
       if (r.disposition == Disposition::kBadSource) {
         w.stats.AddBadSource();
@@ -146,9 +150,10 @@ void Server::WorkerLoop(Worker& w) {
         w.stats.AddNotForUs();
         continue;
       }
-      w.stats.Add(r.src, lens[i] + r.data_bytes, r.ata_error,
+      w.stats.Add(r.src, frame.size() + r.data_bytes, r.ata_error,
                   r.disposition == Disposition::kMalformed, r.refused);
     }
+    w.socket->Release();
     sink.Flush();
   }
 }
