@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "base/file_io.h"
+#include "linux/mapped_copy.h"
 
 namespace isoboot::aoe {
 
@@ -67,8 +68,7 @@ MappedDevice::~MappedDevice() {
 
 bool MappedDevice::Read(uint64_t offset, std::span<uint8_t> out) {
   if (offset > size_ || out.size() > size_ - offset) return false;
-  std::memcpy(out.data(), data_ + offset, out.size());
-  return true;
+  return sys::CopyFromMapping(out, data_ + offset);
 }
 
 bool MemoryDevice::Read(uint64_t offset, std::span<uint8_t> out) {

@@ -50,9 +50,9 @@ class FileDevice : public BlockDevice {
 };
 
 // A read-only file mapped into memory: a read is a memcpy from the page
-// cache, saving the pread system call per request. The file must not shrink
-// while mapped (reading a truncated page raises SIGBUS), which holds for
-// images replaced by a new file (new inode), the way rebuilt ISOs are.
+// cache, saving the pread system call per request. A file that shrinks
+// while mapped fails the reads past its new end (linux/mapped_copy.h
+// catches the SIGBUS), as pread would; reads within the new size go on.
 class MappedDevice : public BlockDevice {
  public:
   // Throws std::system_error.

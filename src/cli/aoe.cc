@@ -41,8 +41,8 @@ struct ExportArgs {
   unsigned workers = 0;
   bool writable = false;
   bool sync = false;
-  bool pread = false;  // the default; kept so that older command lines still run
-  bool mmap = false;
+  bool pread = false;
+  bool mmap = false;  // the default; kept so that older command lines still run
 };
 
 void RequireCapNetRaw(const std::string& what) {
@@ -112,7 +112,7 @@ int RunExport(const ExportArgs& a) {
     o.config_string = a.config_string;
     o.allow_macs = allow;
     std::unique_ptr<aoe::BlockDevice> device;
-    if (a.mmap && !a.writable) {
+    if (!a.pread && !a.writable) {
       device = aoe::MappedDevice::Open(s.file);
     } else {
       device = aoe::FileDevice::Open(s.file, a.writable, a.sync);
@@ -157,12 +157,12 @@ void AddAoeCommand(CLI::App& app, Run& run) {
   e->add_option("--export", ex->exports, "SHELF.SLOT=FILE (repeatable)")->allow_extra_args(false);
   e->add_flag("--writable", ex->writable, "accept writes (default: read-only, writes abort)");
   e->add_flag("--sync", ex->sync, "acknowledge writes only once on stable storage (O_DSYNC)");
-  e->add_flag("--mmap", ex->mmap,
-              "read-only exports: map the file instead of pread (saves a system call per read, "
-              "but UNSAFE if the file can shrink while served: reading a page past the new end "
-              "kills the process with SIGBUS; only for files replaced by a new inode, never "
-              "truncated or rewritten in place)");
-  e->add_flag("--pread", ex->pread, "read with pread (the default; see --mmap)");
+  auto* mmap_flag = e->add_flag(
+      "--mmap", ex->mmap,
+      "read-only exports: map the file and copy from the page cache (the default: a system "
+      "call less per read; reads past the end of a file that shrinks fail, as with pread)");
+  e->add_flag("--pread", ex->pread, "read with a pread per request instead of --mmap")
+      ->excludes(mmap_flag);
   e->add_option("--allow-mac", ex->allow_macs, "only answer this initiator MAC (repeatable)")
       ->allow_extra_args(false);
   e->add_option("--config-string", ex->config_string, "initial AoE config string");

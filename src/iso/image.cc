@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -403,7 +404,17 @@ Result<std::unique_ptr<Image>> Image::Open(const std::string& path) {
   auto tree = ReadTree(read, size);
   if (io_error) return MakeError(fmt::format("{}: read error", path));
   if (!tree) return MakeError(fmt::format("{}: {}", path, tree.error().message));
-  return std::unique_ptr<Image>(new Image(path, std::move(fd), size, st, std::move(*tree)));
+  // Address space only: the page cache is shared with every other reader.
+  const uint8_t* mapped = nullptr;
+  if (size > 0 && size <= SIZE_MAX) {
+    void* p = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ, MAP_SHARED, fd.get(), 0);
+    if (p != MAP_FAILED) mapped = static_cast<const uint8_t*>(p);
+  }
+  return std::unique_ptr<Image>(new Image(path, std::move(fd), size, st, std::move(*tree), mapped));
+}
+
+Image::~Image() {
+  if (mapped_) ::munmap(const_cast<uint8_t*>(mapped_), static_cast<size_t>(size_));
 }
 
 size_t Image::Read(const Node& node, uint64_t offset, std::span<uint8_t> out) const {

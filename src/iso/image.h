@@ -91,11 +91,16 @@ class Image {
 
   Image(const Image&) = delete;
   Image& operator=(const Image&) = delete;
+  ~Image();
 
   const Tree& tree() const { return tree_; }
   const std::string& path() const { return path_; }
   uint64_t size() const { return size_; }  // bytes in the image file
   int fd() const { return fd_.get(); }
+  // The whole file mapped read-only (MAP_SHARED), or null if it could not
+  // be mapped. Touching a page past the end of a file that shrank raises
+  // SIGBUS: copy out of it with sys::CopyFromMapping.
+  const uint8_t* mapped() const { return mapped_; }
   // Identity of the opened file (device, inode, mtime) for noticing rebuilds.
   const struct stat& file_stat() const { return stat_; }
 
@@ -111,18 +116,21 @@ class Image {
               const std::function<void(uint64_t)>& progress = nullptr) const;
 
  private:
-  Image(std::string path, UniqueFd fd, uint64_t size, const struct stat& st, Tree tree)
+  Image(std::string path, UniqueFd fd, uint64_t size, const struct stat& st, Tree tree,
+        const uint8_t* mapped)
       : path_(std::move(path)),
         fd_(std::move(fd)),
         size_(size),
         stat_(st),
-        tree_(std::move(tree)) {}
+        tree_(std::move(tree)),
+        mapped_(mapped) {}
 
   std::string path_;
   UniqueFd fd_;
   uint64_t size_;
   struct stat stat_;
   Tree tree_;
+  const uint8_t* mapped_ = nullptr;
 };
 
 }  // namespace isoboot::iso

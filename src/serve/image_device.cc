@@ -4,6 +4,7 @@
 
 #include "base/file_io.h"
 #include "iso/image.h"
+#include "linux/mapped_copy.h"
 
 namespace isoboot::serve {
 
@@ -45,6 +46,11 @@ namespace {
 
 bool ReadImage(const iso::Image& image, uint64_t size, uint64_t offset, std::span<uint8_t> out) {
   if (offset > size || out.size() > size - offset) return false;
+  // `size` is the device's (its first image's); a rebuilt image can be
+  // smaller, and its mapping ends where it does.
+  if (image.mapped() && out.size() <= image.size() && offset <= image.size() - out.size()) {
+    return sys::CopyFromMapping(out, image.mapped() + offset);
+  }
   try {
     return PreadFull(image.fd(), out, offset) == out.size();
   } catch (const std::system_error&) {

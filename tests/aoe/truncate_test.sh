@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `isoboot aoe export` of a file that shrinks while a client reads it, on a
-# veth pair in a private network namespace. Reads go through pread by
-# default, so a read past the new end gets an error answer instead of the
-# SIGBUS a mapping raises; the export keeps running and answers reads within
-# the new size with the right bytes.
+# veth pair in a private network namespace, with each way of reading it: the
+# mapping (the default, where a read past the new end raises a SIGBUS that
+# the export must catch) and --pread. Either way a read past the new end
+# gets an error answer, the export keeps running, and reads within the new
+# size get the right bytes.
 set -euo pipefail
 : "${ISOBOOT_BIN:?}" "${ISOBOOT_TEST_TMP:=/tmp}"
 ns="isoboot-aoetrunc-$$"
@@ -24,28 +25,29 @@ ip netns add "$ns"
 ip -n "$ns" link add name aoet type veth peer name aoei
 ip -n "$ns" link set aoet up
 ip -n "$ns" link set aoei up
-head -c $((8 * 1024 * 1024)) /dev/urandom >"$dir/image"
-cp "$dir/image" "$dir/orig"
+run_case() {  # extra export flags
+  head -c $((8 * 1024 * 1024)) /dev/urandom >"$dir/image"
+  cp "$dir/image" "$dir/orig"
 
-ip netns exec "$ns" "$ISOBOOT_BIN" aoe export 0 1 aoet "$dir/image" --announce 0 \
-  2>"$dir/export.log" &
-pid=$!
-for _ in $(seq 50); do
-  ip netns exec "$ns" "$ISOBOOT_BIN" aoe discover -i aoei --wait 200 2>/dev/null | grep -q '^e0.1' &&
-    break
-done
+  ip netns exec "$ns" "$ISOBOOT_BIN" aoe export 0 1 aoet "$dir/image" --announce 0 "$@" \
+    2>"$dir/export.log" &
+  pid=$!
+  for _ in $(seq 50); do
+    ip netns exec "$ns" "$ISOBOOT_BIN" aoe discover -i aoei --wait 200 2>/dev/null | grep -q '^e0.1' &&
+      break
+  done
 
-# A client reading the whole disk over and over while the file shrinks.
-ip netns exec "$ns" bash -c 'for _ in $(seq 20); do
-  timeout 20 "$1" aoe read e0.1 -i aoei -o "$2" 2>/dev/null || true; done' _ \
-  "$ISOBOOT_BIN" "$dir/reader.img" &
-reader=$!
-sleep 0.5
-truncate -s $((1024 * 1024)) "$dir/image"
-sleep 1
+  # A client reading the whole disk over and over while the file shrinks.
+  ip netns exec "$ns" bash -c 'for _ in $(seq 20); do
+    timeout 20 "$1" aoe read e0.1 -i aoei -o "$2" 2>/dev/null || true; done' _ \
+    "$ISOBOOT_BIN" "$dir/reader.img" &
+  reader=$!
+  sleep 0.5
+  truncate -s $((1024 * 1024)) "$dir/image"
+  sleep 1
 
-target_mac=$(ip netns exec "$ns" cat /sys/class/net/aoet/address)
-ip netns exec "$ns" python3 - "$target_mac" "$dir/orig" <<'PY' || fail "wrong answers after the truncation"
+  target_mac=$(ip netns exec "$ns" cat /sys/class/net/aoet/address)
+  ip netns exec "$ns" python3 - "$target_mac" "$dir/orig" <<'PY' || fail "${1:-mmap}: wrong answers after the truncation"
 import socket, struct, sys, time
 target = bytes.fromhex(sys.argv[1].replace(":", ""))
 orig = open(sys.argv[2], "rb").read()
@@ -87,11 +89,15 @@ for lba in (0, 100, 2046):                # within the new size
         print("LBA %d: wrong bytes" % lba); bad += 1
 sys.exit(1 if bad else 0)
 PY
-kill -0 "$pid" 2>/dev/null || fail "the export died: $(tail -5 "$dir/export.log")"
-kill "$reader" 2>/dev/null || true
-wait "$reader" 2>/dev/null || true
-reader=
-kill "$pid"
-wait "$pid" || fail "export did not exit cleanly"
-pid=
+  kill -0 "$pid" 2>/dev/null || fail "${1:-mmap}: the export died: $(tail -5 "$dir/export.log")"
+  kill "$reader" 2>/dev/null || true
+  wait "$reader" 2>/dev/null || true
+  reader=
+  kill "$pid"
+  wait "$pid" || fail "${1:-mmap}: export did not exit cleanly"
+  pid=
+}
+
+run_case
+run_case --pread
 echo PASS
