@@ -19,6 +19,12 @@ namespace isoboot::aoe {
 namespace {
 
 constexpr size_t kBatch = 64;
+// Answers go out four at a time, not a whole receive batch at once: an
+// initiator with a window of 8 then works on the first answers while the
+// rest are built, instead of both sides taking turns. Measured with
+// aoe-load, 1 initiator x 8: 1.3x the throughput of sending whole batches,
+// at less CPU per request (fewer idle wake-ups); 8 x 8 unchanged.
+constexpr size_t kSendBatch = 4;
 // Receive rings: 16 MiB among the workers, at least 2 and at most 8 MiB
 // each (the ring is locked kernel memory; 1024 frames at MTU 1500 need 2).
 constexpr size_t kRingBudget = 16 << 20;
@@ -26,14 +32,14 @@ constexpr size_t kRingMin = 2 << 20;
 constexpr size_t kRingMax = 8 << 20;
 constexpr int kPollMs = 100;
 
-// Responses for one receive batch; flushes itself if a batch of requests
-// produces more responses than it holds (broadcast Query Config, many exports).
+// Responses to send; flushes itself when it holds kSendBatch of them, and
+// the worker flushes what is left at the end of each receive batch.
 class TxSink : public ResponseSink {
  public:
-  TxSink(sys::PacketSocket& socket, size_t frame_size) : socket_(socket), bufs_(kBatch) {
+  TxSink(sys::PacketSocket& socket, size_t frame_size) : socket_(socket), bufs_(kSendBatch) {
     for (auto& b : bufs_)
       b.reserve(frame_size);
-    spans_.reserve(kBatch);
+    spans_.reserve(kSendBatch);
   }
   std::vector<uint8_t>& Next() override {
     if (count_ == bufs_.size()) Flush();
