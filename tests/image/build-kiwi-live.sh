@@ -32,7 +32,8 @@
 # sysroot.mount), bash as /bin/sh (kiwi-live's scripts are bash-only; dash
 # breaks them), network-legacy (dhclient) pinned so the network module does not
 # pull in networkd/dbus, and exactly the kernel drivers it needs (--drivers:
-# aoe, virtio-net, e1000, squashfs, loop, iso9660, overlay, ext4, nbd; without
+# aoe, virtio-net, e1000, squashfs, loop, iso9660, overlay, ext4, nbd, and
+# sr_mod, ata_piix, ahci for QEMU's CD drive on pc and q35 machines; without
 # it a no-hostonly initrd carries every module of the kernel, 44 MB and 4.5 min).
 # The root is tiny: busybox-static, /sbin/init printing ISOBOOT-LIVE-OK plus
 # facts proving where it runs from (AoE device, loop backing file, nbd), then
@@ -58,8 +59,13 @@ case $flavor in
   *) die "unknown flavor $flavor (kiwi, kiwi-dmsquash or dracut)" ;;
 esac
 [[ $(id -u) == 0 ]] || die "needs root (debootstrap, chroot, mounts): run with sudo"
-for tool in debootstrap xorriso mksquashfs mkfs.ext4 chroot flock; do
+for tool in debootstrap xorriso mksquashfs mkfs.ext4 chroot flock grub-mkstandalone mkfs.vfat mmd mcopy; do
   command -v "$tool" >/dev/null || die "$tool missing: scripts/deps.sh kiwi"
+done
+# The CD's boot loaders come from the host's packages (scripts/deps.sh kiwi).
+for f in /usr/lib/ISOLINUX/isolinux.bin /usr/lib/ISOLINUX/isohdpfx.bin \
+  /usr/lib/syslinux/modules/bios/ldlinux.c32 /usr/lib/grub/x86_64-efi/linux.mod; do
+  [[ -r $f ]] || die "$f missing: scripts/deps.sh kiwi (isolinux, syslinux-common, grub-efi-amd64-bin)"
 done
 mkdir -p "$1"
 out_dir=$(cd "$1" && pwd)
@@ -81,7 +87,10 @@ mirror=$(image_mirror "${KIWI_MIRROR:-}")
 # the builder scripts.
 versions=$(image_versions "${packages[@]}")
 pkg_key=$( { echo "$suite $mirror"; echo "$versions"; sed -n '/^# BEGIN chroot/,/^# END chroot/p' "$0"; } | sha256sum | cut -c1-16)
-key=$( { echo "$pkg_key ${KIWI_VOLID:-}"; cat "$here/build-kiwi-live.sh" "$here/lib.sh" "$here/live-init.sh"; } | sha256sum | cut -c1-16)
+# The host's packages behind the CD's boot loaders count too.
+boot_versions=$(dpkg-query -W -f='${Package} ${Version}\n' isolinux syslinux-common grub-efi-amd64-bin \
+  grub-common mtools dosfstools 2>/dev/null || true)
+key=$( { echo "$pkg_key ${KIWI_VOLID:-}"; echo "$boot_versions"; cat "$here/build-kiwi-live.sh" "$here/lib.sh" "$here/live-init.sh"; } | sha256sum | cut -c1-16)
 iso=$out_dir/$key/$iso_name
 image_reuse_or_lock "$iso" "$out_dir"
 
@@ -148,7 +157,7 @@ if [[ ! -s $initrd ]]; then
   run "dracut (kernel $kver, $initrd_modules)" chroot "$chroot_dir" dracut --force --no-hostonly --no-hostonly-cmdline \
     --modules "bash systemd systemd-initrd dracut-systemd kernel-modules udev-rules base fs-lib rootfs-block dm network network-legacy $initrd_modules" \
     --omit "dash plymouth" \
-    --drivers "aoe virtio_net virtio_pci e1000 squashfs loop iso9660 overlay ext4 nbd" \
+    --drivers "aoe virtio_net virtio_pci e1000 squashfs loop iso9660 overlay ext4 nbd sr_mod ata_piix ahci" \
     --omit-drivers "$omit_drivers" \
     --compress zstd \
     /tmp/initrd "$kver"
@@ -184,6 +193,59 @@ EOF
   mv "$squash.tmp" "$squash"
 fi
 
+# Makes the KIWI tree in ISO_DIR bootable as a CD the way a KIWI live ISO
+# is: isolinux as the El Torito BIOS entry (isolinux/isolinux.bin, with an
+# isohybrid MBR), GRUB (grub-mkstandalone) in an EFI System Partition
+# image as the UEFI entry (boot/x86_64/efi, also a GPT partition of the
+# hybrid image), and one menu entry in each booting the live system from the
+# CD with kiwi-live's root=live:CDLABEL=<volume id> (90kiwi-live's
+# parse-kiwi-live.sh) on the serial console. The embedded GRUB config finds
+# the CD by its label and reads the menu from boot/grub2/grub.cfg on it.
+# Uses WORK_DIR for scratch; sets xorriso_boot to xorriso's boot options.
+make_cd_bootable() {  # ISO_DIR WORK_DIR
+  local tree=$1 tmp=$2 loader=boot/x86_64/loader
+  local append="root=live:CDLABEL=$volid console=ttyS0"
+  mkdir -p "$tmp" "$tree/boot/grub2" "$tree/isolinux"
+  cp /usr/lib/ISOLINUX/isolinux.bin /usr/lib/syslinux/modules/bios/ldlinux.c32 "$tree/isolinux/"
+  # isolinux 6.04 looks for ldlinux.c32 and isolinux.cfg in fixed places
+  # (/boot/isolinux, /isolinux, ...), not beside isolinux.bin: in
+  # boot/x86_64/loader it fails with "Failed to load ldlinux.c32". "serial"
+  # must come first for its output to reach ttyS0.
+  cat >"$tree/isolinux/isolinux.cfg" <<EOF
+serial 0 115200
+default live
+prompt 0
+label live
+  kernel /$loader/linux
+  append initrd=/$loader/initrd $append
+EOF
+  cat >"$tree/boot/grub2/grub.cfg" <<EOF
+set default=0
+set timeout=1
+menuentry "isoboot KIWI live test ($volid)" {
+  linux /$loader/linux $append
+  initrd /$loader/initrd
+}
+EOF
+  cat >"$tmp/embedded.cfg" <<EOF
+search --no-floppy --set=root --label $volid
+configfile (\$root)/boot/grub2/grub.cfg
+EOF
+  run "grub-mkstandalone (x86_64-efi)" grub-mkstandalone --format=x86_64-efi --output="$tmp/bootx64.efi" \
+    --locales= --fonts= --themes= \
+    --install-modules="normal linux configfile search search_label search_fs_file iso9660 part_gpt part_msdos fat echo test gzio all_video efi_gop efi_uga boot" \
+    --modules="part_gpt part_msdos iso9660 search search_label" \
+    "boot/grub/grub.cfg=$tmp/embedded.cfg"
+  local efi=$tree/boot/x86_64/efi kib
+  kib=$(($(stat -c %s "$tmp/bootx64.efi") / 1024 + 256))
+  run "EFI System Partition image (${kib} KiB)" mkfs.vfat -n EFIBOOT -C "$efi" "$kib"
+  run "EFI/BOOT in the ESP" mmd -i "$efi" ::/EFI ::/EFI/BOOT
+  run "EFI/BOOT/BOOTX64.EFI" mcopy -i "$efi" "$tmp/bootx64.efi" ::/EFI/BOOT/BOOTX64.EFI
+  xorriso_boot=(-isohybrid-mbr /usr/lib/ISOLINUX/isohdpfx.bin -c boot/x86_64/boot.catalog
+    -b isolinux/isolinux.bin -no-emul-boot -boot-load-size 4 -boot-info-table
+    -eltorito-alt-boot -e boot/x86_64/efi -no-emul-boot -isohybrid-gpt-basdat)
+}
+
 case $flavor in
   dracut) kernel_path=images/pxeboot/vmlinuz initrd_path=images/pxeboot/initrd.img ;;
   *) kernel_path=boot/x86_64/loader/linux initrd_path=boot/x86_64/loader/initrd ;;
@@ -193,7 +255,12 @@ cp "$squash" "$work/iso/LiveOS/squashfs.img"
 cp "$chroot_dir/boot/vmlinuz-$kver" "$work/iso/$kernel_path"
 cp "$initrd" "$work/iso/$initrd_path"
 chmod 0644 "$work/iso/$kernel_path" "$work/iso/$initrd_path"
-run "xorriso ($flavor, volume id $volid)" xorriso -as mkisofs -quiet -R -J -V "$volid" -o "$work/live.iso" "$work/iso"
+xorriso_boot=()
+if [[ $flavor == kiwi ]]; then
+  make_cd_bootable "$work/iso" "$work/efi-build"
+fi
+run "xorriso ($flavor, volume id $volid)" xorriso -as mkisofs -quiet -R -J -V "$volid" "${xorriso_boot[@]}" \
+  -o "$work/live.iso" "$work/iso"
 mv "$work/live.iso" "$iso.tmp"
 mv "$iso.tmp" "$iso"
 # Older builds (other keys) are stale: drop them so OUT_DIR stays ~1 chroot +

@@ -1,5 +1,9 @@
 #include "iso/el_torito.h"
 
+#include <algorithm>
+#include <cstddef>
+#include <initializer_list>
+
 #include <gtest/gtest.h>
 
 namespace isoboot::iso {
@@ -51,6 +55,42 @@ TEST(ElToritoTest, ParsesBiosAndUefiEntries) {
   EXPECT_EQ((*entries)[1].lba, 0x50u);
   EXPECT_EQ(PlatformName(0xEF), "UEFI");
   EXPECT_EQ(MediaTypeName(0), "no emulation");
+}
+
+// The catalog xorriso 1.5.4 writes for the KIWI test image
+// (tests/image/build-kiwi-live.sh: -b isolinux/isolinux.bin -boot-load-size 4
+// -eltorito-alt-boot -e boot/x86_64/efi of 1000 KiB): a BIOS default entry
+// and one final UEFI section, as read from the image (the rest of the block
+// is 0).
+TEST(ElToritoTest, ParsesXorrisosHybridCatalog) {
+  std::vector<uint8_t> c(2048, 0);
+  auto put = [&c](size_t at, std::initializer_list<uint8_t> bytes) {
+    std::copy(bytes.begin(), bytes.end(), c.begin() + static_cast<ptrdiff_t>(at));
+  };
+  // Validation entry: header id 1, platform BIOS, checksum AA 55, key 55 AA.
+  put(0, {0x01, 0x00});
+  put(28, {0xaa, 0x55, 0x55, 0xaa});
+  // Default entry: bootable, no emulation, 4 sectors at block 0x21d (541).
+  put(32, {0x88, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x1d, 0x02, 0x00, 0x00});
+  // Final section header: platform UEFI, one entry.
+  put(64, {0x91, 0xef, 0x01, 0x00});
+  // Its entry, the ESP image: bootable, 0x7d0 (2000) sectors at block 0x29 (41).
+  put(96, {0x88, 0x00, 0x00, 0x00, 0x00, 0x00, 0xd0, 0x07, 0x29, 0x00, 0x00, 0x00});
+  auto entries = ParseBootCatalog(c);
+  ASSERT_TRUE(entries) << entries.error().message;
+  ASSERT_EQ(entries->size(), 2u);
+  const BootEntry& bios = (*entries)[0];
+  EXPECT_EQ(PlatformName(bios.platform_id), "BIOS");
+  EXPECT_TRUE(bios.bootable);
+  EXPECT_EQ(bios.media_type, 0);
+  EXPECT_EQ(bios.sector_count, 4);
+  EXPECT_EQ(bios.lba, 541u);
+  const BootEntry& uefi = (*entries)[1];
+  EXPECT_EQ(PlatformName(uefi.platform_id), "UEFI");
+  EXPECT_TRUE(uefi.bootable);
+  EXPECT_EQ(uefi.media_type, 0);
+  EXPECT_EQ(uefi.sector_count, 2000);
+  EXPECT_EQ(uefi.lba, 41u);
 }
 
 TEST(ElToritoTest, RejectsBrokenCatalogs) {
