@@ -3,8 +3,9 @@
 # starts it with output on /dev/null, so it reopens the console first, then
 # prints ISOBOOT-LIVE-OK and the facts proving where its root comes from (a
 # file only in the root image, the kernel command line, the mounted
-# /dev/etherd device for AoE, the files behind loop devices for a root
-# downloaded over HTTP, the size of /dev/nbd0 for NBD), and powers off.
+# /dev/etherd device for AoE, the medium kiwi-live mounted (/dev/sr0 from a
+# CD), the files behind loop devices for a root downloaded over HTTP, the
+# size of /dev/nbd0 for NBD), and powers off.
 # With isoboot.up=URL on the kernel command line it first tells the boot
 # server it is up by fetching URL (bounded, and never failing the boot).
 export PATH=/bin:/sbin
@@ -28,6 +29,7 @@ echo "ISOBOOT-LIVE-CMDLINE: $(cat /proc/cmdline)"
 echo "ISOBOOT-LIVE-IP: $(ip -4 addr show scope global | grep -o 'inet [0-9./]*' | cut -d' ' -f2 | tr '\n' ' ')"
 [ -n "$up" ] && echo "ISOBOOT-LIVE-UP: $up"
 echo "ISOBOOT-LIVE-ETHERD: $(grep /dev/etherd/ /proc/self/mountinfo | head -n1)"
+echo "ISOBOOT-LIVE-MEDIA: $(grep ' /run/overlay/live ' /proc/self/mountinfo | head -n1)"
 for f in /sys/block/loop*/loop/backing_file; do
   [ -r "$f" ] && echo "ISOBOOT-LIVE-LOOP: ${f#/sys/block/} $(cat "$f") $(($(cat "${f%/loop/backing_file}/size") * 512))"
 done
