@@ -9,8 +9,21 @@ monitors, the vendor error bodies (sushy samples), and failure modes: a BMC
 that accepts the insert but never mounts, one that never powers on, a slow
 one. On insert it really fetches the image URL with Range requests, as a BMC
 does. Every request is appended to --log as one JSON line.
+
+With --vm-dir the host behind the BMC is a real QEMU VM, as sushy-tools drives
+libvirt: PowerState is whether the VM runs; Reset On starts it, ForceRestart
+restarts it, ForceOff stops it (by the PID this process started). The
+inserted Image is the VM's CD, read by QEMU's HTTP block driver (Debian's
+qemu-block-extra) with Range requests, as a BMC's virtual CD reads it. The
+VM boots that CD only after a CD boot override (Boot Once or Continuous with
+target Cd/UsbCd, or iLO's BootOnNextServerReset on the slot; Once and
+BootOnNextServerReset are consumed by the power-on); otherwise its firmware
+tries only a blank disk (-boot strict=on) and says "No bootable device", so a
+flow that forgets the override fails visibly. Its serial console is appended
+to VM_DIR/console.log; VM_DIR/vm.log lists each power-on.
 """
-import argparse, base64, hashlib, copy, http.server, json, os, ssl, threading, time, urllib.request, uuid
+import argparse, base64, hashlib, copy, http.server, json, os, shutil, signal, ssl, subprocess, sys
+import threading, time, urllib.request, uuid
 
 P = argparse.ArgumentParser()
 P.add_argument("--mockups", required=True)
@@ -37,6 +50,11 @@ P.add_argument("--stale-etag", action="store_true", help="the ETag changes befor
 P.add_argument("--http-only-nfs", action="store_true", help="refuse HTTP TransferProtocolType")
 P.add_argument("--hang-on", default="", help="hold the first GET of this path for 30 s "
                "(touches LOG.hanging when it starts)")
+P.add_argument("--vm-dir", default="", help="drive a real QEMU VM (see above) kept in this dir")
+P.add_argument("--vm-firmware", choices=["bios", "uefi"], default="bios",
+               help="SeaBIOS (-machine pc) or OVMF (-machine q35)")
+P.add_argument("--vm-accel", default="tcg")
+P.add_argument("--vm-mem", default="512")
 A = P.parse_args()
 SAMPLES = os.path.join(A.mockups, "sushy-samples")
 R = "/redfish/v1"
@@ -155,6 +173,93 @@ sessions = {}  # token -> session path
 state = {"mount_countdown": 0, "post_busy": A.post_busy, "tasks": {}}
 
 
+class Vm:
+    """The host behind the BMC with --vm-dir: one QEMU process at a time."""
+
+    def __init__(self, d):
+        self.dir, self.proc = d, None
+        os.makedirs(d, exist_ok=True)
+        self.blank = os.path.join(d, "blank.img")
+        with open(self.blank, "wb") as f:
+            f.truncate(1 << 20)
+        if A.vm_firmware == "uefi":
+            shutil.copy("/usr/share/OVMF/OVMF_VARS_4M.fd", os.path.join(d, "OVMF_VARS.fd"))
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def start(self, image, from_cd):
+        # -nographic, not -display none: with -display none SeaBIOS printed
+        # nothing on the serial port here (no "No bootable device" to see).
+        args = ["qemu-system-x86_64", "-nodefaults", "-nographic", "-no-reboot",
+                "-m", A.vm_mem, "-smp", "1", "-accel", A.vm_accel, "-boot", "strict=on",
+                "-chardev", "file,id=con,append=on,path=" + os.path.join(self.dir, "console.log"),
+                "-serial", "chardev:con",
+                "-drive", "if=none,id=hd0,format=raw,file=" + self.blank,
+                "-device", "ide-hd,drive=hd0,bus=ide.0,bootindex=%d" % (1 if from_cd else 0)]
+        if A.vm_firmware == "uefi":
+            args += ["-machine", "q35",
+                     "-drive", "if=pflash,format=raw,unit=0,readonly=on,"
+                               "file=/usr/share/OVMF/OVMF_CODE_4M.fd",
+                     "-drive", "if=pflash,format=raw,unit=1,file=" +
+                               os.path.join(self.dir, "OVMF_VARS.fd")]
+        else:
+            args += ["-machine", "pc"]
+        if image:
+            # QEMU's option syntax doubles commas inside a value.
+            args += ["-drive", "if=none,id=cd0,file.driver=http,format=raw,media=cdrom,"
+                               "readonly=on,file.url=" + image.replace(",", ",,"),
+                     "-device", "ide-cd,drive=cd0,bus=ide.1" + (",bootindex=0" if from_cd else "")]
+        with open(os.path.join(self.dir, "vm.log"), "a") as f:
+            f.write(json.dumps({"time": time.time(), "image": image, "from_cd": from_cd,
+                                "args": args}) + "\n")
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                     stdout=open(os.path.join(self.dir, "qemu.out"), "a"),
+                                     stderr=subprocess.STDOUT)
+
+
+vm = Vm(A.vm_dir) if A.vm_dir else None
+
+
+def vm_power(owner, reset_type):
+    """Reset with --vm-dir: stops and/or starts the VM; honours and consumes the boot override."""
+    sysres = tree[owner]
+    if reset_type in ("ForceOff", "GracefulShutdown", "ForceRestart", "GracefulRestart",
+                      "PowerCycle"):
+        vm.stop()
+    if reset_type in ("ForceOff", "GracefulShutdown") or A.never_power_on or vm.running():
+        return
+    boot = sysres.get("Boot", {})
+    hpe = (tree[slot].get("Oem") or {}).get("Hpe", {}) if slot else {}
+    override = boot.get("BootSourceOverrideEnabled") in ("Once", "Continuous") and \
+        boot.get("BootSourceOverrideTarget") in ("Cd", "UsbCd")
+    from_cd = override or bool(hpe.get("BootOnNextServerReset"))
+    image = tree[slot].get("Image") if slot and tree[slot].get("Inserted") else None
+    if boot.get("BootSourceOverrideEnabled") == "Once":
+        boot["BootSourceOverrideEnabled"] = "Disabled"
+    if hpe.get("BootOnNextServerReset"):
+        hpe["BootOnNextServerReset"] = False
+    vm.start(image, from_cd)
+
+
+def vm_watch():
+    """PowerState follows the VM (a guest that powers itself off is Off)."""
+    while True:
+        with lock:
+            tree[system]["PowerState"] = "On" if vm.running() else "Off"
+        time.sleep(0.2)
+
+
 def etag(path):
     m = meta.setdefault(path, {})
     return 'W/"%08X"' % (m.get("etag", 0x1000) + (hash(path) & 0xFFFF))
@@ -252,6 +357,14 @@ def do_action(owner, name, body):
             return 400, err(400, "Base.1.12.ActionParameterValueNotInList",
                             "The value %s for ResetType is not allowed" % t, "ResetType")
         sysres = tree[owner]
+        if vm:
+            if sysres.get("Boot", {}).get("BootSourceOverrideEnabled") == "Once" and \
+                    t not in ("ForceOff", "GracefulShutdown"):
+                state["booted_from"] = sysres["Boot"]["BootSourceOverrideTarget"]
+            vm_power(owner, t)
+            sysres["PowerState"] = "On" if vm.running() else "Off"
+            bump(owner)
+            return 204, None
         if t in ("On", "ForceOn", "PowerCycle") and not A.never_power_on:
             sysres["PowerState"] = "On"
         if t in ("ForceOff", "GracefulShutdown"):
@@ -478,5 +591,20 @@ def dump_state(*_):
     os.rename(A.log + ".state.tmp", A.log + ".state")
 
 
+def stop(*_):
+    if vm:
+        vm.stop()
+    sys.exit(0)
+
+
+signal.signal(signal.SIGTERM, stop)
+if vm:
+    if tree[system].get("PowerState") == "On":
+        vm_power(system, "On")
+    threading.Thread(target=vm_watch, daemon=True).start()
 dump_state()
-srv.serve_forever()
+try:
+    srv.serve_forever()
+finally:
+    if vm:
+        vm.stop()
