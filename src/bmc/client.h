@@ -67,7 +67,9 @@ class BmcClient {
   // Ejects whatever else is inserted, inserts `url`, and waits for the mount.
   void Insert(const std::string& url);
   void BootOnce();
-  // Resets with a type the system allows and waits for PowerState On.
+  // Resets with a type the system allows and waits until the host is seen
+  // restarted (down and up again, or a new boot in BootProgress or iLO's
+  // PostState) and On; a host that shows no restart is powered off and on.
   void Reset();
   // Insert + BootOnce + Reset.
   void Boot(const std::string& url);
@@ -93,6 +95,11 @@ class BmcClient {
   bool BootViaHpeFlag();
   void BootStandard(bool other_route_done);
   void WatchPower(const std::string& want);
+  // After a reset of a host that was On: true once it is seen restarted
+  // and On, false if nothing showed a restart; throws if it went down and
+  // did not come back.
+  bool WatchRestart(const std::string& boot_stamp_before);
+  static std::string BootStamp(const nlohmann::json& system);
   // Follows a 202 task monitor to its end; returns the final reply. Throws
   // BmcError(failure) when the task fails or does not finish in time.
   Reply WaitTask(Reply reply, Failure failure, const std::string& what);

@@ -160,10 +160,79 @@ void BmcClient::Reset() {
                                                 host_, power, fmt::join(allowed, ", ")));
   }
   Progress(fmt::format("reset ({}, power was {})", type, power.empty() ? "?" : power));
-  Reply r = rf_.Post(action["target"].get<std::string>(), json{{"ResetType", type}});
-  r = WaitTask(r, Failure::kPower, "reset");
-  if (!r.ok()) Fail(Failure::kPower, "reset " + type + " refused", r);
+  std::string target = action["target"].get<std::string>();
+  auto post = [&](const std::string& t) {
+    Reply r = WaitTask(rf_.Post(target, json{{"ResetType", t}}), Failure::kPower, "reset");
+    if (!r.ok()) Fail(Failure::kPower, "reset " + t + " refused", r);
+  };
+  post(type);
+  if (power == "Off") {
+    WatchPower("On");  // Off, then On: the transition itself is the evidence
+    return;
+  }
+  if (WatchRestart(BootStamp(sys))) return;
+  // Nothing showed that the host went down or started a new boot: power
+  // it off and on, a transition PowerState cannot hide, with the CD boot
+  // override set again.
+  bool can_off = allowed.empty() || Contains(allowed, "ForceOff");
+  std::string on = allowed.empty() || Contains(allowed, "On") ? "On" : "ForceOn";
+  if (!can_off || !(allowed.empty() || Contains(allowed, on))) {
+    throw BmcError(Failure::kPower,
+                   fmt::format("{}: no sign that the host restarted after {} (PowerState stays On, "
+                               "no boot progress), and it offers no ForceOff and On to make sure",
+                               host_, type));
+  }
+  Progress("no sign of the restart; powering off and on");
+  post("ForceOff");
+  WatchPower("Off");
+  // A restart the BMC did not show may have used up the one-time override.
+  BootOnce();
+  post(on);
   WatchPower("On");
+}
+
+std::string BmcClient::BootStamp(const json& system) {
+  // Where a BMC shows that a new boot began: Redfish BootProgress (its last
+  // state and when it was reached) and iLO's POST state.
+  std::string stamp;
+  json progress = system.value("BootProgress", json::object());
+  if (progress.is_object()) {
+    stamp += progress.value("LastState", "") + "@" + progress.value("LastStateTime", "");
+  }
+  json hpe = system.value("Oem", json::object()).value("Hpe", json::object());
+  if (hpe.is_object()) stamp += "/" + hpe.value("PostState", "");
+  return stamp;
+}
+
+bool BmcClient::WatchRestart(const std::string& before) {
+  // Success needs the host seen going down (PowerState not On) or a new
+  // boot seen starting (the boot stamp changed), and then On. A host that
+  // went down and stays down fails; one that shows nothing within ~15 s
+  // returns false.
+  int quiet = std::clamp(static_cast<int>(15 / std::max(options_.poll_interval_s, 0.001)), 3,
+                         std::max(options_.power_polls, 3));
+  bool went_down = false;
+  bool new_boot = false;
+  std::string state;
+  for (int i = 0; i < options_.power_polls; ++i) {
+    Sleep();
+    Reply r = rf_.Get(system_path_);
+    if (!r.ok()) continue;
+    state = r.body.value("PowerState", "");
+    if (!state.empty() && state != "On") went_down = true;
+    if (BootStamp(r.body) != before) new_boot = true;
+    if ((went_down || new_boot) && state == "On") {
+      Progress(went_down ? "power On (the host went down and came back)"
+                         : "power On (a new boot started)");
+      return true;
+    }
+    if (!went_down && !new_boot && i + 1 >= quiet) return false;
+    Progress("waiting for the restart (power " + (state.empty() ? "?" : state) + ")");
+  }
+  throw BmcError(Failure::kPower,
+                 fmt::format("{}: the host went down after the reset and did not come back: "
+                             "PowerState {} after {} checks",
+                             host_, state.empty() ? "unknown" : state, options_.power_polls));
 }
 
 void BmcClient::WatchPower(const std::string& want) {

@@ -315,6 +315,31 @@ class Failures(Base):
         self.assertIn("did not reach power On", res[2])
         self.assertEqual(S(fake)[-1][2], {"ResetType": "On"})
 
+    def test_restarted_host_that_never_comes_back(self):
+        # On, restarted, then Off for good: not "booted".
+        fake, res = self.boot("dmtf", "--never-power-on", expect=9)
+        self.assertIn("went down after the reset and did not come back", res[2])
+        self.assertEqual(S(fake)[-1][2], {"ResetType": "ForceRestart"})
+
+    def test_restart_seen_in_boot_progress_alone(self):
+        # PowerState stays On; BootProgress (DMTF) or PostState (iLO) shows the new boot.
+        for profile in ("dmtf", "ilo5"):
+            fake, res = self.boot(profile, "--restart-shows", "progress")
+            self.assertEqual(S(fake)[-1][2], {"ResetType": "ForceRestart"}, profile)
+
+    def test_restart_that_shows_nothing_is_made_sure_of(self):
+        fake, res = self.boot("dmtf", "--restart-shows", "nothing")
+        self.assertEqual([b for _, p, b in S(fake) if p.endswith("ComputerSystem.Reset")],
+                         [{"ResetType": "ForceRestart"}, {"ResetType": "ForceOff"},
+                          {"ResetType": "On"}])
+        # The one-time CD boot is set again between ForceOff and On.
+        tail = S(fake)[-3:]
+        self.assertEqual(tail[0][2], {"ResetType": "ForceOff"})
+        self.assertEqual(tail[1], ("PATCH", DMTF_SYS, {"Boot": {
+            "BootSourceOverrideTarget": "Cd", "BootSourceOverrideEnabled": "Once"}}))
+        self.assertIn("no sign of the restart", res[2])
+        self.assertEqual(fake.state()["system"]["PowerState"], "On")
+
     def test_wrong_password(self):
         fake = Fake("ilo5")
         res = self.go(fake, "status", env_extra={"BMC_PW": "wrong"}, expect=4)

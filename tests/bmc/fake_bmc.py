@@ -37,7 +37,12 @@ P.add_argument("--user", default="admin")
 P.add_argument("--password", required=True)
 P.add_argument("--session-limit", type=int, default=4)
 P.add_argument("--never-mount", action="store_true")
-P.add_argument("--never-power-on", action="store_true")
+P.add_argument("--never-power-on", action="store_true",
+               help="the host never powers on; a restarted host goes Off and stays Off")
+P.add_argument("--restart-shows", choices=["power", "progress", "nothing"], default="power",
+               help="what a restart of a host that is On shows: PowerState Off for a moment "
+               "and a new boot in BootProgress/PostState (power), the new boot alone "
+               "(progress), or nothing at all")
 P.add_argument("--slow-mount", type=int, default=0, help="slot GETs before Inserted turns true")
 P.add_argument("--task-202", action="store_true", help="answer actions with 202 + task monitor")
 P.add_argument("--task-polls", type=int, default=2)
@@ -322,6 +327,19 @@ def allowed_resets(owner):
     return []
 
 
+def boot_progress(sysres):
+    """A new boot as the BMC reports it: BootProgress (DMTF, OpenBMC) starts
+    again, iLO's Oem.Hpe.PostState goes InPost."""
+    if "BootProgress" in sysres:
+        state["boots"] = state.get("boots", 0) + 1
+        sysres["BootProgress"]["LastState"] = "PrimaryProcessorInitializationStarted"
+        sysres["BootProgress"]["LastStateTime"] = "2026-12-04T10:%02d:00+00:00" % (
+            state["boots"] % 60)
+    hpe = (sysres.get("Oem") or {}).get("Hpe")
+    if hpe and "PostState" in hpe:
+        hpe["PostState"] = "InPost"
+
+
 def do_action(owner, name, body):
     """Returns (status, body) and changes state."""
     if name.endswith("InsertMedia") or name.endswith("InsertVirtualMedia"):
@@ -363,14 +381,26 @@ def do_action(owner, name, body):
                 state["booted_from"] = sysres["Boot"]["BootSourceOverrideTarget"]
             vm_power(owner, t)
             sysres["PowerState"] = "On" if vm.running() else "Off"
+            if vm.running():
+                boot_progress(sysres)
             bump(owner)
             return 204, None
-        if t in ("On", "ForceOn", "PowerCycle") and not A.never_power_on:
+        if t in ("On", "ForceOn") and not A.never_power_on:
             sysres["PowerState"] = "On"
+            boot_progress(sysres)
         if t in ("ForceOff", "GracefulShutdown"):
             sysres["PowerState"] = "Off"
+        if t in ("ForceRestart", "GracefulRestart", "PowerCycle"):
+            # As a real host: down for a moment (the next two GETs of the
+            # system), then up again and through POST, unless it never
+            # powers on again.
+            if A.restart_shows == "power" or A.never_power_on:
+                sysres["PowerState"] = "Off"
+                state["restart_countdown"] = 2
+            if A.restart_shows != "nothing" and not A.never_power_on:
+                boot_progress(sysres)
         if sysres.get("Boot", {}).get("BootSourceOverrideEnabled") == "Once" and \
-                sysres["PowerState"] == "On":
+                t not in ("ForceOff", "GracefulShutdown") and not A.never_power_on:
             state["booted_from"] = sysres["Boot"]["BootSourceOverrideTarget"]
         bump(owner)
         return 204, None
@@ -500,6 +530,10 @@ class H(http.server.BaseHTTPRequestHandler):
                     tree[slot].update(Inserted=True, ConnectedVia="URI")
                     if prof == "ami":
                         tree[slot]["Oem"]["Ami"]["RedirectionStatus"] = "Redirection Started"
+            if path == system and state.get("restart_countdown"):
+                state["restart_countdown"] -= 1
+                if state["restart_countdown"] == 0 and not A.never_power_on:
+                    tree[system]["PowerState"] = "On"
             res = copy.deepcopy(tree[path])
             res["@odata.etag"] = etag(path)
             hdrs = {"ETag": etag(path)}
