@@ -27,8 +27,7 @@ timeout=${E2E_TIMEOUT:-420}
 read -r -a firmwares <<<"${CDBOOT_FIRMWARE:-bios uefi}"
 fail() { echo "FAIL: $*"; exit 1; }
 
-dpkg-query -W -f='${Status}' qemu-block-extra 2>/dev/null | grep -q "install ok installed" ||
-  fail "qemu-block-extra (QEMU's HTTP block driver) missing: scripts/deps.sh qemu"
+qemu_need_http_driver
 iso=$("$src/tests/image/build-kiwi-live.sh" "${KIWI_CACHE:-/var/cache/isoboot/kiwi}")
 iso_size=$(stat -c %s "$iso")
 tmp=$(mktemp -d "${ISOBOOT_TEST_TMP:-/tmp}/cdboot.XXXXXX")

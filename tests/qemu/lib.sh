@@ -160,6 +160,15 @@ qemu_netns_add_tap() {  # NS BR TAP [MTU]
   ip -n "$ns" link set "$tap" up
 }
 
+# Fails unless QEMU's HTTP (curl) block driver is installed: a virtual CD
+# read over HTTP, as a BMC's virtual media reads it.
+qemu_need_http_driver() {
+  dpkg-query -W -f='${Status}' qemu-block-extra 2>/dev/null | grep -q "install ok installed" || {
+    echo "FAIL: qemu-block-extra (QEMU's HTTP block driver) missing: scripts/deps.sh qemu"
+    exit 1
+  }
+}
+
 # Removes NS and everything in it; harmless if it does not exist.
 qemu_netns_teardown() {  # NS
   ip netns del "$1" 2>/dev/null || true
