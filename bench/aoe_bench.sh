@@ -76,6 +76,8 @@ start_server() {  # name
   exit 1
 }
 
+# field NAME: the value of NAME= in aoe-load's RESULT line ($out).
+field() { tr ' ' '\n' <<<"$out" | sed -n "s/^$1=//p"; }
 results="$dir/results"
 for mtu in 1500 9000; do
   ip -n "$ns" link set aoet mtu "$mtu"
@@ -93,7 +95,6 @@ for mtu in 1500 9000; do
           out=$(ip netns exec "$ns" "${client_prefix[@]}" "$aoe_load" -i aoei -c "$clients" \
             -w "$window" -T "$secs" -q) || [[ $? == 3 ]]
           after=$(bench_cpu_ticks "$BENCH_PID")
-          field() { tr ' ' '\n' <<<"$out" | sed -n "s/^$1=//p"; }
           mib_s=$(field MiBps) frames_s=$(field reqps) retransmits=$(field retrans)
           requests=$(awk -v r="$frames_s" -v s="$(field secs)" 'BEGIN { printf "%d", r * s }')
         else

@@ -148,9 +148,11 @@ void BmcClient::Reset() {
   std::vector<std::string> prefs =
       power == "Off" ? std::vector<std::string>{"On", "ForceOn", "PowerCycle"}
                      : std::vector<std::string>{"ForceRestart", "GracefulRestart", "PowerCycle"};
+  // A BMC that lists no allowed values takes them all.
+  auto may = [&allowed](const std::string& t) { return allowed.empty() || Contains(allowed, t); };
   std::string type;
   for (const auto& p : prefs) {
-    if (allowed.empty() || Contains(allowed, p)) {
+    if (may(p)) {
       type = p;
       break;
     }
@@ -174,9 +176,8 @@ void BmcClient::Reset() {
   // Nothing showed that the host went down or started a new boot: power
   // it off and on, a transition PowerState cannot hide, with the CD boot
   // override set again.
-  bool can_off = allowed.empty() || Contains(allowed, "ForceOff");
-  std::string on = allowed.empty() || Contains(allowed, "On") ? "On" : "ForceOn";
-  if (!can_off || !(allowed.empty() || Contains(allowed, on))) {
+  std::string on = may("On") ? "On" : "ForceOn";
+  if (!may("ForceOff") || !may(on)) {
     throw BmcError(Failure::kPower,
                    fmt::format("{}: no sign that the host restarted after {} (PowerState stays On, "
                                "no boot progress), and it offers no ForceOff and On to make sure",

@@ -49,10 +49,7 @@ InterfaceInfo LookupInterface(const std::string& name) {
 }
 
 PacketSocket::PacketSocket(const InterfaceInfo& iface, const PacketSocketOptions& options)
-    : batch_(options.batch ? options.batch : 1),
-      msgs_(batch_),
-      iovs_(batch_),
-      peeked_views_(batch_) {
+    : batch_(options.batch ? options.batch : 1), msgs_(batch_), iovs_(batch_) {
   uint16_t proto = htons(options.ethertype);
   fd_.Reset(socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, proto));
   if (!fd_.valid()) {
@@ -137,7 +134,8 @@ void PacketSocket::SetUpRing(const PacketSocketOptions& options, const std::stri
   int version = TPACKET_V2;
   if (setsockopt(fd_.get(), SOL_PACKET, PACKET_VERSION, &version, sizeof version) != 0) {
     Fail("TPACKET_V2 on " + iface);
-  }  // A slot holds the frame header, the address, alignment, an Ethernet
+  }
+  // A slot holds the frame header, the address, alignment, an Ethernet
   // header with a VLAN tag, and the payload. Slots and blocks are powers of
   // two, so a block holds whole slots and the slots follow one another.
   size_t need = TPACKET_ALIGN(TPACKET2_HDRLEN) + 16 + 18 + options.mtu;
@@ -209,16 +207,8 @@ size_t PacketSocket::Receive(std::span<const std::span<uint8_t>> bufs, std::span
                              int timeout_ms) {
   size_t n = std::min({bufs.size(), lens.size(), batch_});
   if (n == 0) return 0;
-  if (map_) {
-    std::span<std::span<const uint8_t>> views(peeked_views_.data(), n);
-    size_t got = Peek(views, timeout_ms);
-    for (size_t i = 0; i < got; ++i) {
-      lens[i] = std::min(views[i].size(), bufs[i].size());
-      std::memcpy(bufs[i].data(), views[i].data(), lens[i]);
-    }
-    Release();
-    return got;
-  }
+  // With a ring the frames never reach the socket's queue: Peek reads them.
+  if (map_) throw std::logic_error("Receive on a packet socket with a receive ring");
   // One system call per batch: block until the first frame (or the
   // timeout, via SO_RCVTIMEO), then take whatever else is already queued.
   timeout_ms = std::max(timeout_ms, 1);  // 0 would mean "forever" to SO_RCVTIMEO

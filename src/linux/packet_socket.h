@@ -73,11 +73,12 @@ class PacketSocket {
   // With a receive ring: how many frames it holds (else 0).
   size_t ring_frames() const { return rx_.frames; }
 
-  // Waits up to timeout_ms for frames, then receives up to
-  // min(bufs.size(), batch()) of them without blocking. lens[i] gets each
-  // frame's length (truncated to the buffer). Returns the count; 0 on timeout
-  // or EINTR. Throws std::system_error on any other failure, e.g. ENETDOWN
-  // (once) when the interface goes down or is removed.
+  // Without a receive ring (with one, use Peek): waits up to timeout_ms for
+  // frames, then receives up to min(bufs.size(), batch()) of them without
+  // blocking. lens[i] gets each frame's length (truncated to the buffer).
+  // Returns the count; 0 on timeout or EINTR. Throws std::system_error on
+  // any other failure, e.g. ENETDOWN (once) when the interface goes down or
+  // is removed.
   size_t Receive(std::span<const std::span<uint8_t>> bufs, std::span<size_t> lens, int timeout_ms);
 
   // Sends the frames (each a complete Ethernet frame) in batches; returns how
@@ -85,9 +86,10 @@ class PacketSocket {
   size_t Send(std::span<const std::span<const uint8_t>> frames);
   bool SendOne(std::span<const uint8_t> frame);
 
-  // With a receive ring: waits up to timeout_ms for frames, then points `out` at up
-  // to out.size() received frames, in the ring, in arrival order. They stay
-  // valid until Release(), which must come before the next Peek. Returns
+  // With a receive ring: waits up to timeout_ms for frames, then points `out`
+  // at up to out.size() received frames, in the ring, in arrival order. They
+  // stay valid until Release() or the next Peek, which releases them first
+  // (a caller done with them early gives the slots back sooner). Returns
   // the count; 0 on timeout. Throws std::system_error on a socket error
   // (ENETDOWN once when the interface goes down or is removed).
   size_t Peek(std::span<std::span<const uint8_t>> out, int timeout_ms);
@@ -114,7 +116,6 @@ class PacketSocket {
   size_t map_size_ = 0;
   Ring rx_;
   size_t peeked_ = 0;
-  std::vector<std::span<const uint8_t>> peeked_views_;  // Receive's, with rings
 };
 
 }  // namespace isoboot::sys

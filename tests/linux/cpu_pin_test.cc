@@ -2,7 +2,6 @@
 
 #include <pthread.h>
 #include <sched.h>
-#include <unistd.h>
 
 #include <thread>
 #include <vector>
@@ -106,9 +105,8 @@ TEST(AdaptivePin, NegativeCpuLeavesTheThreadAlone) {
   t.join();
 }
 
+// CPU 1 is outside the thread's set whether or not the machine has it.
 TEST(AdaptivePin, NeverLeavesTheCpusTheThreadWasGiven) {
-  long online = sysconf(_SC_NPROCESSORS_ONLN);
-  if (online < 2) GTEST_SKIP() << "needs two CPUs";  // this machine's CI has two
   std::thread t([] {
     cpu_set_t only0;
     CPU_ZERO(&only0);
