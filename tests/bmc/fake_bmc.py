@@ -21,9 +21,19 @@ BootOnNextServerReset are consumed by the power-on); otherwise its firmware
 tries only a blank disk (-boot strict=on) and says "No bootable device", so a
 flow that forgets the override fails visibly. Its serial console is appended
 to VM_DIR/console.log; VM_DIR/vm.log lists each power-on.
+
+With --vm-ipmi the VM also has a real IPMI BMC, OpenIPMI's ipmi_sim (started
+here, stopped on exit): QEMU's ipmi-bmc-extern device (an isa-ipmi-kcs
+interface for the guest) connects to it over a socket, and it serves IPMI
+over LAN (lanplus) on --ipmi-address:623 with the same user and password,
+with Serial-over-LAN on the VM's serial port (a TCP socket QEMU listens on,
+which ipmi_sim connects to when a SOL session starts; console.log still gets
+every byte). With --vm-user-net the VM has a NIC on QEMU's user network: the
+guest's 10.0.2.2 is this process's 127.0.0.1, so a live system can reach
+servers the test runs on loopback, and nothing else.
 """
 import argparse, base64, hashlib, copy, http.server, json, os, shutil, signal, ssl, subprocess, sys
-import threading, time, urllib.request, uuid
+import socket, threading, time, urllib.request, uuid
 
 P = argparse.ArgumentParser()
 P.add_argument("--mockups", required=True)
@@ -34,7 +44,8 @@ P.add_argument("--key", required=True)
 P.add_argument("--port-file", required=True)
 P.add_argument("--log", required=True)
 P.add_argument("--user", default="admin")
-P.add_argument("--password", required=True)
+P.add_argument("--password", help="the BMC password (or --password-env)")
+P.add_argument("--password-env", help="read the BMC password from this variable (not in argv)")
 P.add_argument("--session-limit", type=int, default=4)
 P.add_argument("--never-mount", action="store_true")
 P.add_argument("--never-power-on", action="store_true",
@@ -58,9 +69,16 @@ P.add_argument("--hang-on", default="", help="hold the first GET of this path fo
 P.add_argument("--vm-dir", default="", help="drive a real QEMU VM (see above) kept in this dir")
 P.add_argument("--vm-firmware", choices=["bios", "uefi"], default="bios",
                help="SeaBIOS (-machine pc) or OVMF (-machine q35)")
+P.add_argument("--vm-ipmi", action="store_true", help="an ipmi_sim BMC with SOL for the VM")
+P.add_argument("--ipmi-address", default="127.0.0.1", help="with --vm-ipmi: IPMI LAN address")
+P.add_argument("--vm-user-net", action="store_true", help="a NIC on QEMU's user network")
 P.add_argument("--vm-accel", default="tcg")
 P.add_argument("--vm-mem", default="512")
 A = P.parse_args()
+if A.password_env:
+    A.password = os.environ.get(A.password_env)
+if not A.password:
+    P.error("--password or --password-env (a variable that is set) is required")
 SAMPLES = os.path.join(A.mockups, "sushy-samples")
 R = "/redfish/v1"
 lock = threading.RLock()
@@ -189,9 +207,67 @@ class Vm:
             f.truncate(1 << 20)
         if A.vm_firmware == "uefi":
             shutil.copy("/usr/share/OVMF/OVMF_VARS_4M.fd", os.path.join(d, "OVMF_VARS.fd"))
+        self.ipmi_sim = None
+        if A.vm_ipmi:
+            self.start_ipmi_sim()
+
+    def start_ipmi_sim(self):
+        """ipmi_sim for the VM: its VM port for QEMU's ipmi-bmc-extern, and SOL
+        connecting to the port QEMU's serial port listens on."""
+        self.vm_port, self.sol_port = free_port(), free_port()
+        conf = os.path.join(self.dir, "ipmi-lan.conf")
+        # Quoted fields of lan.conf cannot hold a quote; IPMI 2.0 passwords
+        # are at most 20 bytes.
+        if '"' in A.password + A.user or len(A.password) > 20:
+            sys.exit("--vm-ipmi: the password must be at most 20 bytes, without quotes")
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write('name "isobootvm"\n'
+                    "set_working_mc 0x20\n"
+                    "  startlan 1\n"
+                    "    addr %s 623\n"
+                    "    priv_limit admin\n"
+                    "    allowed_auths_admin none md2 md5 straight\n"
+                    "    guid a123456789abcdefa123456789abcdef\n"
+                    "  endlan\n"
+                    "  serial 15 127.0.0.1 %d codec VM\n"
+                    '  sol "tcp:127.0.0.1:%d" 115200\n'
+                    '  user 2 true "%s" "%s" admin 10 none md2 md5 straight\n'
+                    % (A.ipmi_address, self.vm_port, self.sol_port, A.user, A.password))
+        emu = os.path.join(self.dir, "ipmi-sim.emu")
+        with open(emu, "w") as f:
+            f.write("mc_setbmc 0x20\n"
+                    "mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02\n"
+                    "mc_enable 0x20\n")
+        state_dir = os.path.join(self.dir, "ipmi-state")
+        os.makedirs(state_dir, exist_ok=True)
+        self.ipmi_sim = subprocess.Popen(["ipmi_sim", "-n", "-c", conf, "-f", emu, "-s", state_dir],
+                                         stdin=subprocess.DEVNULL, preexec_fn=die_with_parent,
+                                         stdout=open(os.path.join(self.dir, "ipmi_sim.out"), "a"),
+                                         stderr=subprocess.STDOUT)
+        # Up when it takes IPMI on UDP 623 (bounded: 10 s).
+        for _ in range(100):
+            if self.ipmi_sim.poll() is not None:
+                sys.exit("ipmi_sim exited: see " + os.path.join(self.dir, "ipmi_sim.out"))
+            if udp_port_bound(A.ipmi_address, 623):
+                return
+            time.sleep(0.1)
+        self.close()
+        sys.exit("ipmi_sim did not bind %s:623" % A.ipmi_address)
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
+
+    def close(self):
+        """Stops the VM and ipmi_sim (by the PIDs this process started)."""
+        self.stop()
+        if self.ipmi_sim is not None and self.ipmi_sim.poll() is None:
+            self.ipmi_sim.terminate()
+            try:
+                self.ipmi_sim.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.ipmi_sim.kill()
+                self.ipmi_sim.wait()
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
@@ -206,9 +282,19 @@ class Vm:
     def start(self, image, from_cd):
         # -nographic, not -display none: with -display none SeaBIOS printed
         # nothing on the serial port here (no "No bootable device" to see).
+        console = os.path.join(self.dir, "console.log")
+        if A.vm_ipmi:
+            # The serial port listens for ipmi_sim's SOL; the log gets every
+            # byte, connected or not.
+            con = ["-chardev", "socket,id=con,host=127.0.0.1,port=%d,server=on,wait=off,"
+                               "logfile=%s,logappend=on" % (self.sol_port, console),
+                   "-chardev", "socket,id=ipmi0,host=127.0.0.1,port=%d,reconnect=1" % self.vm_port,
+                   "-device", "ipmi-bmc-extern,chardev=ipmi0,id=bmc0",
+                   "-device", "isa-ipmi-kcs,bmc=bmc0"]
+        else:
+            con = ["-chardev", "file,id=con,append=on,path=" + console]
         args = ["qemu-system-x86_64", "-nodefaults", "-nographic", "-no-reboot",
-                "-m", A.vm_mem, "-smp", "1", "-accel", A.vm_accel, "-boot", "strict=on",
-                "-chardev", "file,id=con,append=on,path=" + os.path.join(self.dir, "console.log"),
+                "-m", A.vm_mem, "-smp", "1", "-accel", A.vm_accel, "-boot", "strict=on"] + con + [
                 "-serial", "chardev:con",
                 "-drive", "if=none,id=hd0,format=raw,file=" + self.blank,
                 "-device", "ide-hd,drive=hd0,bus=ide.0,bootindex=%d" % (1 if from_cd else 0)]
@@ -220,6 +306,8 @@ class Vm:
                                os.path.join(self.dir, "OVMF_VARS.fd")]
         else:
             args += ["-machine", "pc"]
+        if A.vm_user_net:
+            args += ["-netdev", "user,id=n0", "-device", "e1000,netdev=n0,romfile="]
         if image:
             # QEMU's option syntax doubles commas inside a value.
             args += ["-drive", "if=none,id=cd0,file.driver=http,format=raw,media=cdrom,"
@@ -231,6 +319,29 @@ class Vm:
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                      stdout=open(os.path.join(self.dir, "qemu.out"), "a"),
                                      stderr=subprocess.STDOUT)
+
+
+def die_with_parent():
+    """In a child before exec: SIGTERM when the thread that started it ends
+    (for ipmi_sim, started by the main thread: when this process dies, however
+    it dies). Not for QEMU: the request threads that start it end at once."""
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def udp_port_bound(address, port):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((address, port))
+        except OSError:
+            return True
+        return False
 
 
 vm = Vm(A.vm_dir) if A.vm_dir else None
@@ -627,7 +738,7 @@ def dump_state(*_):
 
 def stop(*_):
     if vm:
-        vm.stop()
+        vm.close()
     sys.exit(0)
 
 
@@ -641,4 +752,4 @@ try:
     srv.serve_forever()
 finally:
     if vm:
-        vm.stop()
+        vm.close()

@@ -199,12 +199,14 @@ fi
 # image as the UEFI entry (boot/x86_64/efi, also a GPT partition of the
 # hybrid image), and one menu entry in each booting the live system from the
 # CD with kiwi-live's root=live:CDLABEL=<volume id> (90kiwi-live's
-# parse-kiwi-live.sh) on the serial console. The embedded GRUB config finds
+# parse-kiwi-live.sh) on the serial console, with isoboot.shell: booted from
+# its CD, the live system stays up with a shell on that console, as a real
+# live ISO gives its console a login. The embedded GRUB config finds
 # the CD by its label and reads the menu from boot/grub2/grub.cfg on it.
 # Uses WORK_DIR for scratch; sets xorriso_boot to xorriso's boot options.
 make_cd_bootable() {  # ISO_DIR WORK_DIR
   local tree=$1 tmp=$2 loader=boot/x86_64/loader
-  local append="root=live:CDLABEL=$volid console=ttyS0"
+  local append="root=live:CDLABEL=$volid console=ttyS0 isoboot.shell"
   mkdir -p "$tmp" "$tree/boot/grub2" "$tree/isolinux"
   cp /usr/lib/ISOLINUX/isolinux.bin /usr/lib/syslinux/modules/bios/ldlinux.c32 "$tree/isolinux/"
   # isolinux 6.04 looks for ldlinux.c32 and isolinux.cfg in fixed places

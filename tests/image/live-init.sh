@@ -6,6 +6,10 @@
 # /dev/etherd device for AoE, the medium kiwi-live mounted (/dev/sr0 from a
 # CD), the files behind loop devices for a root downloaded over HTTP, the
 # size of /dev/nbd0 for NBD), and powers off.
+# With isoboot.shell (the CD's own menu entries) it then prints
+# ISOBOOT-LIVE-SHELL and runs a shell on the console instead, as a live
+# system's console gives its operator a login, and powers off when the shell
+# ends.
 # With isoboot.up=URL on the kernel command line it first tells the boot
 # server it is up by fetching URL (bounded, and never failing the boot).
 export PATH=/bin:/sbin
@@ -13,10 +17,13 @@ mount -t proc proc /proc 2>/dev/null
 mount -t sysfs sysfs /sys 2>/dev/null
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 exec >/dev/console 2>&1 </dev/console
-up=""
+up="" shell=""
 read -r cmdline </proc/cmdline
 for arg in $cmdline; do
-  case $arg in isoboot.up=*) up=${arg#isoboot.up=} ;; esac
+  case $arg in
+    isoboot.up=*) up=${arg#isoboot.up=} ;;
+    isoboot.shell) shell=1 ;;
+  esac
 done
 # Bounded by timeout, not wget -T: bookworm's busybox 1.35 wget segfaults
 # with -T.
@@ -37,6 +44,10 @@ done
 echo "ISOBOOT-LIVE-ROOT: $(grep ' / / ' /proc/self/mountinfo | head -n1)"
 echo "ISOBOOT-LIVE-UPTIME: $(cut -d' ' -f1 /proc/uptime)"
 echo "ISOBOOT-LIVE-END"
+if [ -n "$shell" ]; then
+  echo "ISOBOOT-LIVE-SHELL"
+  PS1='live# ' sh -i
+fi
 sync
 poweroff -f
 echo o >/proc/sysrq-trigger
