@@ -7,15 +7,36 @@
 # client from it and shows the client's console and the server's
 # per-client milestones, ending with one verdict line. Cleans up after
 # itself, also on Ctrl-C. First run: ~10 minutes (the ISO build); later: ~2.
+#
+# scripts/demo.sh --bmc: the second demo, on the same ISO, the BMC way: a
+# powered-off QEMU host behind a fake iLO 5 (Redfish, the real iLO 5 tree)
+# and a real IPMI BMC (OpenIPMI's ipmi_sim) for its console; `isoboot bmc
+# boot --serve live.iso --console` boots it from the ISO as its virtual CD and
+# hands over the SOL console, where a file is written and the RAM overlay is
+# backed up to `isoboot serve --backup-dir`; a second `isoboot bmc boot`
+# restarts the host (the file is gone) and `isoboot overlay restore` brings it
+# back. It is tests/bmc/seed_flow_slow_test.sh, shown as it goes (~3 minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$PWD
+mode=${1:-}
+[[ -z $mode || $mode == --bmc ]] || { echo "usage: scripts/demo.sh [--bmc]" >&2; exit 2; }
 scripts/deps.sh build test qemu kiwi
 echo "demo: building isoboot" >&2
 scripts/build.sh release isoboot >/dev/null
 bin=$src/build/release/src/cli/isoboot
 echo "demo: building (or reusing) the demo KIWI live ISO" >&2
 iso=$(tests/image/build-kiwi-live.sh "${KIWI_CACHE:-/var/cache/isoboot/kiwi}")
+if [[ $mode == --bmc ]]; then
+  start=$SECONDS
+  if BMC_SEED_SHOW=1 BMC_SEED_CASES=ilo5:bios ISOBOOT_BIN=$bin ISOBOOT_SOURCE_DIR=$src \
+    tests/bmc/seed_flow_slow_test.sh; then
+    echo "demo: booted $(basename "$iso") through the BMC (iLO 5, virtual CD over HTTP from isoboot) twice in $((SECONDS - start)) s; the overlay backup came back after the reboot"
+    exit 0
+  fi
+  echo "demo: FAILED: see above"
+  exit 1
+fi
 # shellcheck source=tests/qemu/lib.sh
 source tests/qemu/lib.sh
 

@@ -9,7 +9,7 @@ declare -A groups=(
   [test]="xorriso cpio lz4 xz-utils bzip2 squashfs-tools iproute2 vblade aoetools tcpdump procps python3 curl libarchive-tools attr acl openssl ipmitool tftp-hpa atftp isc-dhcp-client isc-dhcp-relay dnsmasq-base busybox-static zstd bc nftables ndisc6 openssh-server openssh-client libnbd-bin nbd-client nbdkit qemu-utils gnutls-bin prometheus nginx-light"
   [fuzz]="clang libclang-rt-14-dev"
   [bench]="time bc hyperfine nginx-light wrk tftpd-hpa nbdkit libnbd-bin qemu-utils"
-  [qemu]="qemu-system-x86 qemu-block-extra busybox-static linux-image-amd64 kmod xz-utils cpio ipxe-qemu ovmf pxelinux syslinux-common ipxe chromium"
+  [qemu]="qemu-system-x86 qemu-block-extra busybox-static linux-image-amd64 kmod xz-utils cpio ipxe-qemu ovmf pxelinux syslinux-common ipxe chromium openipmi ipmitool binutils"
   # kiwi: also the other test images (tests/image/build-live-build.sh: live-build)
   # and the NBD peer of tests/e2e/http_root_slow_test.sh (nbdkit, nbdinfo);
   # isolinux, GRUB (EFI), mtools and dosfstools make the KIWI ISO bootable as a CD.

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # `isoboot bmc boot` takes a powered-off host to its live system through
-# virtual media: the fake BMC (tests/bmc/fake_bmc.py --vm-dir, the real iLO 5
-# tree) drives a QEMU VM whose CD is the inserted URL, read by QEMU's HTTP
-# block driver with Range requests from `isoboot serve --http-only`, and
-# which boots that CD only after a CD boot override. Per firmware
-# (BMC_VM_FIRMWARE, default "bios uefi"): `isoboot bmc boot --iso URL`
-# against the Off host must exit 0 and the VM's console must show the KIWI
-# test image's ISOBOOT-LIVE-OK with its root from /dev/sr0. Then, once
+# virtual media: the fake BMC (tests/bmc/fake_bmc.py --vm-dir, with a real
+# vendor tree) drives a QEMU VM whose CD is the inserted URL, read by QEMU's
+# HTTP block driver with Range requests from `isoboot serve --http-only`, and
+# which boots that CD only after a CD boot override. Per vendor and firmware
+# (BMC_VM_CASES, default "ilo5:uefi ami:bios"; seed_flow_slow_test.sh boots
+# ilo5:bios and ami:uefi): `isoboot bmc boot --iso URL` against the Off host
+# must exit 0 and the VM's console must show the KIWI test image's
+# ISOBOOT-LIVE-OK with its root from /dev/sr0. Then, once
 # (BIOS), the same steps without the override (InsertMedia and Reset On sent
 # to the fake directly) must not boot the CD: SeaBIOS tries only its blank
 # disk and says "No bootable device", and no marker appears.
@@ -14,8 +15,8 @@
 # Everything runs in a network namespace holding only loopback, made and
 # removed here. Prints seconds from `isoboot bmc boot` to the marker.
 # E2E_TIMEOUT bounds each boot (default 420 s).
-# Not covered yet (issue 13, part 2 on): AMI/Gigabyte and the other vendor
-# trees, iDRAC's ImportSystemConfiguration boot-once, IPMI SOL.
+# Not covered: the other vendor trees (iDRAC's ImportSystemConfiguration
+# boot-once among them) on a VM.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src=$(cd "$here/../.." && pwd)
@@ -23,7 +24,7 @@ src=$(cd "$here/../.." && pwd)
 source "$src/tests/qemu/lib.sh"
 bin=${ISOBOOT_BIN:?ISOBOOT_BIN must name the isoboot binary}
 timeout=${E2E_TIMEOUT:-420}
-read -r -a firmwares <<<"${BMC_VM_FIRMWARE:-bios uefi}"
+read -r -a cases <<<"${BMC_VM_CASES:-ilo5:uefi ami:bios}"
 fail() { echo "FAIL: $*"; exit 1; }
 
 qemu_need_http_driver
@@ -42,13 +43,14 @@ qemu_wait_log "$tmp/serve.log" "ready:" || fail "serve did not start"
 url=$(grep -o 'the image is at [^ ]*' "$tmp/serve.log" | head -n1 | cut -d' ' -f5)
 [[ $url == http://127.0.0.1:*/live.iso ]] || fail "no image URL in serve's log"
 
-# Starts a fake iLO 5 for an Off VM with FIRMWARE in DIR; sets bmc (host:port).
-start_fake() {  # DIR FIRMWARE
+# Starts a fake BMC of VENDOR for an Off VM with FIRMWARE in DIR; sets bmc
+# (host:port).
+start_fake() {  # DIR VENDOR FIRMWARE
   local dir=$1 i
   mkdir -p "$dir"
   qemu_bg_start "$ns" "$dir/fake.out" python3 "$here/fake_bmc.py" --mockups "$here/redfish-mockups" \
-    --profile ilo5 --cert "$tmp/cert.pem" --key "$tmp/key.pem" --port-file "$dir/port" \
-    --log "$dir/requests" --password "$BMC_PW" --power Off --vm-dir "$dir/vm" --vm-firmware "$2"
+    --profile "$2" --cert "$tmp/cert.pem" --key "$tmp/key.pem" --port-file "$dir/port" \
+    --log "$dir/requests" --password-env BMC_PW --power Off --vm-dir "$dir/vm" --vm-firmware "$3"
   for ((i = 0; i < 100; i++)); do
     [[ -s $dir/port ]] && break
     sleep 0.1
@@ -70,9 +72,10 @@ wait_console() {  # LOG REGEX TIMEOUT QEMU_OUT
 }
 
 status=0
-for fw in "${firmwares[@]}"; do
-  dir=$tmp/$fw
-  start_fake "$dir" "$fw"
+for case in "${cases[@]}"; do
+  vendor=${case%%:*} fw=${case#*:}
+  dir=$tmp/$vendor-$fw
+  start_fake "$dir" "$vendor" "$fw"
   start=$SECONDS
   rc=0
   ip netns exec "$ns" "$bin" bmc boot --bmc "$bmc" --user admin --password-env BMC_PW \
@@ -91,10 +94,10 @@ for fw in "${firmwares[@]}"; do
   n206=$(grep -c 'GET /live.iso 206' "$tmp/serve.log" || true)
   ((n206 > 2)) || problems+=("isoboot served only $n206 Range responses")
   if ((${#problems[@]} == 0)); then
-    echo "$fw: isoboot bmc boot to ISOBOOT-LIVE-OK in ${secs} s"
+    echo "$vendor $fw: isoboot bmc boot to ISOBOOT-LIVE-OK in ${secs} s"
   else
     status=1
-    echo "FAIL $fw: ${problems[*]}"
+    echo "FAIL $vendor $fw: ${problems[*]}"
     echo "--- bmc boot"; cat "$dir/boot.out"
     echo "--- console (last 30 lines)"; tail -n 30 "$console" 2>/dev/null || true
     echo "--- vm"; cat "$dir/vm/qemu.out" 2>/dev/null || true
@@ -105,7 +108,7 @@ done
 
 # Without the override the CD is attached but never booted.
 dir=$tmp/no-override
-start_fake "$dir" bios
+start_fake "$dir" ilo5 bios
 curl_bmc() {  # PATH JSON
   ip netns exec "$ns" curl -sS --fail --max-time 20 --cacert "$tmp/cert.pem" -u "admin:$BMC_PW" \
     -H 'Content-Type: application/json' -d "$2" "https://$bmc/redfish/v1$1" >/dev/null
