@@ -40,6 +40,37 @@ std::string SchemeProtocol(const std::string& url) {
   return url.rfind("https:", 0) == 0 ? "HTTPS" : "HTTP";
 }
 
+// What the image URL answers from this host (a HEAD, 5 s at most), for the
+// message when the BMC never mounts it: the BMC does not say why. "" for
+// URLs that are not HTTP(S) (NFS, CIFS).
+std::string ProbeFromHere(const std::string& url, const std::stop_token& stop) {
+  if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) return "";
+  try {
+    HttpOptions options;
+    options.timeout_ms = 5000;
+    options.connect_timeout_ms = 3000;
+    HttpClient http(options);
+    HttpRequest head;
+    head.method = "HEAD";
+    head.url = url;
+    auto r = http.Send(head, stop);
+    if (!r) {
+      // "HEAD URL: reason" -> "reason"
+      const std::string& m = r.error().message;
+      auto colon = m.find(": ", 5 + url.size());
+      return "from here: " + (colon == std::string::npos ? m : m.substr(colon + 2));
+    }
+    if (r->status >= 200 && r->status < 300) {
+      std::string length = r->Header("content-length");
+      return fmt::format("from here it answers {}{}, so the BMC cannot reach it or refuses it",
+                         r->status, length.empty() ? "" : " with " + length + " bytes");
+    }
+    return fmt::format("from here it answers {}", r->status);
+  } catch (const std::exception& e) {
+    return std::string("from here: ") + e.what();
+  }
+}
+
 }  // namespace
 
 void BmcClient::Eject() {
@@ -175,13 +206,15 @@ void BmcClient::VerifyMounted(const std::string& path, const std::string& url) {
     Progress("waiting for the BMC to mount the image");
     Sleep();
   }
+  std::string probe = ProbeFromHere(url, options_.stop);
   throw BmcError(Failure::kNotMounted,
                  fmt::format("{}: the BMC accepted {} but did not mount it after {} checks "
                              "(Inserted={}, ConnectedVia={}{}); check that the BMC can reach "
-                             "that URL",
+                             "that URL{}",
                              host_, url, options_.verify_polls, m.inserted,
                              m.connected_via.empty() ? "?" : m.connected_via,
-                             m.redirection.empty() ? "" : ", RedirectionStatus=" + m.redirection));
+                             m.redirection.empty() ? "" : ", RedirectionStatus=" + m.redirection,
+                             probe.empty() ? "" : " (" + probe + ")"));
 }
 
 }  // namespace isoboot::bmc

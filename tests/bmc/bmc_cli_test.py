@@ -308,6 +308,18 @@ class Failures(Base):
         fake, res = self.boot("ilo5", "--never-mount", expect=7)
         self.assertIn("did not mount it", res[2])
         self.assertIn("Inserted=false", res[2])
+        # The image answers isoboot itself: the message says so.
+        self.assertIn("(from here it answers 200 with ", res[2])
+        self.assertFalse(any("Reset" in p for _, p, _ in S(fake)))
+
+    def test_unreachable_url(self):
+        fake = Fake("ilo5")
+        res = self.go(fake, "boot", "--iso", "http://127.0.0.1:9/nobody.iso", expect=7)
+        fake.stop()
+        errors = [l for l in res[2].splitlines() if l.startswith("isoboot: error:")]
+        self.assertEqual(len(errors), 1, res[2])
+        self.assertIn("did not mount it", errors[0])
+        self.assertRegex(errors[0], r"\(from here: .*[Cc]onnect.*\)$")
         self.assertFalse(any("Reset" in p for _, p, _ in S(fake)))
 
     def test_never_powers_on(self):

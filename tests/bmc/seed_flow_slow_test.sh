@@ -262,7 +262,7 @@ start_fake "$dir" ilo5 bios
 rc=0
 ip netns exec "$ns" "$bin" bmc boot --bmc "$bmc" --user admin --password-env BMC_PW \
   --ca "$tmp/cert.pem" --iso http://127.0.0.1:9/nobody.iso --poll-interval 0.5 --mount-timeout 5 >"$dir/out" 2>&1 || rc=$?
-if ((rc == 7)) && [[ $(grep -c 'isoboot: error:' "$dir/out") == 1 ]]; then
+if ((rc == 7)) && [[ $(grep -c 'isoboot: error:' "$dir/out") == 1 ]] && grep -q '(from here: .*onnect' "$dir/out"; then
   echo "unreachable URL: exit 7, $(grep 'isoboot: error:' "$dir/out")"
 else
   status=1
