@@ -1,5 +1,6 @@
 // `isoboot bmc status|insert|eject|boot|console`: drive BMCs over Redfish
-// (virtual CD from a URL, one-time boot, reset) and attach the SOL console.
+// (virtual CD from a URL or network boot, one-time boot, reset) and attach
+// the SOL console.
 // The password comes from an environment variable, a file or a no-echo
 // prompt, never from argv; it is never logged or put in a URL.
 
@@ -54,6 +55,7 @@ struct BmcArgs {
   bool insecure = false;
   bool json_out = false;
   bool console = false;
+  std::string via = "cd";  // boot: "cd" (virtual media) or "pxe"
   std::string boot_mode;
   double poll_interval = 3;
   double mount_timeout = 60;
@@ -189,8 +191,8 @@ bmc::ClientOptions ClientOptionsFrom(const BmcArgs& a, std::stop_token stop) {
 // value, as it runs on the fleet's threads.
 bmc::HostAction MakeAction(const BmcArgs& a, std::string iso, bmc::Credentials credentials,
                            bmc::ClientOptions options, Logger log, bmc::PulledBytesFn pulled) {
-  return [action = a.action, iso = std::move(iso), credentials = std::move(credentials),
-          options = std::move(options), log = std::move(log),
+  return [action = a.action, via = a.via, iso = std::move(iso),
+          credentials = std::move(credentials), options = std::move(options), log = std::move(log),
           pulled = std::move(pulled)](const std::string& host, const bmc::ProgressFn& progress) {
     bmc::BmcClient client(host, credentials, options, log, progress);
     json fields = json::object();
@@ -200,9 +202,12 @@ bmc::HostAction MakeAction(const BmcArgs& a, std::string iso, bmc::Credentials c
       client.Insert(iso);
     } else if (action == "eject") {
       client.Eject();
+    } else if (action == "boot" && via == "pxe") {
+      client.NetBoot();
     } else if (action == "boot") {
       client.Boot(iso);
     }
+    if (action == "boot") fields["via"] = via;
     fields["vendor"] = client.profile().name;
     if (pulled) {
       if (auto bytes = pulled(host)) fields["bytes_pulled"] = *bytes;
@@ -280,7 +285,16 @@ int RunConsole(const bmc::SolOptions& sol) {
 int RunBmc(const BmcArgs& a) {
   Logger log = GetLogger("bmc");
   try {
-    if ((a.action == "insert" || a.action == "boot") && a.iso.empty() && a.serve_image.empty()) {
+    if (a.via == "pxe" && a.action != "boot") {
+      throw BmcError(Failure::kUsage, "--via pxe goes with boot");
+    }
+    if (a.via == "pxe" && (!a.iso.empty() || !a.serve_image.empty())) {
+      throw BmcError(Failure::kUsage,
+                     "--via pxe boots from the network and mounts nothing: drop --iso and --serve "
+                     "(or boot --via cd)");
+    }
+    if ((a.action == "insert" || a.action == "boot") && a.via == "cd" && a.iso.empty() &&
+        a.serve_image.empty()) {
       throw BmcError(Failure::kUsage, "--iso URL or --serve IMAGE is required for " + a.action);
     }
     if (a.console && a.action != "boot") {
@@ -339,6 +353,9 @@ int RunBmc(const BmcArgs& a) {
           fmt::print(stderr, "isoboot: error: {}\n", r.error);
         } else if (r.fields.contains("status")) {
           PrintStatus(r.host, r.fields["status"]);
+        } else if (r.fields.contains("via")) {
+          fmt::print("{}: booting via {} ({})\n", r.host, r.fields["via"].get<std::string>(),
+                     r.fields["vendor"].get<std::string>());
         }
       }
     }
@@ -372,6 +389,11 @@ void AddBmcCommand(CLI::App& app, Run& run) {
   cmd->add_option("--password-env", args->password_env, "read the password from this variable");
   cmd->add_option("--password-file", args->password_file, "read the password from this file");
   cmd->add_option("--iso", args->iso, "URL of the ISO image the BMC should mount");
+  cmd->add_option("--via", args->via,
+                  "boot: cd (the --iso image as a virtual CD) or pxe (one-time network boot, "
+                  "no media)")
+      ->check(CLI::IsMember({"cd", "pxe"}))
+      ->capture_default_str();
   cmd->add_option("--ca", args->ca, "CA certificate file to verify the BMC with");
   cmd->add_flag("--insecure", args->insecure, "do not verify the BMC's TLS certificate");
   cmd->add_flag("--json", args->json_out, "print the result as JSON");

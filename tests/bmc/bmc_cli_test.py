@@ -303,6 +303,120 @@ class Vendors(Base):
         self.assertEqual(S(fake), [])
 
 
+PXE_ONCE = {"BootSourceOverrideTarget": "Pxe", "BootSourceOverrideEnabled": "Once"}
+
+
+class NetBoot(Base):
+    """`bmc boot --via pxe`: a one-time network boot, no virtual media touched."""
+
+    def pxe(self, profile, *flags, expect=0, extra=()):
+        fake = Fake(profile, *flags)
+        res = self.go(fake, "boot", "--via", "pxe", "--json", *extra, expect=expect)
+        fake.stop()
+        # Not one request about virtual media, not even a GET.
+        self.assertEqual([r["path"] for r in fake.requests() if "VirtualMedia" in r["path"]], [])
+        return fake, res
+
+    def check(self, fake, res, system, boot, reset):
+        # What the BMC took (refused attempts are each test's business).
+        took = [(m, p, b) for m, p, b, st in fake.mutations()
+                if st < 300 and not (p.endswith("Sessions") or "/Sessions/" in p)]
+        self.assertEqual(took, [("PATCH", system, {"Boot": boot}),
+                                ("POST", system + "/Actions/ComputerSystem.Reset",
+                                 {"ResetType": reset})])
+        st = fake.state()
+        self.assertEqual({k: st["system"]["Boot"][k] for k in PXE_ONCE}, PXE_ONCE)
+        self.assertEqual(st["booted_from"], "Pxe")
+        j = json.loads(res[1])
+        self.assertEqual((j["ok"], j["via"]), (True, "pxe"))
+        self.assertNotIn("bytes_pulled", j)
+
+    def test_ilo5(self):
+        # iLO refuses the PATCH during POST: retried; no BootOnNextServerReset (a CD flag).
+        fake, res = self.pxe("ilo5", "--post-busy", "2")
+        patches = [r for r in fake.mutations() if r[0] == "PATCH"]
+        self.assertEqual([(p, b, st) for _, p, b, st in patches],
+                         [(R + "/Systems/1", {"Boot": PXE_ONCE}, 400)] * 2 +
+                         [(R + "/Systems/1", {"Boot": PXE_ONCE}, 204)])
+        self.check(fake, res, R + "/Systems/1", PXE_ONCE, "ForceRestart")
+
+    def test_ami_sends_the_triple_with_if_match(self):
+        fake, res = self.pxe("ami", "--stale-etag")
+        reqs = fake.requests()
+        patches = [r for r in reqs if r["method"] == "PATCH"]
+        self.assertEqual([r["status"] for r in patches], [412, 204])  # stale ETag: GET, retry
+        i = reqs.index(patches[-1])
+        get = [r for r in reqs[:i] if r["method"] == "GET" and r["path"] == R + "/Systems/Self"][-1]
+        self.assertEqual(patches[-1]["headers"].get("If-Match"), get["reply_headers"]["ETag"])
+        boot = dict(PXE_ONCE, BootSourceOverrideMode="Legacy")
+        self.assertEqual(json.loads(patches[0]["body"]), {"Boot": boot})
+        self.check(fake, res, R + "/Systems/Self", boot, "ForceRestart")
+
+    def test_dmtf(self):
+        # The tree already says Pxe/Once: the PATCH in the log is what counts.
+        fake, res = self.pxe("dmtf")
+        self.check(fake, res, DMTF_SYS, PXE_ONCE, "ForceRestart")
+
+    def test_idrac_uses_the_standard_override(self):
+        fake, res = self.pxe("idrac")
+        self.check(fake, res, R + "/Systems/System.Embedded.1", PXE_ONCE, "ForceRestart")
+        self.assertIsNone(fake.state()["dell_boot_once"])  # no ImportSystemConfiguration
+
+    def test_openbmc_powered_off(self):
+        # Stock OpenBMC has no virtual media at all: PXE is how it boots.
+        fake, res = self.pxe("openbmc")
+        self.check(fake, res, R + "/Systems/system", PXE_ONCE, "On")
+        self.assertEqual(fake.state()["system"]["PowerState"], "On")
+
+    def test_restart_that_shows_nothing_sets_pxe_again(self):
+        fake, res = self.pxe("dmtf", "--restart-shows", "nothing")
+        self.assertEqual([(p.rsplit("/", 1)[-1], b) for _, p, b in S(fake)], [
+            ("437XR1138R2", {"Boot": PXE_ONCE}), ("ComputerSystem.Reset", {"ResetType": "ForceRestart"}),
+            ("ComputerSystem.Reset", {"ResetType": "ForceOff"}), ("437XR1138R2", {"Boot": PXE_ONCE}),
+            ("ComputerSystem.Reset", {"ResetType": "On"})])
+
+    def test_pxe_not_allowed(self):
+        fake, res = self.pxe("dmtf", "--boot-targets", "None,Cd,Hdd", expect=8)
+        j = json.loads(res[1])
+        self.assertIn("does not allow a boot override to Pxe (allowed: None, Cd, Hdd)", j["error"])
+        self.assertEqual(j["failure"], "boot-override")
+        self.assertEqual(S(fake), [])
+
+    def test_human_output_says_pxe(self):
+        fake = Fake("dmtf")
+        res = self.go(fake, "boot", "--via", "pxe")
+        self.assertEqual(res[1], "%s: booting via pxe (generic Redfish)\n" % fake.host)
+        self.assertIn("setting one-time network boot (Pxe)", res[2])
+
+    def test_usage_errors(self):
+        fake = Fake("dmtf")
+        for extra, says in ((("--iso", IMG_URL), "drop --iso and --serve"),
+                            (("--serve", FAKE), "drop --iso and --serve")):
+            res = self.go(fake, "boot", "--via", "pxe", *extra, expect=2)
+            self.assertIn(says, res[2])
+        res = self.go(fake, "insert", "--via", "pxe", expect=2)
+        self.assertIn("--via pxe goes with boot", res[2])
+        res = run(fake, "boot", "--via", "usb")
+        self.assertNotEqual(res[0], 0)
+        self.assertEqual(fake.requests(), [])
+
+    def test_bmc_file_in_parallel(self):
+        fakes = [Fake("ilo5"), Fake("ami"), Fake("openbmc"), Fake("dmtf", "--boot-targets", "Cd")]
+        hosts = os.path.join(TMP, "pxe-hosts.txt")
+        with open(hosts, "w") as f:
+            f.write("\n".join(x.host for x in fakes) + "\n")
+        res = run("", "boot", "--via", "pxe", "--bmc-file", hosts, "--json")
+        self.assertEqual(res[0], 12, res[2])
+        results = json.loads(res[1])
+        self.assertEqual([(r["exit_code"], r["via"] if r["ok"] else None) for r in results],
+                         [(0, "pxe"), (0, "pxe"), (0, "pxe"), (8, None)])
+        for x in fakes:
+            self.check_hygiene(x, res)
+            self.assertEqual([r for r in x.requests() if "VirtualMedia" in r["path"]], [])
+        for x in fakes[:3]:
+            self.assertEqual(x.state()["booted_from"], "Pxe")
+
+
 class Failures(Base):
     def test_never_mounts(self):
         fake, res = self.boot("ilo5", "--never-mount", expect=7)
