@@ -555,11 +555,12 @@ class EndToEnd(Base):
         self.assertTrue(all(": 2048 of 2048 bytes" in l for l in served), served)
 
 
-    def test_boot_with_serve_shows_bytes_pulled(self):
-        """`bmc boot --serve`: isoboot serves the ISO itself and shows what each BMC pulled."""
+    def serve_boot(self, *extra, ready="until interrupted"):
+        """`bmc boot --serve` against a fake AMI until `ready` is on stderr, then Ctrl-C."""
         iso = os.path.join(TMP, "e2e2.iso")
-        subprocess.run([os.path.join(SRC, "scripts/make-layout-iso.sh"), "kiwi", iso], check=True,
-                       capture_output=True)
+        if not os.path.exists(iso):
+            subprocess.run([os.path.join(SRC, "scripts/make-layout-iso.sh"), "kiwi", iso],
+                           check=True, capture_output=True)
         fake = Fake("ami")
         err_path = os.path.join(fake.dir, "isoboot.err")
         env = dict(os.environ, BMC_PW=PASSWORD)
@@ -567,12 +568,12 @@ class EndToEnd(Base):
             p = subprocess.Popen([BIN, "bmc", "boot", "--bmc", fake.host, "--user", "admin",
                                   "--password-env", "BMC_PW", "--ca", CERT, "--serve", iso,
                                   "--http-address", "127.0.0.1", "--http-port", "0",
-                                  "--poll-interval", "0.02", "--json"],
+                                  "--poll-interval", "0.02"] + list(extra),
                                  stdout=subprocess.PIPE, stderr=err, text=True, env=env)
         procs.append(p)
         for _ in range(600):
             with open(err_path) as f:
-                if "until interrupted" in f.read():
+                if ready in f.read():
                     break
             self.assertIsNone(p.poll())
             time.sleep(0.05)
@@ -583,11 +584,26 @@ class EndToEnd(Base):
         with open(err_path) as f:
             err = f.read()
         self.assertEqual(p.returncode, 0, err)
+        self.assertIn(ready, err)
         self.check_hygiene(fake, (0, out, err, cmdline))
-        pulled = sum(x["bytes"] for x in fake.state()["fetched"])
-        self.assertEqual(pulled, 4096)
-        self.assertEqual(json.loads(out)["bytes_pulled"], pulled)
+        fetched = fake.state()["fetched"]
+        self.assertEqual(sum(x["bytes"] for x in fetched), 4096)
+        self.assertEqual(len(fetched), 2)
         self.assertTrue(S(fake)[1][2]["Image"].endswith("/live.iso"))
+        return fake, out, err
+
+    def test_boot_with_serve_shows_bytes_pulled(self):
+        """`bmc boot --serve`: isoboot serves the ISO itself and shows what each BMC pulled."""
+        fake, out, _ = self.serve_boot("--json")
+        j = json.loads(out)
+        # What the fake BMC received: 4096 bytes in two Range requests.
+        self.assertEqual((j["bytes_pulled"], j["requests"], j["via"]), (4096, 2, "cd"))
+
+    def test_serve_progress_line(self):
+        """The progress line shows the bytes and the requests, also while serving."""
+        fake, out, err = self.serve_boot(ready=": serving (4096 bytes pulled in 2 requests")
+        self.assertEqual(out, "%s: booting via cd (AMI MegaRAC)\n" % fake.host)
+        self.assertIn(fake.host + ": connecting (0 bytes pulled in 0 requests)", err)
 
 
 def start(fake, action, *extra, err_path):
