@@ -8,6 +8,7 @@ URL, a header, a log line or output. The fake BMC really downloads the ISO
 (Range requests) from Python's http.server.
 """
 import base64, json, os, shutil, signal, stat, subprocess, sys, tempfile, time, unittest
+import urllib.request
 
 BIN = os.environ["ISOBOOT_BIN"]
 SRC = os.environ["ISOBOOT_SOURCE_DIR"]
@@ -555,8 +556,9 @@ class EndToEnd(Base):
         self.assertTrue(all(": 2048 of 2048 bytes" in l for l in served), served)
 
 
-    def serve_boot(self, *extra, ready="until interrupted"):
-        """`bmc boot --serve` against a fake AMI until `ready` is on stderr, then Ctrl-C."""
+    def serve_boot(self, *extra, ready="until interrupted", then=None):
+        """`bmc boot --serve` against a fake AMI until `ready` is on stderr, then `then(err_path,
+        proc)`, then Ctrl-C."""
         iso = os.path.join(TMP, "e2e2.iso")
         if not os.path.exists(iso):
             subprocess.run([os.path.join(SRC, "scripts/make-layout-iso.sh"), "kiwi", iso],
@@ -577,6 +579,8 @@ class EndToEnd(Base):
                     break
             self.assertIsNone(p.poll())
             time.sleep(0.05)
+        if then:
+            then(err_path, p)
         with open("/proc/%d/cmdline" % p.pid, "rb") as f:
             cmdline = f.read()
         p.send_signal(signal.SIGINT)
@@ -586,7 +590,7 @@ class EndToEnd(Base):
         self.assertEqual(p.returncode, 0, err)
         self.assertIn(ready, err)
         self.check_hygiene(fake, (0, out, err, cmdline))
-        fetched = fake.state()["fetched"]
+        fetched = fake.state()["fetched"]  # the fake's own reads, on insert
         self.assertEqual(sum(x["bytes"] for x in fetched), 4096)
         self.assertEqual(len(fetched), 2)
         self.assertTrue(S(fake)[1][2]["Image"].endswith("/live.iso"))
@@ -600,8 +604,23 @@ class EndToEnd(Base):
         self.assertEqual((j["bytes_pulled"], j["requests"], j["via"]), (4096, 2, "cd"))
 
     def test_serve_progress_line(self):
-        """The progress line shows the bytes and the requests, also while serving."""
-        fake, out, err = self.serve_boot(ready=": serving (4096 bytes pulled in 2 requests")
+        """The progress line shows the bytes and the requests, and keeps counting while serving
+        after the boot."""
+        def read_more(err_path, proc):
+            # One more Range read from the BMC's address (127.0.0.1) once the host is up.
+            with open(err_path) as f:
+                url = f.read().split(" until interrupted")[0].rsplit(" at ", 1)[1]
+            req = urllib.request.Request(url, headers={"Range": "bytes=0-999"})
+            with urllib.request.urlopen(req, timeout=5) as r:
+                self.assertEqual(len(r.read()), 1000)
+
+            def counted():
+                with open(err_path) as f:
+                    return ": serving (5096 bytes pulled in 3 requests" in f.read()
+            wait_for("count of the new read on the progress line", counted, proc)  # within ~10 s
+
+        fake, out, err = self.serve_boot(ready=": serving (4096 bytes pulled in 2 requests",
+                                         then=read_more)
         self.assertEqual(out, "%s: booting via cd (AMI MegaRAC)\n" % fake.host)
         self.assertIn(fake.host + ": connecting (0 bytes pulled in 0 requests)", err)
 
