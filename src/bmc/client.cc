@@ -209,9 +209,15 @@ Reply BmcClient::WaitTask(Reply r, Failure failure, const std::string& what) {
 
 void BmcClient::Boot(const std::string& url) {
   Insert(url);
-  BootOnce();
+  BootOnce(BootTarget::kVirtualCd);
   Reset();
-  Progress("booting");
+  Progress("booting via cd");
+}
+
+void BmcClient::NetBoot() {
+  BootOnce(BootTarget::kPxe);
+  Reset();
+  Progress("booting via pxe");
 }
 
 }  // namespace isoboot::bmc

@@ -1,14 +1,16 @@
 #pragma once
-// The virtual-media boot flow over Redfish: find the system and its CD slot,
-// eject / insert / verify the mount, one-time boot override, reset and watch
-// the power state. Every step is driven by links, targets and allowable
-// values read from the BMC; vendor differences come from VendorProfile only.
-// Every loop is bounded; failures throw BmcError with a Failure class; the
-// session is deleted on every path (Redfish's destructor), also after a stop
-// request (ClientOptions::stop). One thread per
+// The boot flows over Redfish: find the system and its CD slot, eject /
+// insert / verify the mount, one-time boot override (to the virtual CD or
+// to the network), reset and watch the power state. Every step is driven by
+// links, targets and allowable values read from the BMC; vendor differences
+// come from VendorProfile only. Every loop is bounded; failures throw
+// BmcError with a Failure class; the session is deleted on every path
+// (Redfish's destructor), also after a stop request (ClientOptions::stop).
+// One thread per
 // BmcClient; run several clients in parallel for several BMCs.
 
 #include <functional>
+#include <optional>
 #include <stop_token>
 #include <string>
 
@@ -54,6 +56,12 @@ struct SystemStatus {
   MediaState media;
 };
 
+// What a one-time boot starts from.
+enum class BootTarget {
+  kVirtualCd,  // the image mounted by Insert
+  kPxe,        // the network (Redfish override target Pxe)
+};
+
 // Called with a short state ("inserting", "waiting for mount", ...).
 using ProgressFn = std::function<void(const std::string& state)>;
 
@@ -66,13 +74,16 @@ class BmcClient {
   void Eject();
   // Ejects whatever else is inserted, inserts `url`, and waits for the mount.
   void Insert(const std::string& url);
-  void BootOnce();
+  void BootOnce(BootTarget target);
   // Resets with a type the system allows and waits until the host is seen
   // restarted (down and up again, or a new boot in BootProgress or iLO's
-  // PostState) and On; a host that shows no restart is powered off and on.
+  // PostState) and On; a host that shows no restart is powered off and on,
+  // with the last BootOnce set again.
   void Reset();
-  // Insert + BootOnce + Reset.
+  // Insert + BootOnce(kVirtualCd) + Reset.
   void Boot(const std::string& url);
+  // BootOnce(kPxe) + Reset; no virtual media is touched.
+  void NetBoot();
 
   const VendorProfile& profile() const { return profile_; }
 
@@ -93,7 +104,7 @@ class BmcClient {
   void VerifyMounted(const std::string& path, const std::string& url);
   bool BootViaDellScp();
   bool BootViaHpeFlag();
-  void BootStandard(bool other_route_done);
+  void BootStandard(BootTarget via, bool other_route_done);
   void WatchPower(const std::string& want);
   // After a reset of a host that was On: true once it is seen restarted
   // and On, false if nothing showed a restart; throws if it went down and
@@ -116,8 +127,9 @@ class BmcClient {
   bool discovered_ = false;
   std::string system_path_;
   std::vector<std::string> manager_paths_;
-  std::string system_media_;  // the System's VirtualMedia link, if any
-  std::string slot_path_;     // the CD slot, once found
+  std::string system_media_;               // the System's VirtualMedia link, if any
+  std::string slot_path_;                  // the CD slot, once found
+  std::optional<BootTarget> boot_target_;  // the last BootOnce's
 };
 
 }  // namespace isoboot::bmc

@@ -13,7 +13,9 @@ namespace {
 using nlohmann::json;
 
 std::string Bytes(uint64_t n) {
-  return n < (16u << 20) ? fmt::format("{} bytes", n) : fmt::format("{} MiB", n >> 20);
+  if (n < (1u << 20)) return fmt::format("{} bytes", n);
+  if (n < (10u << 20)) return fmt::format("{:.1f} MiB", static_cast<double>(n) / (1 << 20));
+  return fmt::format("{} MiB", n >> 20);
 }
 
 HostResult RunHost(const std::string& host, size_t index, const HostAction& action,
@@ -82,8 +84,54 @@ json ResultJson(const HostResult& r, std::string_view action) {
   return j;
 }
 
+void PullMeter::Add(Clock::time_point now, const PullCounters& c) {
+  if (window_.empty() || c.bytes < last_.bytes) {
+    // The first sample, or the server forgot this client: start over.
+    window_.clear();
+    last_byte_at_ = now;
+  } else if (c.bytes > last_.bytes) {
+    last_byte_at_ = now;
+  }
+  last_ = c;
+  window_.push_back({now, c.bytes});
+  // Keep one sample at or before the window's start, so the rate spans it.
+  while (window_.size() > 2 && window_[1].at <= now - kWindow)
+    window_.pop_front();
+}
+
+std::optional<double> PullMeter::Rate() const {
+  if (window_.size() < 2) return std::nullopt;
+  std::chrono::duration<double> span = window_.back().at - window_.front().at;
+  if (span < std::chrono::seconds(1)) return std::nullopt;
+  return static_cast<double>(window_.back().bytes - window_.front().bytes) / span.count();
+}
+
+std::optional<std::chrono::seconds> PullMeter::Quiet() const {
+  if (window_.empty()) return std::nullopt;
+  auto quiet = std::chrono::duration_cast<std::chrono::seconds>(window_.back().at - last_byte_at_);
+  if (quiet < kQuietAfter) return std::nullopt;
+  return quiet;
+}
+
+std::string PullMeter::Describe() const {
+  if (window_.empty()) return "";
+  std::string text = fmt::format("{} pulled in {} request{}", Bytes(last_.bytes), last_.requests,
+                                 last_.requests == 1 ? "" : "s");
+  if (auto quiet = Quiet()) return text + fmt::format(", quiet for {} s", quiet->count());
+  if (auto rate = Rate()) {
+    text += *rate < (1 << 20) ? fmt::format(", {:.0f} KiB/s", *rate / 1024)
+                              : fmt::format(", {:.1f} MiB/s", *rate / (1 << 20));
+  }
+  return text;
+}
+
 ProgressBoard::ProgressBoard(std::vector<std::string> hosts, Options options)
-    : hosts_(std::move(hosts)), options_(std::move(options)), lines_(hosts_.size(), "waiting") {
+    : hosts_(std::move(hosts)),
+      options_(std::move(options)),
+      states_(hosts_.size(), "waiting"),
+      lines_(hosts_.size(), "waiting"),
+      meters_(hosts_.size()),
+      printed_(hosts_.size()) {
   if (options_.redraw && !options_.quiet) {
     for (const auto& h : hosts_)
       fmt::print(options_.out, "{}: waiting\n", h);
@@ -91,17 +139,39 @@ ProgressBoard::ProgressBoard(std::vector<std::string> hosts, Options options)
 }
 
 void ProgressBoard::Set(size_t host, const std::string& state) {
-  std::string text = state;
+  std::lock_guard lock(mu_);
+  bool changed = states_[host] != state;
+  states_[host] = state;
+  Show(host, changed);
+}
+
+void ProgressBoard::Refresh() {
+  if (!options_.pulled) return;
+  std::lock_guard lock(mu_);
+  for (size_t i = 0; i < hosts_.size(); ++i)
+    Show(i, false);
+}
+
+void ProgressBoard::Show(size_t host, bool state_changed) {
+  auto now = options_.now ? options_.now() : PullMeter::Clock::now();
+  std::string text = states_[host];
   if (options_.pulled) {
-    if (auto bytes = options_.pulled(hosts_[host])) {
-      text += fmt::format(" ({} pulled)", Bytes(*bytes));
+    if (auto counters = options_.pulled(hosts_[host])) {
+      meters_[host].Add(now, *counters);
+      text += " (" + meters_[host].Describe() + ")";
     }
   }
-  std::lock_guard lock(mu_);
   if (lines_[host] == text) return;
+  // A log, not a screen: a line per state, and the counters now and then
+  // for a host with a line (lines_ then holds what was printed last).
+  bool append = !options_.redraw && !options_.quiet;
+  if (append && !state_changed && (!printed_[host] || now - *printed_[host] < kAppendEvery)) {
+    return;
+  }
   lines_[host] = text;
   if (options_.quiet) return;
-  if (!options_.redraw) {
+  if (append) {
+    printed_[host] = now;
     fmt::print(options_.out, "{}: {}\n", hosts_[host], text);
     return;
   }

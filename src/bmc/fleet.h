@@ -5,10 +5,13 @@
 // action is a function (BmcClient in the CLI, a fake in tests).
 //
 // Threading: RunFleet calls the action on threads of its own and returns
-// after joining them. ProgressBoard::Set may be called from any thread.
+// after joining them. ProgressBoard::Set and Refresh may be called from any
+// thread.
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -62,18 +65,59 @@ int ExitCode(const std::vector<HostResult>& results);
 // fields, and error and failure (its name) for a failed host.
 nlohmann::json ResultJson(const HostResult& result, std::string_view action);
 
-// Bytes `host` has pulled from isoboot's own HTTP server, when known.
-using PulledBytesFn = std::function<std::optional<uint64_t>(const std::string& host)>;
+// What one host has pulled from isoboot's own HTTP server.
+struct PullCounters {
+  uint64_t bytes = 0;     // response body bytes sent to it
+  uint64_t requests = 0;  // responses finished (a BMC reads the image in Range requests)
+};
+
+// A host's counters, when known.
+using PullCountersFn = std::function<std::optional<PullCounters>(const std::string& host)>;
+
+// The rate and the silences of one host's pull, computed from samples of
+// its counters (nothing else: a rate needs two samples a second apart).
+// Pure: the time comes in with each sample.
+class PullMeter {
+ public:
+  using Clock = std::chrono::steady_clock;
+  // The rate is over about this long.
+  static constexpr std::chrono::seconds kWindow{5};
+  // No new byte for this long: the pull went quiet.
+  static constexpr std::chrono::seconds kQuietAfter{30};
+
+  void Add(Clock::time_point now, const PullCounters& counters);
+  // Bytes per second over the last kWindow; nullopt before a second of samples.
+  std::optional<double> Rate() const;
+  // How long no byte has come (since the first sample, when none ever came),
+  // once that is kQuietAfter or more.
+  std::optional<std::chrono::seconds> Quiet() const;
+  // "32 MiB pulled in 17 requests, 3.2 MiB/s", "... quiet for 42 s"; "" before the first sample.
+  std::string Describe() const;
+
+ private:
+  struct Sample {
+    Clock::time_point at;
+    uint64_t bytes;
+  };
+  std::deque<Sample> window_;  // oldest first; the first is at or before now - kWindow
+  PullCounters last_;
+  Clock::time_point last_byte_at_;
+};
 
 // One line per host, "HOST: STATE": redrawn in place (ANSI cursor moves) on a
-// terminal, else appended whenever a host's line changes.
+// terminal, else appended whenever a host's state changes, and at most every
+// kAppendEvery when only its pull counters changed.
 class ProgressBoard {
  public:
+  static constexpr std::chrono::seconds kAppendEvery{10};
   struct Options {
     std::FILE* out = stderr;  // must outlive the board
     bool redraw = false;      // a terminal: rewrite all lines in place
     bool quiet = false;       // print nothing
-    PulledBytesFn pulled;     // when set, lines show the bytes each host pulled
+    // When set, lines show what each host pulled, its rate and its silences.
+    PullCountersFn pulled;
+    // The time of the pull samples; empty: steady_clock::now.
+    std::function<PullMeter::Clock::time_point()> now;
   };
   ProgressBoard(std::vector<std::string> hosts, Options options);
   ProgressBoard(const ProgressBoard&) = delete;
@@ -81,12 +125,22 @@ class ProgressBoard {
 
   // `host` indexes the hosts given to the constructor.
   void Set(size_t host, const std::string& state);
+  // Samples the pull counters again and shows what changed; call it every
+  // second or so while hosts pull, whatever their states do.
+  void Refresh();
 
  private:
+  // REQUIRES: mu_ held.
+  void Show(size_t host, bool state_changed);
+
   const std::vector<std::string> hosts_;
   const Options options_;
   std::mutex mu_;
-  std::vector<std::string> lines_;  // guarded by mu_
+  std::vector<std::string> states_;  // guarded by mu_
+  std::vector<std::string> lines_;   // guarded by mu_
+  std::vector<PullMeter> meters_;    // guarded by mu_
+  // When each host's line was last appended (not at all: nullopt).
+  std::vector<std::optional<PullMeter::Clock::time_point>> printed_;  // guarded by mu_
 };
 
 }  // namespace isoboot::bmc

@@ -1,5 +1,6 @@
-// One-time boot override (standard, iLO's BootOnNextServerReset, iDRAC's
-// ImportSystemConfiguration) and the reset with power-state watch.
+// One-time boot override to the virtual CD (standard, iLO's
+// BootOnNextServerReset, iDRAC's ImportSystemConfiguration) or to the
+// network (standard), and the reset with power-state watch.
 
 #include <algorithm>
 
@@ -36,12 +37,26 @@ bool Contains(const std::vector<std::string>& v, const std::string& s) {
 
 }  // namespace
 
-void BmcClient::BootOnce() {
+void BmcClient::BootOnce(BootTarget target) {
   Discover();
+  boot_target_ = target;
+  if (target == BootTarget::kPxe) {
+    // The standard override on every vendor, iDRAC included: the iDRAC 9
+    // system lists Pxe among its override targets, and Dell's own
+    // iDRAC-Redfish-Scripting (SetNextOneTimeBootDeviceREDFISH.py,
+    // "--device Pxe") sets a one-time PXE boot with this very PATCH.
+    // ImportSystemConfiguration is kept for the CD, where the standard Cd
+    // picks the physical drive on iDRAC firmware before 4.40; for PXE it
+    // would only add a configuration job to wait for. iLO's
+    // BootOnNextServerReset is a flag of the CD slot: nothing for PXE.
+    Progress("setting one-time network boot (Pxe)");
+    BootStandard(target, false);
+    return;
+  }
   Progress("setting one-time boot");
   if (profile_.boot_via_dell_scp && BootViaDellScp()) return;
   bool oem_done = profile_.boot_on_next_server_reset && BootViaHpeFlag();
-  BootStandard(oem_done);
+  BootStandard(target, oem_done);
 }
 
 bool BmcClient::BootViaDellScp() {
@@ -80,7 +95,11 @@ bool BmcClient::BootViaHpeFlag() {
   return true;
 }
 
-void BmcClient::BootStandard(bool other_route_done) {
+void BmcClient::BootStandard(BootTarget via, bool other_route_done) {
+  // The override targets to use, best first.
+  std::vector<std::string> targets = {"Pxe"};
+  if (via == BootTarget::kVirtualCd) targets = {profile_.preferred_cd_target, "Cd"};
+  std::string what = via == BootTarget::kPxe ? "the network (Pxe)" : "the CD";
   bool retried_412 = false;
   Reply r;
   for (int attempt = 0; attempt <= options_.post_retries; ++attempt) {
@@ -88,14 +107,17 @@ void BmcClient::BootStandard(bool other_route_done) {
     if (!sys.ok()) Fail(Failure::kBootOverride, "GET " + system_path_, sys);
     json boot = sys.body.value("Boot", json::object());
     auto allowed = Strings(boot.value("BootSourceOverrideTarget@Redfish.AllowableValues", json()));
-    std::string target = profile_.preferred_cd_target;
-    if (!allowed.empty() && !Contains(allowed, target)) target = "Cd";
-    if (!allowed.empty() && !Contains(allowed, target)) {
+    // A system that lists no allowed targets takes them all.
+    auto it = std::find_if(targets.begin(), targets.end(), [&allowed](const std::string& t) {
+      return allowed.empty() || Contains(allowed, t);
+    });
+    if (it == targets.end()) {
       throw BmcError(
           Failure::kBootOverride,
-          fmt::format("{}: the system does not allow a boot override to Cd (allowed: {})", host_,
-                      fmt::join(allowed, ", ")));
+          fmt::format("{}: the system does not allow a boot override to {} (allowed: {})", host_,
+                      targets.back(), fmt::join(allowed, ", ")));
     }
+    const std::string& target = *it;
     json want = {{"BootSourceOverrideTarget", target}, {"BootSourceOverrideEnabled", "Once"}};
     std::string mode = options_.boot_mode;
     if (mode.empty() && profile_.boot_full_triple) {
@@ -124,7 +146,7 @@ void BmcClient::BootStandard(bool other_route_done) {
                DescribeError(r.status, r.body));
     return;
   }
-  Fail(Failure::kBootOverride, "one-time boot override to the CD refused", r);
+  Fail(Failure::kBootOverride, "one-time boot override to " + what + " refused", r);
 }
 
 void BmcClient::Reset() {
@@ -174,8 +196,8 @@ void BmcClient::Reset() {
   }
   if (WatchRestart(BootStamp(sys))) return;
   // Nothing showed that the host went down or started a new boot: power
-  // it off and on, a transition PowerState cannot hide, with the CD boot
-  // override set again.
+  // it off and on, a transition PowerState cannot hide, with the one-time
+  // boot override set again.
   std::string on = may("On") ? "On" : "ForceOn";
   if (!may("ForceOff") || !may(on)) {
     throw BmcError(Failure::kPower,
@@ -187,7 +209,7 @@ void BmcClient::Reset() {
   post("ForceOff");
   WatchPower("Off");
   // A restart the BMC did not show may have used up the one-time override.
-  BootOnce();
+  if (boot_target_) BootOnce(*boot_target_);
   post(on);
   WatchPower("On");
 }

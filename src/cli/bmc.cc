@@ -1,5 +1,6 @@
 // `isoboot bmc status|insert|eject|boot|console`: drive BMCs over Redfish
-// (virtual CD from a URL, one-time boot, reset) and attach the SOL console.
+// (virtual CD from a URL or network boot, one-time boot, reset) and attach
+// the SOL console.
 // The password comes from an environment variable, a file or a no-echo
 // prompt, never from argv; it is never logged or put in a URL.
 
@@ -13,6 +14,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -54,6 +56,7 @@ struct BmcArgs {
   bool insecure = false;
   bool json_out = false;
   bool console = false;
+  std::string via = "cd";  // boot: "cd" (virtual media) or "pxe"
   std::string boot_mode;
   double poll_interval = 3;
   double mount_timeout = 60;
@@ -188,9 +191,9 @@ bmc::ClientOptions ClientOptionsFrom(const BmcArgs& a, std::stop_token stop) {
 // The action for one BMC (`iso`: the URL to mount); everything captured by
 // value, as it runs on the fleet's threads.
 bmc::HostAction MakeAction(const BmcArgs& a, std::string iso, bmc::Credentials credentials,
-                           bmc::ClientOptions options, Logger log, bmc::PulledBytesFn pulled) {
-  return [action = a.action, iso = std::move(iso), credentials = std::move(credentials),
-          options = std::move(options), log = std::move(log),
+                           bmc::ClientOptions options, Logger log, bmc::PullCountersFn pulled) {
+  return [action = a.action, via = a.via, iso = std::move(iso),
+          credentials = std::move(credentials), options = std::move(options), log = std::move(log),
           pulled = std::move(pulled)](const std::string& host, const bmc::ProgressFn& progress) {
     bmc::BmcClient client(host, credentials, options, log, progress);
     json fields = json::object();
@@ -200,12 +203,18 @@ bmc::HostAction MakeAction(const BmcArgs& a, std::string iso, bmc::Credentials c
       client.Insert(iso);
     } else if (action == "eject") {
       client.Eject();
+    } else if (action == "boot" && via == "pxe") {
+      client.NetBoot();
     } else if (action == "boot") {
       client.Boot(iso);
     }
+    if (action == "boot") fields["via"] = via;
     fields["vendor"] = client.profile().name;
     if (pulled) {
-      if (auto bytes = pulled(host)) fields["bytes_pulled"] = *bytes;
+      if (auto counters = pulled(host)) {
+        fields["bytes_pulled"] = counters->bytes;
+        fields["requests"] = counters->requests;
+      }
     }
     return fields;
   };
@@ -243,14 +252,15 @@ class ImageServer {
   ImageServer& operator=(const ImageServer&) = delete;
 
   const std::string& url() const { return url_; }
-  // Bytes each BMC has pulled, by BMC host: the server counts per client
+  // What each BMC has pulled, by BMC host: the server counts per client
   // address, and the BMC is assumed to download from the address it is
   // managed at. Valid while this server lives.
-  bmc::PulledBytesFn Pulled() const {
-    return [this](const std::string& host) -> std::optional<uint64_t> {
+  bmc::PullCountersFn Pulled() const {
+    return [this](const std::string& host) -> std::optional<bmc::PullCounters> {
       auto it = ips_.find(host);
       if (it == ips_.end()) return std::nullopt;
-      return server_->CountersFor(it->second).body_bytes;
+      http::ClientCounters c = server_->CountersFor(it->second);
+      return bmc::PullCounters{c.body_bytes, c.requests};
     };
   }
 
@@ -261,16 +271,22 @@ class ImageServer {
   std::thread thread_;
 };
 
-// Returns when stop is requested; refreshes the board meanwhile.
-void ServeUntilStopped(std::stop_token stop, bmc::ProgressBoard& board, size_t hosts) {
+// Calls `tick` about every second until stop is requested.
+void EverySecond(std::stop_token stop, const std::function<void()>& tick) {
   std::mutex mu;
   std::condition_variable_any never;  // only the stop ends a wait early
   std::unique_lock lock(mu);
   while (!stop.stop_requested()) {
-    for (size_t i = 0; i < hosts; ++i)
-      board.Set(i, "serving");
-    never.wait_for(lock, stop, std::chrono::milliseconds(200), [] { return false; });
+    tick();
+    never.wait_for(lock, stop, std::chrono::seconds(1), [] { return false; });
   }
+}
+
+// Returns when stop is requested; shows each host's pull meanwhile.
+void ServeUntilStopped(std::stop_token stop, bmc::ProgressBoard& board, size_t hosts) {
+  for (size_t i = 0; i < hosts; ++i)
+    board.Set(i, "serving");
+  EverySecond(stop, [&board] { board.Refresh(); });
 }
 
 int RunConsole(const bmc::SolOptions& sol) {
@@ -280,7 +296,16 @@ int RunConsole(const bmc::SolOptions& sol) {
 int RunBmc(const BmcArgs& a) {
   Logger log = GetLogger("bmc");
   try {
-    if ((a.action == "insert" || a.action == "boot") && a.iso.empty() && a.serve_image.empty()) {
+    if (a.via == "pxe" && a.action != "boot") {
+      throw BmcError(Failure::kUsage, "--via pxe goes with boot");
+    }
+    if (a.via == "pxe" && (!a.iso.empty() || !a.serve_image.empty())) {
+      throw BmcError(Failure::kUsage,
+                     "--via pxe boots from the network and mounts nothing: drop --iso and --serve "
+                     "(or boot --via cd)");
+    }
+    if ((a.action == "insert" || a.action == "boot") && a.via == "cd" && a.iso.empty() &&
+        a.serve_image.empty()) {
       throw BmcError(Failure::kUsage, "--iso URL or --serve IMAGE is required for " + a.action);
     }
     if (a.console && a.action != "boot") {
@@ -312,19 +337,30 @@ int RunBmc(const BmcArgs& a) {
     std::unique_ptr<ImageServer> server;
     if (!a.serve_image.empty()) server = std::make_unique<ImageServer>(a, hosts);
     std::string iso = a.iso.empty() && server ? server->url() : a.iso;
-    bmc::PulledBytesFn pulled = server ? server->Pulled() : nullptr;
+    bmc::PullCountersFn pulled = server ? server->Pulled() : nullptr;
     bmc::ProgressBoard board(hosts, {.out = stderr,
                                      .redraw = isatty(STDERR_FILENO) && hosts.size() > 1,
                                      .quiet = a.json_out && hosts.size() == 1,
-                                     .pulled = pulled});
+                                     .pulled = pulled,
+                                     .now = {}});
     bmc::FleetOptions fleet;
     fleet.parallel = static_cast<size_t>(std::max(1, a.parallel));
     fleet.stop = on_signal.token();
     fleet.progress = [&board](size_t host, const std::string& state) { board.Set(host, state); };
-    auto results = bmc::RunFleet(hosts,
-                                 MakeAction(a, iso, {a.user, password},
-                                            ClientOptionsFrom(a, on_signal.token()), log, pulled),
-                                 fleet);
+    std::vector<bmc::HostResult> results;
+    {
+      // While the hosts are driven, their pull keeps showing even when
+      // their states stand still (a long mount or power wait).
+      std::jthread refresher;
+      if (pulled) {
+        refresher = std::jthread(
+            [&board](std::stop_token stop) { EverySecond(stop, [&board] { board.Refresh(); }); });
+      }
+      results = bmc::RunFleet(hosts,
+                              MakeAction(a, iso, {a.user, password},
+                                         ClientOptionsFrom(a, on_signal.token()), log, pulled),
+                              fleet);
+    }  // stops and joins the refresher
 
     int code = bmc::ExitCode(results);
     if (a.json_out) {
@@ -339,6 +375,9 @@ int RunBmc(const BmcArgs& a) {
           fmt::print(stderr, "isoboot: error: {}\n", r.error);
         } else if (r.fields.contains("status")) {
           PrintStatus(r.host, r.fields["status"]);
+        } else if (r.fields.contains("via")) {
+          fmt::print("{}: booting via {} ({})\n", r.host, r.fields["via"].get<std::string>(),
+                     r.fields["vendor"].get<std::string>());
         }
       }
     }
@@ -372,6 +411,11 @@ void AddBmcCommand(CLI::App& app, Run& run) {
   cmd->add_option("--password-env", args->password_env, "read the password from this variable");
   cmd->add_option("--password-file", args->password_file, "read the password from this file");
   cmd->add_option("--iso", args->iso, "URL of the ISO image the BMC should mount");
+  cmd->add_option("--via", args->via,
+                  "boot: cd (the --iso image as a virtual CD) or pxe (one-time network boot, "
+                  "no media)")
+      ->check(CLI::IsMember({"cd", "pxe"}))
+      ->capture_default_str();
   cmd->add_option("--ca", args->ca, "CA certificate file to verify the BMC with");
   cmd->add_flag("--insecure", args->insecure, "do not verify the BMC's TLS certificate");
   cmd->add_flag("--json", args->json_out, "print the result as JSON");

@@ -8,6 +8,7 @@ URL, a header, a log line or output. The fake BMC really downloads the ISO
 (Range requests) from Python's http.server.
 """
 import base64, json, os, shutil, signal, stat, subprocess, sys, tempfile, time, unittest
+import urllib.request
 
 BIN = os.environ["ISOBOOT_BIN"]
 SRC = os.environ["ISOBOOT_SOURCE_DIR"]
@@ -303,6 +304,120 @@ class Vendors(Base):
         self.assertEqual(S(fake), [])
 
 
+PXE_ONCE = {"BootSourceOverrideTarget": "Pxe", "BootSourceOverrideEnabled": "Once"}
+
+
+class NetBoot(Base):
+    """`bmc boot --via pxe`: a one-time network boot, no virtual media touched."""
+
+    def pxe(self, profile, *flags, expect=0, extra=()):
+        fake = Fake(profile, *flags)
+        res = self.go(fake, "boot", "--via", "pxe", "--json", *extra, expect=expect)
+        fake.stop()
+        # Not one request about virtual media, not even a GET.
+        self.assertEqual([r["path"] for r in fake.requests() if "VirtualMedia" in r["path"]], [])
+        return fake, res
+
+    def check(self, fake, res, system, boot, reset):
+        # What the BMC took (refused attempts are each test's business).
+        took = [(m, p, b) for m, p, b, st in fake.mutations()
+                if st < 300 and not (p.endswith("Sessions") or "/Sessions/" in p)]
+        self.assertEqual(took, [("PATCH", system, {"Boot": boot}),
+                                ("POST", system + "/Actions/ComputerSystem.Reset",
+                                 {"ResetType": reset})])
+        st = fake.state()
+        self.assertEqual({k: st["system"]["Boot"][k] for k in PXE_ONCE}, PXE_ONCE)
+        self.assertEqual(st["booted_from"], "Pxe")
+        j = json.loads(res[1])
+        self.assertEqual((j["ok"], j["via"]), (True, "pxe"))
+        self.assertNotIn("bytes_pulled", j)
+
+    def test_ilo5(self):
+        # iLO refuses the PATCH during POST: retried; no BootOnNextServerReset (a CD flag).
+        fake, res = self.pxe("ilo5", "--post-busy", "2")
+        patches = [r for r in fake.mutations() if r[0] == "PATCH"]
+        self.assertEqual([(p, b, st) for _, p, b, st in patches],
+                         [(R + "/Systems/1", {"Boot": PXE_ONCE}, 400)] * 2 +
+                         [(R + "/Systems/1", {"Boot": PXE_ONCE}, 204)])
+        self.check(fake, res, R + "/Systems/1", PXE_ONCE, "ForceRestart")
+
+    def test_ami_sends_the_triple_with_if_match(self):
+        fake, res = self.pxe("ami", "--stale-etag")
+        reqs = fake.requests()
+        patches = [r for r in reqs if r["method"] == "PATCH"]
+        self.assertEqual([r["status"] for r in patches], [412, 204])  # stale ETag: GET, retry
+        i = reqs.index(patches[-1])
+        get = [r for r in reqs[:i] if r["method"] == "GET" and r["path"] == R + "/Systems/Self"][-1]
+        self.assertEqual(patches[-1]["headers"].get("If-Match"), get["reply_headers"]["ETag"])
+        boot = dict(PXE_ONCE, BootSourceOverrideMode="Legacy")
+        self.assertEqual(json.loads(patches[0]["body"]), {"Boot": boot})
+        self.check(fake, res, R + "/Systems/Self", boot, "ForceRestart")
+
+    def test_dmtf(self):
+        # The tree already says Pxe/Once: the PATCH in the log is what counts.
+        fake, res = self.pxe("dmtf")
+        self.check(fake, res, DMTF_SYS, PXE_ONCE, "ForceRestart")
+
+    def test_idrac_uses_the_standard_override(self):
+        fake, res = self.pxe("idrac")
+        self.check(fake, res, R + "/Systems/System.Embedded.1", PXE_ONCE, "ForceRestart")
+        self.assertIsNone(fake.state()["dell_boot_once"])  # no ImportSystemConfiguration
+
+    def test_openbmc_powered_off(self):
+        # Stock OpenBMC has no virtual media at all: PXE is how it boots.
+        fake, res = self.pxe("openbmc")
+        self.check(fake, res, R + "/Systems/system", PXE_ONCE, "On")
+        self.assertEqual(fake.state()["system"]["PowerState"], "On")
+
+    def test_restart_that_shows_nothing_sets_pxe_again(self):
+        fake, res = self.pxe("dmtf", "--restart-shows", "nothing")
+        self.assertEqual([(p.rsplit("/", 1)[-1], b) for _, p, b in S(fake)], [
+            ("437XR1138R2", {"Boot": PXE_ONCE}), ("ComputerSystem.Reset", {"ResetType": "ForceRestart"}),
+            ("ComputerSystem.Reset", {"ResetType": "ForceOff"}), ("437XR1138R2", {"Boot": PXE_ONCE}),
+            ("ComputerSystem.Reset", {"ResetType": "On"})])
+
+    def test_pxe_not_allowed(self):
+        fake, res = self.pxe("dmtf", "--boot-targets", "None,Cd,Hdd", expect=8)
+        j = json.loads(res[1])
+        self.assertIn("does not allow a boot override to Pxe (allowed: None, Cd, Hdd)", j["error"])
+        self.assertEqual(j["failure"], "boot-override")
+        self.assertEqual(S(fake), [])
+
+    def test_human_output_says_pxe(self):
+        fake = Fake("dmtf")
+        res = self.go(fake, "boot", "--via", "pxe")
+        self.assertEqual(res[1], "%s: booting via pxe (generic Redfish)\n" % fake.host)
+        self.assertIn("setting one-time network boot (Pxe)", res[2])
+
+    def test_usage_errors(self):
+        fake = Fake("dmtf")
+        for extra, says in ((("--iso", IMG_URL), "drop --iso and --serve"),
+                            (("--serve", FAKE), "drop --iso and --serve")):
+            res = self.go(fake, "boot", "--via", "pxe", *extra, expect=2)
+            self.assertIn(says, res[2])
+        res = self.go(fake, "insert", "--via", "pxe", expect=2)
+        self.assertIn("--via pxe goes with boot", res[2])
+        res = run(fake, "boot", "--via", "usb")
+        self.assertNotEqual(res[0], 0)
+        self.assertEqual(fake.requests(), [])
+
+    def test_bmc_file_in_parallel(self):
+        fakes = [Fake("ilo5"), Fake("ami"), Fake("openbmc"), Fake("dmtf", "--boot-targets", "Cd")]
+        hosts = os.path.join(TMP, "pxe-hosts.txt")
+        with open(hosts, "w") as f:
+            f.write("\n".join(x.host for x in fakes) + "\n")
+        res = run("", "boot", "--via", "pxe", "--bmc-file", hosts, "--json")
+        self.assertEqual(res[0], 12, res[2])
+        results = json.loads(res[1])
+        self.assertEqual([(r["exit_code"], r["via"] if r["ok"] else None) for r in results],
+                         [(0, "pxe"), (0, "pxe"), (0, "pxe"), (8, None)])
+        for x in fakes:
+            self.check_hygiene(x, res)
+            self.assertEqual([r for r in x.requests() if "VirtualMedia" in r["path"]], [])
+        for x in fakes[:3]:
+            self.assertEqual(x.state()["booted_from"], "Pxe")
+
+
 class Failures(Base):
     def test_never_mounts(self):
         fake, res = self.boot("ilo5", "--never-mount", expect=7)
@@ -453,11 +568,13 @@ class EndToEnd(Base):
         self.assertTrue(all(": 2048 of 2048 bytes" in l for l in served), served)
 
 
-    def test_boot_with_serve_shows_bytes_pulled(self):
-        """`bmc boot --serve`: isoboot serves the ISO itself and shows what each BMC pulled."""
+    def serve_boot(self, *extra, ready="until interrupted", then=None):
+        """`bmc boot --serve` against a fake AMI until `ready` is on stderr, then `then(err_path,
+        proc)`, then Ctrl-C."""
         iso = os.path.join(TMP, "e2e2.iso")
-        subprocess.run([os.path.join(SRC, "scripts/make-layout-iso.sh"), "kiwi", iso], check=True,
-                       capture_output=True)
+        if not os.path.exists(iso):
+            subprocess.run([os.path.join(SRC, "scripts/make-layout-iso.sh"), "kiwi", iso],
+                           check=True, capture_output=True)
         fake = Fake("ami")
         err_path = os.path.join(fake.dir, "isoboot.err")
         env = dict(os.environ, BMC_PW=PASSWORD)
@@ -465,15 +582,17 @@ class EndToEnd(Base):
             p = subprocess.Popen([BIN, "bmc", "boot", "--bmc", fake.host, "--user", "admin",
                                   "--password-env", "BMC_PW", "--ca", CERT, "--serve", iso,
                                   "--http-address", "127.0.0.1", "--http-port", "0",
-                                  "--poll-interval", "0.02", "--json"],
+                                  "--poll-interval", "0.02"] + list(extra),
                                  stdout=subprocess.PIPE, stderr=err, text=True, env=env)
         procs.append(p)
         for _ in range(600):
             with open(err_path) as f:
-                if "until interrupted" in f.read():
+                if ready in f.read():
                     break
             self.assertIsNone(p.poll())
             time.sleep(0.05)
+        if then:
+            then(err_path, p)
         with open("/proc/%d/cmdline" % p.pid, "rb") as f:
             cmdline = f.read()
         p.send_signal(signal.SIGINT)
@@ -481,11 +600,41 @@ class EndToEnd(Base):
         with open(err_path) as f:
             err = f.read()
         self.assertEqual(p.returncode, 0, err)
+        self.assertIn(ready, err)
         self.check_hygiene(fake, (0, out, err, cmdline))
-        pulled = sum(x["bytes"] for x in fake.state()["fetched"])
-        self.assertEqual(pulled, 4096)
-        self.assertEqual(json.loads(out)["bytes_pulled"], pulled)
+        fetched = fake.state()["fetched"]  # the fake's own reads, on insert
+        self.assertEqual(sum(x["bytes"] for x in fetched), 4096)
+        self.assertEqual(len(fetched), 2)
         self.assertTrue(S(fake)[1][2]["Image"].endswith("/live.iso"))
+        return fake, out, err
+
+    def test_boot_with_serve_shows_bytes_pulled(self):
+        """`bmc boot --serve`: isoboot serves the ISO itself and shows what each BMC pulled."""
+        fake, out, _ = self.serve_boot("--json")
+        j = json.loads(out)
+        # What the fake BMC received: 4096 bytes in two Range requests.
+        self.assertEqual((j["bytes_pulled"], j["requests"], j["via"]), (4096, 2, "cd"))
+
+    def test_serve_progress_line(self):
+        """The progress line shows the bytes and the requests, and keeps counting while serving
+        after the boot."""
+        def read_more(err_path, proc):
+            # One more Range read from the BMC's address (127.0.0.1) once the host is up.
+            with open(err_path) as f:
+                url = f.read().split(" until interrupted")[0].rsplit(" at ", 1)[1]
+            req = urllib.request.Request(url, headers={"Range": "bytes=0-999"})
+            with urllib.request.urlopen(req, timeout=5) as r:
+                self.assertEqual(len(r.read()), 1000)
+
+            def counted():
+                with open(err_path) as f:
+                    return ": serving (5096 bytes pulled in 3 requests" in f.read()
+            wait_for("count of the new read on the progress line", counted, proc)  # within ~10 s
+
+        fake, out, err = self.serve_boot(ready=": serving (4096 bytes pulled in 2 requests",
+                                         then=read_more)
+        self.assertEqual(out, "%s: booting via cd (AMI MegaRAC)\n" % fake.host)
+        self.assertIn(fake.host + ": connecting (0 bytes pulled in 0 requests)", err)
 
 
 def start(fake, action, *extra, err_path):

@@ -64,6 +64,8 @@ P.add_argument("--requires", default=None, help="comma list of InsertMedia field
 P.add_argument("--expire-after", type=int, default=0, help="sessions expire after N requests")
 P.add_argument("--stale-etag", action="store_true", help="the ETag changes before the 1st PATCH")
 P.add_argument("--http-only-nfs", action="store_true", help="refuse HTTP TransferProtocolType")
+P.add_argument("--boot-targets", default=None,
+               help="comma list: the system's BootSourceOverrideTarget@Redfish.AllowableValues")
 P.add_argument("--hang-on", default="", help="hold the first GET of this path for 30 s "
                "(touches LOG.hanging when it starts)")
 P.add_argument("--vm-dir", default="", help="drive a real QEMU VM (see above) kept in this dir")
@@ -176,6 +178,9 @@ if A.requires is not None:
     cfg["requires"] = [x for x in A.requires.split(",") if x]
 if A.power:
     tree[system]["PowerState"] = A.power
+if A.boot_targets is not None:
+    tree[system]["Boot"]["BootSourceOverrideTarget@Redfish.AllowableValues"] = \
+        [x for x in A.boot_targets.split(",") if x]
 if slot and A.preinserted:
     tree[slot].update(Image=A.preinserted, Inserted=True, ConnectedVia="URI")
 collection(cfg["sessions"], [])

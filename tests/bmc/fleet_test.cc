@@ -264,12 +264,112 @@ TEST(ProgressBoard, ShowsBytesPulled) {
   Capture out;
   ProgressBoard::Options o = To(out.file());
   o.pulled = [](const std::string& host) {
-    return std::optional<uint64_t>(host == "a" ? 2048 : 32u << 20);
+    return host == "a" ? PullCounters{2048, 1} : PullCounters{32u << 20, 17};
   };
   ProgressBoard board({"a", "b"}, o);
   board.Set(0, "serving");
   board.Set(1, "serving");
-  EXPECT_EQ(out.text(), "a: serving (2048 bytes pulled)\nb: serving (32 MiB pulled)\n");
+  EXPECT_EQ(out.text(),
+            "a: serving (2048 bytes pulled in 1 request)\n"
+            "b: serving (32 MiB pulled in 17 requests)\n");
+}
+
+using Clock = PullMeter::Clock;
+using std::chrono::seconds;
+
+TEST(PullMeter, RateIsOverTheLastSamples) {
+  PullMeter m;
+  Clock::time_point t0{};
+  m.Add(t0, {0, 0});
+  EXPECT_EQ(m.Rate(), std::nullopt);  // one sample: no rate
+  m.Add(t0 + std::chrono::milliseconds(500), {1 << 20, 1});
+  EXPECT_EQ(m.Rate(), std::nullopt);  // under a second of samples
+  for (int s = 1; s <= 10; ++s)
+    m.Add(t0 + seconds(s), {uint64_t(s) << 21, uint64_t(s)});  // 2 MiB/s
+  ASSERT_TRUE(m.Rate());
+  EXPECT_DOUBLE_EQ(*m.Rate(), 2.0 * (1 << 20));
+  EXPECT_EQ(m.Describe(), "20 MiB pulled in 10 requests, 2.0 MiB/s");
+  // It slows to 1 MiB/s: after one window the rate shows only that.
+  for (int s = 11; s <= 15; ++s)
+    m.Add(t0 + seconds(s), {(20u << 20) + (uint64_t(s - 10) << 20), uint64_t(s)});
+  EXPECT_DOUBLE_EQ(*m.Rate(), 1.0 * (1 << 20));
+  m.Add(t0 + seconds(20), {(25u << 20) + 512 * 1024, 16});
+  EXPECT_EQ(m.Describe(), "25 MiB pulled in 16 requests, 102 KiB/s");  // 512 KiB in 5 s
+  EXPECT_EQ(m.Quiet(), std::nullopt);
+}
+
+TEST(PullMeter, QuietAfterThirtySecondsWithoutAByte) {
+  PullMeter m;
+  Clock::time_point t0{};
+  EXPECT_EQ(m.Describe(), "");
+  m.Add(t0, {4096, 2});
+  m.Add(t0 + seconds(29), {4096, 2});
+  EXPECT_EQ(m.Quiet(), std::nullopt);
+  m.Add(t0 + seconds(42), {4096, 3});  // a request, but no byte
+  ASSERT_TRUE(m.Quiet());
+  EXPECT_EQ(*m.Quiet(), seconds(42));
+  EXPECT_EQ(m.Describe(), "4096 bytes pulled in 3 requests, quiet for 42 s");
+  m.Add(t0 + seconds(43), {8192, 4});  // bytes again
+  EXPECT_EQ(m.Quiet(), std::nullopt);
+  EXPECT_EQ(m.Describe(), "8192 bytes pulled in 4 requests, 0 KiB/s");
+}
+
+TEST(PullMeter, NothingEverPulledGoesQuietToo) {
+  PullMeter m;
+  Clock::time_point t0{};
+  m.Add(t0, {0, 0});
+  m.Add(t0 + seconds(31), {0, 0});
+  EXPECT_EQ(m.Describe(), "0 bytes pulled in 0 requests, quiet for 31 s");
+}
+
+TEST(PullMeter, CountersThatGoBackStartOver) {
+  PullMeter m;
+  Clock::time_point t0{};
+  m.Add(t0, {1 << 20, 1});
+  m.Add(t0 + seconds(2), {2 << 20, 2});
+  m.Add(t0 + seconds(3), {0, 0});  // the server forgot the client
+  EXPECT_EQ(m.Rate(), std::nullopt);
+  m.Add(t0 + seconds(4), {1 << 20, 1});
+  EXPECT_DOUBLE_EQ(*m.Rate(), 1.0 * (1 << 20));
+}
+
+// A log gets a line per state at once; counters alone add one every 10 s.
+TEST(ProgressBoard, RefreshShowsThePullWhileTheStateStands) {
+  Capture out;
+  Clock::time_point now{};
+  PullCounters pulled;
+  ProgressBoard::Options o = To(out.file());
+  o.pulled = [&](const std::string&) { return pulled; };
+  o.now = [&] { return now; };
+  ProgressBoard board({"a", "b"}, o);
+  board.Refresh();  // no line yet for anyone: nothing to update
+  board.Set(0, "serving");
+  for (int s = 1; s <= 40; ++s) {
+    now = Clock::time_point{} + seconds(s);
+    if (s <= 10) pulled = {uint64_t(s) << 20, uint64_t(s)};
+    board.Refresh();
+  }
+  EXPECT_EQ(out.text(),
+            "a: serving (0 bytes pulled in 0 requests)\n"
+            "a: serving (10 MiB pulled in 10 requests, 1.0 MiB/s)\n"  // at 10 s
+            "a: serving (10 MiB pulled in 10 requests, 0 KiB/s)\n"    // at 20 s
+            "a: serving (10 MiB pulled in 10 requests, quiet for 30 s)\n");
+}
+
+TEST(ProgressBoard, RedrawShowsEveryRefresh) {
+  Capture out;
+  Clock::time_point now{};
+  ProgressBoard::Options o = To(out.file(), /*redraw=*/true);
+  o.pulled = [&](const std::string&) { return PullCounters{1 << 20, 1}; };
+  o.now = [&] { return now; };
+  ProgressBoard board({"a"}, o);
+  board.Set(0, "serving");
+  now += seconds(31);
+  board.Refresh();
+  EXPECT_EQ(out.text(),
+            "a: waiting\n"
+            "\x1b[1A\x1b[2Ka: serving (1.0 MiB pulled in 1 request)\n"
+            "\x1b[1A\x1b[2Ka: serving (1.0 MiB pulled in 1 request, quiet for 31 s)\n");
 }
 
 TEST(ProgressBoard, RedrawsAllLinesOnATerminal) {
