@@ -30,7 +30,11 @@ with Serial-over-LAN on the VM's serial port (a TCP socket QEMU listens on,
 which ipmi_sim connects to when a SOL session starts; console.log still gets
 every byte). With --vm-user-net the VM has a NIC on QEMU's user network: the
 guest's 10.0.2.2 is this process's 127.0.0.1, so a live system can reach
-servers the test runs on loopback, and nothing else.
+servers the test runs on loopback, and nothing else. With --vm-tap TAP its
+NIC is on that tap instead (with --vm-mac), and a one-time Pxe override
+(Boot Once/Continuous, target Pxe) boots the VM from it: its firmware's PXE
+(iPXE's ROM on SeaBIOS, OVMF's own) asks whatever DHCP server is on the tap's
+network. VM_DIR/vm.log records "from_net".
 """
 import argparse, base64, hashlib, copy, http.server, json, os, shutil, signal, ssl, subprocess, sys
 import socket, threading, time, urllib.request, uuid
@@ -74,6 +78,8 @@ P.add_argument("--vm-firmware", choices=["bios", "uefi"], default="bios",
 P.add_argument("--vm-ipmi", action="store_true", help="an ipmi_sim BMC with SOL for the VM")
 P.add_argument("--ipmi-address", default="127.0.0.1", help="with --vm-ipmi: IPMI LAN address")
 P.add_argument("--vm-user-net", action="store_true", help="a NIC on QEMU's user network")
+P.add_argument("--vm-tap", default="", help="a NIC on this tap, PXE-bootable with a Pxe override")
+P.add_argument("--vm-mac", default="52:54:00:13:00:01", help="with --vm-tap: the NIC's MAC")
 P.add_argument("--vm-accel", default="tcg")
 P.add_argument("--vm-mem", default="512")
 A = P.parse_args()
@@ -284,7 +290,7 @@ class Vm:
                 self.proc.wait()
         self.proc = None
 
-    def start(self, image, from_cd):
+    def start(self, image, from_cd, from_net=False):
         # -nographic, not -display none: with -display none SeaBIOS printed
         # nothing on the serial port here (no "No bootable device" to see).
         console = os.path.join(self.dir, "console.log")
@@ -302,7 +308,7 @@ class Vm:
                 "-m", A.vm_mem, "-smp", "1", "-accel", A.vm_accel, "-boot", "strict=on"] + con + [
                 "-serial", "chardev:con",
                 "-drive", "if=none,id=hd0,format=raw,file=" + self.blank,
-                "-device", "ide-hd,drive=hd0,bus=ide.0,bootindex=%d" % (1 if from_cd else 0)]
+                "-device", "ide-hd,drive=hd0,bus=ide.0,bootindex=%d" % (1 if from_cd or from_net else 0)]
         if A.vm_firmware == "uefi":
             args += ["-machine", "q35",
                      "-drive", "if=pflash,format=raw,unit=0,readonly=on,"
@@ -311,7 +317,11 @@ class Vm:
                                os.path.join(self.dir, "OVMF_VARS.fd")]
         else:
             args += ["-machine", "pc"]
-        if A.vm_user_net:
+        if A.vm_tap:
+            args += ["-netdev", "tap,id=n0,ifname=%s,script=no,downscript=no" % A.vm_tap,
+                     "-device", "virtio-net-pci,netdev=n0,mac=%s%s"
+                     % (A.vm_mac, ",bootindex=0" if from_net else "")]
+        elif A.vm_user_net:
             args += ["-netdev", "user,id=n0", "-device", "e1000,netdev=n0,romfile="]
         if image:
             # QEMU's option syntax doubles commas inside a value.
@@ -320,7 +330,7 @@ class Vm:
                      "-device", "ide-cd,drive=cd0,bus=ide.1" + (",bootindex=0" if from_cd else "")]
         with open(os.path.join(self.dir, "vm.log"), "a") as f:
             f.write(json.dumps({"time": time.time(), "image": image, "from_cd": from_cd,
-                                "args": args}) + "\n")
+                                "from_net": from_net, "args": args}) + "\n")
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                      stdout=open(os.path.join(self.dir, "qemu.out"), "a"),
                                      stderr=subprocess.STDOUT)
@@ -365,12 +375,14 @@ def vm_power(owner, reset_type):
     override = boot.get("BootSourceOverrideEnabled") in ("Once", "Continuous") and \
         boot.get("BootSourceOverrideTarget") in ("Cd", "UsbCd")
     from_cd = override or bool(hpe.get("BootOnNextServerReset"))
+    from_net = boot.get("BootSourceOverrideEnabled") in ("Once", "Continuous") and \
+        boot.get("BootSourceOverrideTarget") == "Pxe"
     image = tree[slot].get("Image") if slot and tree[slot].get("Inserted") else None
     if boot.get("BootSourceOverrideEnabled") == "Once":
         boot["BootSourceOverrideEnabled"] = "Disabled"
     if hpe.get("BootOnNextServerReset"):
         hpe["BootOnNextServerReset"] = False
-    vm.start(image, from_cd)
+    vm.start(image, from_cd and not from_net, from_net)
 
 
 def vm_watch():
