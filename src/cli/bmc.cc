@@ -387,7 +387,10 @@ int RunBmc(const BmcArgs& a) {
       ServeUntilStopped(on_signal.token(), board, hosts.size());
       log->info("stopped serving");
     }
-    if (code == 0 && a.console) code = RunConsole(sol);
+    if (code == 0 && a.console) {
+      std::fflush(stdout);  // what was printed comes before the console's output
+      code = RunConsole(sol);
+    }
     return code;
   } catch (const BmcError& e) {
     std::fflush(stdout);

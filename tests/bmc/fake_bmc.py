@@ -334,6 +334,15 @@ class Vm:
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                      stdout=open(os.path.join(self.dir, "qemu.out"), "a"),
                                      stderr=subprocess.STDOUT)
+        if A.vm_ipmi:
+            # ipmi_sim connects to the serial port once, when a SOL session
+            # starts: the power is On (this request answered) only once QEMU
+            # listens there, or SOL started right after the power-on would
+            # find nothing (seen on a loaded machine). Bounded: 30 s.
+            for _ in range(300):
+                if self.proc.poll() is not None or tcp_listening(self.sol_port):
+                    break
+                time.sleep(0.1)
 
 
 def die_with_parent():
@@ -348,6 +357,21 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def tcp_listening(port):
+    """Whether a socket in this network namespace listens on TCP PORT."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        return True
+        except FileNotFoundError:
+            pass
+    return False
 
 
 def udp_port_bound(address, port):
