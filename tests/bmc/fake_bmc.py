@@ -335,12 +335,14 @@ class Vm:
                                      stdout=open(os.path.join(self.dir, "qemu.out"), "a"),
                                      stderr=subprocess.STDOUT)
         if A.vm_ipmi:
-            # ipmi_sim connects to the serial port once, when a SOL session
-            # starts: the power is On (this request answered) only once QEMU
-            # listens there, or SOL started right after the power-on would
-            # find nothing (seen on a loaded machine). Bounded: 30 s.
+            # The power is On (this request answered) only once QEMU listens
+            # on the serial port and its IPMI device is connected to
+            # ipmi_sim: ipmi_sim connects to the serial port once, when a SOL
+            # session starts, and a SOL session started before the IPMI
+            # device was connected stalled the guest here. Bounded: 30 s.
             for _ in range(300):
-                if self.proc.poll() is not None or tcp_listening(self.sol_port):
+                if self.proc.poll() is not None or (
+                        tcp_state(self.sol_port, "0A") and tcp_state(self.vm_port, "01")):
                     break
                 time.sleep(0.1)
 
@@ -359,15 +361,16 @@ def free_port():
         return s.getsockname()[1]
 
 
-def tcp_listening(port):
-    """Whether a socket in this network namespace listens on TCP PORT."""
+def tcp_state(port, state):
+    """Whether a TCP socket in this network namespace with local PORT is in
+    STATE (/proc/net/tcp's hex code: "0A" listening, "01" established)."""
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             with open(table) as f:
                 next(f)
                 for line in f:
                     fields = line.split()
-                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    if fields[3] == state and int(fields[1].rsplit(":", 1)[1], 16) == port:
                         return True
         except FileNotFoundError:
             pass

@@ -169,7 +169,7 @@ end_console() {
 check_argv() {  # WHEN
   local f seen_isoboot=0 seen_ipmitool=0 args
   for f in /proc/[0-9]*/cmdline; do
-    args=$(tr '\0' ' ' <"$f" 2>/dev/null) || continue
+    args=$( { tr '\0' ' ' <"$f"; } 2>/dev/null) || continue  # gone meanwhile
     [[ $args == *"$BMC_PW"* ]] && problems+=("$1: the password is in the argv of pid ${f//[^0-9]/}: $args")
     [[ $args == "$bin bmc boot"* ]] && seen_isoboot=1
     [[ $args == ipmitool\ * ]] && seen_ipmitool=1
@@ -250,6 +250,7 @@ for case in "${cases[@]}"; do
     for f in boot1.err console1.out boot2.err console2.out; do
       [[ -e $dir/$f ]] && { echo "--- $f (last 25 lines)"; lines "$dir/$f" | tail -n 25; }
     done
+    echo "--- the VM's serial console (last 15 lines)"; lines "$dir/vm/console.log" | tail -n 15 || true
     echo "--- qemu"; cat "$dir/vm/qemu.out" 2>/dev/null || true
     echo "--- ipmi_sim"; tail -n 5 "$dir/vm/ipmi_sim.out" 2>/dev/null || true
   fi
