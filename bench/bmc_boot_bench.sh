@@ -16,6 +16,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src=$(cd "$here/.." && pwd)
 # shellcheck source=tests/qemu/lib.sh
 source "$src/tests/qemu/lib.sh"
+# shellcheck source=tests/bmc/vm_lib.sh
+source "$src/tests/bmc/vm_lib.sh"
 bin=${ISOBOOT_BIN:-$src/build/release/src/cli/isoboot}
 read -r -a cases <<<"${BMC_BENCH_CASES:-ilo5:bios ilo5:uefi ami:bios ami:uefi}"
 rounds=${BMC_BENCH_ROUNDS:-1}
@@ -28,8 +30,7 @@ tmp=$(mktemp -d /tmp/bmcbench.XXXXXX)
 ns=isbbench$$
 trap 'qemu_test_cleanup "$ns" "$tmp"' EXIT
 export BMC_PW="Pw-$$-bench"
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/key.pem" -out "$tmp/cert.pem" -days 2 \
-  -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1
+bmc_vm_cert
 ip netns add "$ns"
 ip -n "$ns" link set lo up
 qemu_bg_start "$ns" "$tmp/serve.log" "$bin" serve "$iso" --http-only --http-address 127.0.0.1 --http-port 0
@@ -53,20 +54,14 @@ for ((round = 1; round <= rounds; round++)); do
   for case in "${cases[@]}"; do
     vendor=${case%%:*} fw=${case#*:}
     dir=$tmp/$round-$vendor-$fw
-    mkdir -p "$dir"
-    qemu_bg_start "$ns" "$dir/fake.out" python3 "$src/tests/bmc/fake_bmc.py" \
-      --mockups "$src/tests/bmc/redfish-mockups" --profile "$vendor" --cert "$tmp/cert.pem" \
-      --key "$tmp/key.pem" --port-file "$dir/port" --log "$dir/requests" --password-env BMC_PW \
-      --power Off --vm-dir "$dir/vm" --vm-firmware "$fw"
-    fake=${QEMU_BG_PIDS[-1]}
-    for ((i = 0; i < 100; i++)); do [[ -s $dir/port ]] && break; sleep 0.1; done
+    bmc_vm_start_fake "$dir" "$vendor" "$fw" || fail "$vendor $fw: see above"
     from=$(($(wc -l <"$tmp/serve.log") + 1))
     start=$SECONDS
-    ip netns exec "$ns" "$bin" bmc boot --bmc "127.0.0.1:$(cat "$dir/port")" --user admin \
+    ip netns exec "$ns" "$bin" bmc boot --bmc "$bmc" --user admin \
       --password-env BMC_PW --ca "$tmp/cert.pem" --iso "$url" --poll-interval 0.5 >"$dir/boot.out" 2>&1 ||
       fail "$vendor $fw: bmc boot failed: $(tail -n 3 "$dir/boot.out")"
     secs=$(wait_end "$dir/vm/console.log" "$start") || fail "$vendor $fw: no marker"
-    qemu_stop_pid "$fake"
+    qemu_stop_pid "$fake_pid"
     requests=$(tail -n +"$from" "$tmp/serve.log" | sed -nE 's|.* GET /live\.iso ([0-9]+): ([0-9]+) of [0-9]+ bytes.*|\1 \2|p')
     bytes=$(awk '{s += $2} END {print s + 0}' <<<"$requests")
     ranges=$(grep -c '^206 ' <<<"$requests" || true)

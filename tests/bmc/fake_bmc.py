@@ -26,9 +26,10 @@ With --vm-ipmi the VM also has a real IPMI BMC, OpenIPMI's ipmi_sim (started
 here, stopped on exit): QEMU's ipmi-bmc-extern device (an isa-ipmi-kcs
 interface for the guest) connects to it over a socket, and it serves IPMI
 over LAN (lanplus) on --ipmi-address:623 with the same user and password,
-with Serial-over-LAN on the VM's serial port (a TCP socket QEMU listens on,
-which ipmi_sim connects to when a SOL session starts; console.log still gets
-every byte). With --vm-user-net the VM has a NIC on QEMU's user network: the
+with Serial-over-LAN on the VM's serial port: ipmi_sim connects to this
+process, which relays to the serial port of whichever QEMU runs (a TCP
+socket it listens on), as a BMC's SOL stays wired to its host's UART across
+power cycles; console.log still gets every byte. With --vm-user-net the VM has a NIC on QEMU's user network: the
 guest's 10.0.2.2 is this process's 127.0.0.1, so a live system can reach
 servers the test runs on loopback, and nothing else. With --vm-tap TAP its
 NIC is on that tap instead (with --vm-mac), and a one-time Pxe override
@@ -37,7 +38,7 @@ NIC is on that tap instead (with --vm-mac), and a one-time Pxe override
 network. VM_DIR/vm.log records "from_net".
 """
 import argparse, base64, hashlib, copy, http.server, json, os, shutil, signal, ssl, subprocess, sys
-import socket, threading, time, urllib.request, uuid
+import select, socket, threading, time, urllib.request, uuid
 
 P = argparse.ArgumentParser()
 P.add_argument("--mockups", required=True)
@@ -225,7 +226,9 @@ class Vm:
     def start_ipmi_sim(self):
         """ipmi_sim for the VM: its VM port for QEMU's ipmi-bmc-extern, and SOL
         connecting to the port QEMU's serial port listens on."""
-        self.vm_port, self.sol_port = free_port(), free_port()
+        self.vm_port, self.sol_port, self.serial_port = free_port(), free_port(), free_port()
+        self.relayed_pid = None  # the QEMU whose serial port the relay is connected to
+        threading.Thread(target=self.sol_relay, daemon=True).start()
         conf = os.path.join(self.dir, "ipmi-lan.conf")
         # Quoted fields of lan.conf cannot hold a quote; IPMI 2.0 passwords
         # are at most 20 bytes.
@@ -269,6 +272,63 @@ class Vm:
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 
+    def sol_relay(self):
+        """ipmi_sim's SOL connection (accepted on sol_port, kept across VM
+        restarts) <-> the running QEMU's serial port (serial_port, connected
+        again after each start). Output nobody reads over SOL is dropped;
+        QEMU's logfile has it."""
+        lst = socket.socket()
+        lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        lst.bind(("127.0.0.1", self.sol_port))
+        lst.listen(1)
+        bmc = vm_conn = None
+        while True:
+            proc = self.proc
+            if vm_conn is None and proc is not None and proc.poll() is None:
+                try:
+                    vm_conn = socket.create_connection(("127.0.0.1", self.serial_port), timeout=0.2)
+                    vm_conn.settimeout(None)
+                    self.relayed_pid = proc.pid
+                except OSError:
+                    vm_conn = None
+            ready, _, _ = select.select([x for x in (lst, bmc, vm_conn) if x], [], [], 0.2)
+            if lst in ready:
+                if bmc:
+                    bmc.close()
+                bmc, _ = lst.accept()
+                bmc.setblocking(False)
+            if vm_conn is not None and vm_conn in ready:
+                try:
+                    data = vm_conn.recv(4096)
+                except OSError:  # reset: that QEMU was stopped
+                    data = b""
+                if not data:
+                    vm_conn.close()
+                    vm_conn, self.relayed_pid = None, None
+                elif bmc:
+                    try:
+                        bmc.send(data)  # what does not fit is dropped: the UART never waits
+                    except BlockingIOError:
+                        pass
+                    except OSError:
+                        bmc.close()
+                        bmc = None
+            if bmc is not None and bmc in ready:
+                try:
+                    data = bmc.recv(4096)
+                except BlockingIOError:
+                    data = None
+                except OSError:
+                    data = b""
+                if data == b"":
+                    bmc.close()
+                    bmc = None
+                elif data and vm_conn:
+                    try:
+                        vm_conn.sendall(data)
+                    except OSError:
+                        pass
+
     def close(self):
         """Stops the VM and ipmi_sim (by the PIDs this process started)."""
         self.stop()
@@ -298,7 +358,7 @@ class Vm:
             # The serial port listens for ipmi_sim's SOL; the log gets every
             # byte, connected or not.
             con = ["-chardev", "socket,id=con,host=127.0.0.1,port=%d,server=on,wait=off,"
-                               "logfile=%s,logappend=on" % (self.sol_port, console),
+                               "logfile=%s,logappend=on" % (self.serial_port, console),
                    "-chardev", "socket,id=ipmi0,host=127.0.0.1,port=%d,reconnect=1" % self.vm_port,
                    "-device", "ipmi-bmc-extern,chardev=ipmi0,id=bmc0",
                    "-device", "isa-ipmi-kcs,bmc=bmc0"]
@@ -335,14 +395,13 @@ class Vm:
                                      stdout=open(os.path.join(self.dir, "qemu.out"), "a"),
                                      stderr=subprocess.STDOUT)
         if A.vm_ipmi:
-            # The power is On (this request answered) only once QEMU listens
-            # on the serial port and its IPMI device is connected to
-            # ipmi_sim: ipmi_sim connects to the serial port once, when a SOL
-            # session starts, and a SOL session started before the IPMI
-            # device was connected stalled the guest here. Bounded: 30 s.
+            # The power is On (this request answered) only once the SOL relay
+            # is connected to this QEMU's serial port and its IPMI device to
+            # ipmi_sim: a SOL session started before the IPMI device was
+            # connected stalled the guest here. Bounded: 30 s.
             for _ in range(300):
                 if self.proc.poll() is not None or (
-                        tcp_state(self.sol_port, "0A") and tcp_state(self.vm_port, "01")):
+                        self.relayed_pid == self.proc.pid and tcp_state(self.vm_port, "01")):
                     break
                 time.sleep(0.1)
 

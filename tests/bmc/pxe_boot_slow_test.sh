@@ -16,6 +16,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src=$(cd "$here/../.." && pwd)
 # shellcheck source=tests/qemu/lib.sh
 source "$src/tests/qemu/lib.sh"
+# shellcheck source=tests/bmc/vm_lib.sh
+source "$src/tests/bmc/vm_lib.sh"
 bin=${ISOBOOT_BIN:?ISOBOOT_BIN must name the isoboot binary}
 timeout=${E2E_TIMEOUT:-420}
 profile=${BMC_PXE_PROFILE:-openbmc}
@@ -27,8 +29,7 @@ ns=isbpxe$$
 trap 'qemu_test_cleanup "$ns" "$tmp"' EXIT
 export BMC_PW="Pw-$$-not-in-argv"
 
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/key.pem" -out "$tmp/cert.pem" -days 2 \
-  -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1
+bmc_vm_cert
 qemu_netns_setup "$ns" br0 tap0
 ip -n "$ns" addr add 10.0.43.1/24 dev br0
 qemu_bg_start "$ns" "$tmp/serve.log" "$bin" serve "$iso" --interface br0 --dhcp full \
@@ -36,19 +37,11 @@ qemu_bg_start "$ns" "$tmp/serve.log" "$bin" serve "$iso" --interface br0 --dhcp 
 qemu_wait_log "$tmp/serve.log" "ready:" || fail "serve did not start"
 
 mac=52:54:00:43:00:01
-qemu_bg_start "$ns" "$tmp/fake.out" python3 "$here/fake_bmc.py" --mockups "$here/redfish-mockups" \
-  --profile "$profile" --cert "$tmp/cert.pem" --key "$tmp/key.pem" --port-file "$tmp/port" \
-  --log "$tmp/requests" --password-env BMC_PW --power Off --vm-dir "$tmp/vm" --vm-firmware bios \
-  --vm-tap tap0 --vm-mac "$mac"
-for ((i = 0; i < 100; i++)); do
-  [[ -s $tmp/port ]] && break
-  sleep 0.1
-done
-[[ -s $tmp/port ]] || fail "the fake BMC did not start: $(cat "$tmp/fake.out")"
+bmc_vm_start_fake "$tmp" "$profile" bios --vm-tap tap0 --vm-mac "$mac" || fail "see above"
 
 start=$SECONDS
 rc=0
-ip netns exec "$ns" "$bin" bmc boot --via pxe --bmc "127.0.0.1:$(cat "$tmp/port")" --user admin \
+ip netns exec "$ns" "$bin" bmc boot --via pxe --bmc "$bmc" --user admin \
   --password-env BMC_PW --ca "$tmp/cert.pem" --poll-interval 0.5 --power-timeout 60 \
   >"$tmp/boot.out" 2>&1 || rc=$?
 console=$tmp/vm/console.log

@@ -31,6 +31,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src=$(cd "$here/../.." && pwd)
 # shellcheck source=tests/qemu/lib.sh
 source "$src/tests/qemu/lib.sh"
+# shellcheck source=tests/bmc/vm_lib.sh
+source "$src/tests/bmc/vm_lib.sh"
 bin=${ISOBOOT_BIN:?ISOBOOT_BIN must name the isoboot binary}
 timeout=${E2E_TIMEOUT:-420}
 read -r -a cases <<<"${BMC_SEED_CASES:-ilo5:bios ami:uefi}"
@@ -52,8 +54,7 @@ trap cleanup EXIT
 # IPMI passwords are at most 20 bytes.
 export BMC_PW="Pw-$$-noargv"
 
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/key.pem" -out "$tmp/cert.pem" -days 2 \
-  -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1
+bmc_vm_cert
 ip netns add "$ns"
 ip -n "$ns" link set lo up
 
@@ -90,21 +91,9 @@ for ((i = 0; i < 100; i++)); do [[ -s $tmp/www.port ]] && break; sleep 0.1; done
 [[ -s $tmp/www.port ]] || fail "the tools server did not start: $(cat "$tmp/www.log")"
 www_port=$(cat "$tmp/www.port")
 
-# Starts a fake BMC of VENDOR for an Off VM with FIRMWARE in DIR; sets bmc.
+# A fake BMC whose VM has ipmi_sim for SOL and a NIC on QEMU's user network.
 start_fake() {  # DIR VENDOR FIRMWARE
-  local dir=$1 i
-  mkdir -p "$dir"
-  qemu_bg_start "$ns" "$dir/fake.out" python3 "$here/fake_bmc.py" --mockups "$here/redfish-mockups" \
-    --profile "$2" --cert "$tmp/cert.pem" --key "$tmp/key.pem" --port-file "$dir/port" \
-    --log "$dir/requests" --password-env BMC_PW --power Off --vm-dir "$dir/vm" --vm-firmware "$3" \
-    --vm-ipmi --vm-user-net --vm-mem 768
-  for ((i = 0; i < 150; i++)); do
-    [[ -s $dir/port ]] && break
-    sleep 0.1
-  done
-  [[ -s $dir/port ]] || fail "the fake BMC did not start: $(cat "$dir/fake.out")"
-  bmc=127.0.0.1:$(cat "$dir/port")
-  fake_pid=${QEMU_BG_PIDS[-1]}
+  bmc_vm_start_fake "$@" --vm-ipmi --vm-user-net --vm-mem 768 || fail "see above"
 }
 
 # Waits up to TIMEOUT s for a line matching REGEX in FILE (carriage returns

@@ -22,6 +22,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src=$(cd "$here/../.." && pwd)
 # shellcheck source=tests/qemu/lib.sh
 source "$src/tests/qemu/lib.sh"
+# shellcheck source=tests/bmc/vm_lib.sh
+source "$src/tests/bmc/vm_lib.sh"
 bin=${ISOBOOT_BIN:?ISOBOOT_BIN must name the isoboot binary}
 timeout=${E2E_TIMEOUT:-420}
 read -r -a cases <<<"${BMC_VM_CASES:-ilo5:uefi ami:bios}"
@@ -34,8 +36,7 @@ ns=isbbmc$$
 trap 'qemu_test_cleanup "$ns" "$tmp"' EXIT
 export BMC_PW="Pw-$$-not-in-argv"
 
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/key.pem" -out "$tmp/cert.pem" -days 2 \
-  -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1
+bmc_vm_cert
 ip netns add "$ns"
 ip -n "$ns" link set lo up
 qemu_bg_start "$ns" "$tmp/serve.log" "$bin" serve "$iso" --http-only --http-address 127.0.0.1 --http-port 0
@@ -43,20 +44,8 @@ qemu_wait_log "$tmp/serve.log" "ready:" || fail "serve did not start"
 url=$(grep -o 'the image is at [^ ]*' "$tmp/serve.log" | head -n1 | cut -d' ' -f5)
 [[ $url == http://127.0.0.1:*/live.iso ]] || fail "no image URL in serve's log"
 
-# Starts a fake BMC of VENDOR for an Off VM with FIRMWARE in DIR; sets bmc
-# (host:port).
 start_fake() {  # DIR VENDOR FIRMWARE
-  local dir=$1 i
-  mkdir -p "$dir"
-  qemu_bg_start "$ns" "$dir/fake.out" python3 "$here/fake_bmc.py" --mockups "$here/redfish-mockups" \
-    --profile "$2" --cert "$tmp/cert.pem" --key "$tmp/key.pem" --port-file "$dir/port" \
-    --log "$dir/requests" --password-env BMC_PW --power Off --vm-dir "$dir/vm" --vm-firmware "$3"
-  for ((i = 0; i < 100; i++)); do
-    [[ -s $dir/port ]] && break
-    sleep 0.1
-  done
-  [[ -s $dir/port ]] || fail "the fake BMC did not start: $(cat "$dir/fake.out")"
-  bmc=127.0.0.1:$(cat "$dir/port")
+  bmc_vm_start_fake "$@" || fail "see above"
 }
 
 # Waits up to TIMEOUT s for a line matching REGEX in LOG; gives up at once
