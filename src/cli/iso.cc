@@ -1,5 +1,7 @@
-// `isoboot iso info|ls|cat|extract`: read a live ISO without mounting it.
+// `isoboot iso info|ls|cat|extract`: read a live ISO without mounting it;
+// `isoboot iso grow`: write one node's image (iso/node_image.h) to a file.
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -10,17 +12,21 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "base/file_io.h"
 #include "cli/command.h"
 #include "initrd/reader.h"
 #include "initrd/transports.h"
 #include "iso/extract.h"
 #include "iso/image.h"
 #include "iso/layout.h"
+#include "iso/node_image.h"
 
 namespace isoboot::cli {
 namespace {
@@ -306,6 +312,46 @@ int RunExtract(const std::string& image_path, const std::vector<std::string>& pa
   return 0;
 }
 
+// The node image as a file: the base's bytes copied by the kernel
+// (copy_file_range: shared extents where the filesystem reflinks), the new
+// head and session written; a temporary file renamed into place, so a
+// failure leaves no partial OUT.
+int RunGrow(const std::string& image_path, const iso::NodeImageSpec& spec,
+            const std::string& out_path) {
+  auto image = OpenImage(image_path);
+  auto node = OrThrow(iso::MakeNodeImage(*image, spec), image_path);
+  for (const std::string& w : node.warnings)
+    fmt::print(stderr, "warning: {}\n", w);
+  const iso::GrownImage& g = node.grown;
+  const std::string tmp = out_path + ".partial";
+  UniqueFd out = OpenOrThrow(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  try {
+    WriteAll(out.get(), g.head);
+    CopyRange(image->fd(), g.head.size(), g.base_size - g.head.size(), out.get());
+    if (::ftruncate(out.get(), static_cast<off_t>(g.session_offset)) != 0 ||
+        ::lseek(out.get(), static_cast<off_t>(g.session_offset), SEEK_SET) < 0) {
+      throw std::system_error(errno, std::generic_category(), tmp);
+    }
+    WriteAll(out.get(), g.session);
+    if (::fsync(out.get()) != 0) throw std::system_error(errno, std::generic_category(), tmp);
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  out.Reset();
+  if (::rename(tmp.c_str(), out_path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    throw std::system_error(err, std::generic_category(), out_path);
+  }
+  fmt::print(
+      stderr, "{}: {} bytes, {} of them new (session at byte {}); menus changed: {} ({} entries)\n",
+      out_path, g.size(), g.own_bytes(), g.session_offset,
+      node.menus.empty() ? std::string("none") : fmt::format("{}", fmt::join(node.menus, ", ")),
+      node.entries);
+  return 0;
+}
+
 }  // namespace
 
 void AddIsoCommand(CLI::App& app, Run& run) {
@@ -319,6 +365,8 @@ void AddIsoCommand(CLI::App& app, Run& run) {
     LsOptions ls;
     std::vector<std::string> paths;
     std::string target = ".";
+    iso::NodeImageSpec node;
+    std::string out;
   };
   auto args = std::make_shared<Args>();
 
@@ -347,6 +395,20 @@ void AddIsoCommand(CLI::App& app, Run& run) {
   extract->callback([&run, args] {
     run = [args] { return RunExtract(args->image, args->paths, args->target); };
   });
+
+  auto* grow = iso->add_subcommand(
+      "grow", "Write a node's image: the ISO plus an appended session with its changes");
+  grow->add_option("IMAGE", args->image, "ISO image")->required();
+  grow->add_option("-o,--output", args->out, "The node image to write")->required();
+  grow->add_option("--append", args->node.kernel_args,
+                   "Kernel arguments added to every Linux entry of the boot menus");
+  grow->add_option("--initrd-add", args->node.extra_initrds,
+                   "Initramfs archive the menus load after the image's own (repeatable)");
+  grow->add_option("--files", args->node.files_dir, "Host directory put into the image");
+  grow->add_option("--files-path", args->node.files_path, "Where --files goes in the image")
+      ->capture_default_str();
+  grow->callback(
+      [&run, args] { run = [args] { return RunGrow(args->image, args->node, args->out); }; });
 }
 
 }  // namespace isoboot::cli

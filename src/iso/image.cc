@@ -16,14 +16,9 @@
 #include <libisofs/libisofs.h>
 
 #include "base/file_io.h"
+#include "iso/libisofs_init.h"
 
 namespace isoboot::iso {
-namespace {
-
-constexpr uint64_t kBlock = 2048;
-// ISO 9660 allows at most 8 directory levels, Rock Ridge lifts that; nobody
-// nests 1000 deep, and a deeper tree is treated as corrupt rather than walked.
-constexpr size_t kMaxDepth = 1000;
 
 void InitLibisofsOnce() {
   static std::once_flag once;
@@ -39,6 +34,13 @@ void InitLibisofsOnce() {
     iso_set_local_charset(const_cast<char*>("UTF-8"), 0);
   });
 }
+
+namespace {
+
+constexpr uint64_t kBlock = 2048;
+// ISO 9660 allows at most 8 directory levels, Rock Ridge lifts that; nobody
+// nests 1000 deep, and a deeper tree is treated as corrupt rather than walked.
+constexpr size_t kMaxDepth = 1000;
 
 // The libisofs data source that reads through our BlockReader and remembers
 // the first block it could not read, for the error message.

@@ -12,6 +12,7 @@
 
 #include "base/file_io.h"
 #include "base/unique_fd.h"
+#include "iso/grow.h"
 #include "iso/image.h"
 
 namespace isoboot::vfs {
@@ -97,6 +98,70 @@ class WholeFile final : public Source {
   struct stat st_;
 };
 
+// The base's bytes, except its first blocks (the new descriptors), then
+// zeros to the session's start, then the session.
+class Grown final : public Source {
+ public:
+  Grown(std::shared_ptr<const iso::Image> image, std::shared_ptr<const iso::GrownImage> grown)
+      : image_(std::move(image)), grown_(std::move(grown)) {
+    const auto& st = image_->file_stat();
+    const iso::GrownImage& g = *grown_;
+    std::string_view session(reinterpret_cast<const char*>(g.session.data()), g.session.size());
+    std::string_view head(reinterpret_cast<const char*>(g.head.data()), g.head.size());
+    etag_ =
+        fmt::format("{:x}-{:x}-{:x}-{:x}-{:x}", st.st_ino, st.st_mtime, g.size(),
+                    std::hash<std::string_view>{}(head), std::hash<std::string_view>{}(session));
+  }
+  uint64_t size() const override { return grown_->size(); }
+  // When it was grown (a node's new arguments make a new image of the same
+  // base), never before the base was written.
+  int64_t mtime() const override {
+    return std::max<int64_t>(image_->file_stat().st_mtime, grown_->made_at);
+  }
+  Result<size_t> Read(uint64_t offset, std::span<uint8_t> out) const override {
+    const iso::GrownImage& g = *grown_;
+    size_t done = 0;
+    while (done < out.size() && offset < g.size()) {
+      std::span<uint8_t> rest = out.subspan(done);
+      size_t n = 0;
+      if (offset < g.head.size()) {
+        n = static_cast<size_t>(std::min<uint64_t>(rest.size(), g.head.size() - offset));
+        std::memcpy(rest.data(), g.head.data() + offset, n);
+      } else if (offset < g.base_size) {
+        n = static_cast<size_t>(std::min<uint64_t>(rest.size(), g.base_size - offset));
+        try {
+          if (PreadFull(image_->fd(), rest.first(n), offset) != n) {
+            return MakeError(ErrorKind::kIo,
+                             fmt::format("{}: shorter than when it was grown", image_->path()));
+          }
+        } catch (const std::system_error& e) {
+          return FromSystemError(e, image_->path());
+        }
+      } else if (offset < g.session_offset) {
+        n = static_cast<size_t>(std::min<uint64_t>(rest.size(), g.session_offset - offset));
+        std::memset(rest.data(), 0, n);
+      } else {
+        uint64_t at = offset - g.session_offset;
+        n = static_cast<size_t>(std::min<uint64_t>(rest.size(), g.session.size() - at));
+        std::memcpy(rest.data(), g.session.data() + at, n);
+      }
+      done += n;
+      offset += n;
+    }
+    return done;
+  }
+  std::optional<FileSpan> Contiguous(uint64_t offset) const override {
+    if (offset < grown_->head.size() || offset >= grown_->base_size) return std::nullopt;
+    return FileSpan{image_->fd(), offset, grown_->base_size - offset};
+  }
+  std::string Etag() const override { return etag_; }
+
+ private:
+  std::shared_ptr<const iso::Image> image_;
+  std::shared_ptr<const iso::GrownImage> grown_;
+  std::string etag_;
+};
+
 class Text final : public Source {
  public:
   Text(std::string text, int64_t mtime) : text_(std::move(text)), mtime_(mtime) {}
@@ -130,6 +195,11 @@ SourcePtr WholeImageSource(std::shared_ptr<const iso::Image> image) {
   uint64_t size = image->size();
   struct stat st = image->file_stat();
   return std::make_shared<WholeFile>(std::move(image), fd, size, st);
+}
+
+SourcePtr GrownImageSource(std::shared_ptr<const iso::Image> image,
+                           std::shared_ptr<const iso::GrownImage> grown) {
+  return std::make_shared<Grown>(std::move(image), std::move(grown));
 }
 
 SourcePtr TextSource(std::string text, int64_t mtime) {

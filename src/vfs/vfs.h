@@ -25,6 +25,7 @@
 namespace isoboot::iso {
 class Image;
 struct Node;
+struct GrownImage;
 }  // namespace isoboot::iso
 
 namespace isoboot::vfs {
@@ -59,6 +60,11 @@ using SourcePtr = std::shared_ptr<const Source>;
 SourcePtr ImageFileSource(std::shared_ptr<const iso::Image> image, const iso::Node& node);
 // All bytes of `image`.
 SourcePtr WholeImageSource(std::shared_ptr<const iso::Image> image);
+// `image` grown by `grown` (iso/grow.h): the base's bytes straight from its
+// file (sendfile), the new descriptors and session from memory. Keeps both
+// alive, so a response started on it never mixes in another base.
+SourcePtr GrownImageSource(std::shared_ptr<const iso::Image> image,
+                           std::shared_ptr<const iso::GrownImage> grown);
 // Generated text (boot menus, scripts).
 SourcePtr TextSource(std::string text, int64_t mtime = 0);
 // A host file opened now (bootloaders from Debian packages). Errors name the path.
