@@ -65,7 +65,8 @@ struct ChoiceFlags {
   std::string ipv6_ra = "auto";
   std::string nbd_tls = "off";
   std::string backup_max_size = "8G";
-  std::vector<std::string> nodes;  // MAC=ARGS
+  std::vector<std::string> nodes;       // MAC=ARGS
+  std::vector<std::string> node_files;  // MAC=DIR
 };
 
 template <typename T>
@@ -110,6 +111,15 @@ void ApplyChoices(const ChoiceFlags& f, serve::Options& o) {
       throw CLI::ValidationError("--node", spec + ": expected MAC=KERNEL-ARGS");
     }
     o.nodes.push_back({*mac, spec.substr(eq + 1)});
+  }
+  o.node_files.clear();
+  for (const auto& spec : f.node_files) {
+    size_t eq = spec.find('=');
+    auto mac = ParseMac(std::string_view(spec).substr(0, eq));
+    if (eq == std::string::npos || !mac || eq + 1 == spec.size()) {
+      throw CLI::ValidationError("--node-files", spec + ": expected MAC=DIR");
+    }
+    o.node_files.push_back({*mac, spec.substr(eq + 1)});
   }
 }
 
@@ -337,6 +347,12 @@ void AddServeCommand(CLI::App& app, Run& run) {
   serve->add_option("--node", flags->nodes,
                     "MAC=ARGS: kernel arguments for one node, in its own boot entries "
                     "(repeatable), e.g. 52:54:00:12:34:56=hostname=node1");
+  serve->add_option("--node-files", flags->node_files,
+                    "MAC=DIR: put DIR's tree into that node's image, /nodes/<mac>.iso "
+                    "(repeatable; symlinks must stay inside DIR)");
+  serve
+      ->add_option("--node-files-path", o->node_files_path, "Where --node-files go in a node image")
+      ->capture_default_str();
   serve->add_option("--backup-dir", o->backup_dir,
                     "Keep overlay backups here (PUT by `isoboot overlay backup URL/overlay/NAME`); "
                     "nodes named by MAC boot with their newest one restored");

@@ -25,6 +25,7 @@
 #include "nbd/tls.h"
 #include "serve/backup_store.h"
 #include "serve/netif.h"
+#include "serve/node_images.h"
 #include "serve/router_advert.h"
 #include "serve/status_page.h"
 #include "tftp/codec.h"
@@ -42,9 +43,13 @@ struct Daemon::Generation {
   std::shared_ptr<const iso::Image> image;
   BootTree boot;
   std::vector<NodeArgs> nodes;  // --node, as of this generation
+  std::vector<NodeFiles> node_files;
+  std::string node_files_path;
+  std::vector<std::string> extra_initrds;  // --initrd-add, for node images
 };
 
 using NodeTreeMap = std::map<MacAddress, std::shared_ptr<const vfs::Tree>>;
+using NodeImageMap = std::map<MacAddress, iso::NodeImageSpec>;
 
 // The current generation and what is served from it (the generation's tree,
 // and each node's own entries), which change together.
@@ -53,6 +58,8 @@ class Daemon::Generations {
   struct Trees {
     std::shared_ptr<const vfs::Tree> common;
     std::shared_ptr<const NodeTreeMap> nodes;
+    std::shared_ptr<const iso::Image> image;  // node images grow this one
+    std::shared_ptr<const NodeImageMap> images;
   };
   Trees CurrentTrees() const;
   std::shared_ptr<const Generation> Current() const {
@@ -60,11 +67,13 @@ class Daemon::Generations {
     return current_;
   }
   // `next` null: the same generation with new node entries.
-  template <typename MakeNodeTrees>
-  void Publish(std::shared_ptr<const Generation> next, MakeNodeTrees make_node_trees) {
+  template <typename MakeNodeTrees, typename MakeNodeImages>
+  void Publish(std::shared_ptr<const Generation> next, MakeNodeTrees make_node_trees,
+               MakeNodeImages make_node_images) {
     std::lock_guard lock(mu_);
     if (next) current_ = std::move(next);
-    trees_ = {current_->boot.tree, std::make_shared<const NodeTreeMap>(make_node_trees(*current_))};
+    trees_ = {current_->boot.tree, std::make_shared<const NodeTreeMap>(make_node_trees(*current_)),
+              current_->image, std::make_shared<const NodeImageMap>(make_node_images(*current_))};
   }
 
  private:
@@ -160,6 +169,7 @@ Daemon::Daemon(Options options, Logger logger)
   nodes_ = std::make_unique<NodeTracker>(tracker);
   tallies_ = std::make_unique<Tallies>();
   generations_ = std::make_unique<Generations>();
+  node_images_ = std::make_unique<NodeImages>(GetLogger("nodes"));
   store_ = MakeStore();
   // HTTP is bound before the image is loaded: the entries carry its port.
   http_ = ForServer("http", [this] { return MakeHttp(); });
@@ -214,6 +224,10 @@ Daemon::Daemon(Options options, Logger logger)
                options_.image, boot.initrd_error);
   }
   log_->info("HTTP on {}; the image is at {}/{}", http_->port(), profile_.http_base, kImageName);
+  if (size_t n = generations_->CurrentTrees().images->size()) {
+    log_->info("node images at {}/nodes/<mac>.iso for {} node(s), made when first asked for",
+               profile_.http_base, n);
+  }
 }
 
 Daemon::~Daemon() {
@@ -299,7 +313,14 @@ std::shared_ptr<const Daemon::Generation> Daemon::Load(const Options& o,
   auto boot = OrThrow(BuildBootTree(image, p, o.loaders, o.http_only, pick_root), o.image);
   for (const auto& w : boot.warnings)
     log_->warn("{}", w);
-  return std::make_shared<const Generation>(Generation{image, std::move(boot), o.nodes});
+  for (const NodeFiles& f : o.node_files) {
+    // Refused now rather than when the node asks: a tree with a symlink
+    // out of it, say, is the user's to fix.
+    OrThrow(iso::ReadHostTree(f.dir, o.node_files_path),
+            fmt::format("--node-files {}", FormatMac(f.mac)));
+  }
+  return std::make_shared<const Generation>(Generation{
+      image, std::move(boot), o.nodes, o.node_files, o.node_files_path, o.loaders.extra_initrds});
 }
 
 // Each node with a stored backup boots with the URL of its newest one and a
@@ -325,24 +346,80 @@ std::vector<NodeEntry> Daemon::NodeEntries(const Generation& g) const {
   return nodes;
 }
 
-void Daemon::Publish(std::shared_ptr<const Generation> next) {
-  generations_->Publish(std::move(next), [this](const Generation& g) {
-    // profile_.http_base never changes once HTTP is bound (Reload leaves it).
-    return NodeTrees(g.boot, profile_.http_base, NodeEntries(g));
-  });
+// A node with a backup to restore boots from its image with the network up
+// in the initrd (the restore hook fetches it), unless its arguments
+// configure the network themselves.
+std::map<MacAddress, iso::NodeImageSpec> Daemon::NodeImageSpecs(const Generation& g) const {
+  std::map<MacAddress, iso::NodeImageSpec> specs;
+  for (NodeEntry& n : NodeEntries(g)) {
+    iso::NodeImageSpec& s = specs[n.mac];
+    s.kernel_args = std::move(n.kernel_args);
+    if (s.kernel_args.find("isoboot.overlay=") != std::string::npos &&
+        s.kernel_args.find("ip=") == std::string::npos) {
+      s.kernel_args += " rd.neednet=1 ip=dhcp";
+    }
+  }
+  for (const NodeFiles& f : g.node_files)
+    specs[f.mac].files_dir = f.dir;
+  for (auto& [mac, s] : specs) {
+    s.extra_initrds = g.extra_initrds;
+    s.files_path = g.node_files_path;
+  }
+  return specs;
 }
+
+void Daemon::Publish(std::shared_ptr<const Generation> next) {
+  generations_->Publish(
+      std::move(next),
+      [this](const Generation& g) {
+        // profile_.http_base never changes once HTTP is bound (Reload leaves it).
+        return NodeTrees(g.boot, profile_.http_base, NodeEntries(g));
+      },
+      [this](const Generation& g) { return NodeImageSpecs(g); });
+}
+
+namespace {
+
+// A node image's name: "52-54-00-12-34-56" (lower-case hex, hyphens, as
+// pxelinux names its per-MAC files; a colon needs escaping in URLs).
+std::string NodeImageName(const MacAddress& mac) {
+  std::string name = FormatMac(mac);
+  std::replace(name.begin(), name.end(), ':', '-');
+  return name;
+}
+
+// "nodes/52-54-00-12-34-56.iso" -> that MAC; other spellings are not it.
+std::optional<MacAddress> NodeImageMac(std::string_view name) {
+  if (!name.starts_with("nodes/") || !name.ends_with(".iso")) return std::nullopt;
+  name.remove_prefix(6);
+  name.remove_suffix(4);
+  std::optional<MacAddress> mac = ParseMac(name);
+  if (!mac || NodeImageName(*mac) != name) return std::nullopt;
+  return mac;
+}
+
+}  // namespace
 
 std::shared_ptr<const vfs::Tree> Daemon::TreeFor(std::string_view client) const {
   Generations::Trees trees = generations_->CurrentTrees();
   // Without a boot network (--http-only) nobody can be told apart: node
-  // entries are served to no one.
-  if (trees.nodes->empty() || options_.interface.empty()) return trees.common;
+  // entries are served to no one. Node images are anyone's who names the
+  // node: a BMC fetches its host's.
+  const bool entries = !trees.nodes->empty() && !options_.interface.empty();
+  if (!entries && trees.images->empty()) return trees.common;
   // Who the client is matters only for a name the common tree lacks (a
   // node entry, or a miss), so the kernel's table is read only then, and
   // at the moment of the request: no cache an address change could outlive.
   auto tree = std::make_shared<vfs::Tree>(trees.common);
-  tree->set_fallback([nodes = std::move(trees.nodes), client = std::string(client),
-                      interface = options_.interface](const std::string& name) -> vfs::SourcePtr {
+  tree->set_fallback([nodes = std::move(trees.nodes), entries, client = std::string(client),
+                      interface = options_.interface, image = std::move(trees.image),
+                      images = std::move(trees.images),
+                      made = node_images_.get()](const std::string& name) -> vfs::SourcePtr {
+    if (std::optional<MacAddress> node = NodeImageMac(name)) {
+      auto it = images->find(*node);
+      return it == images->end() ? nullptr : made->Get(image, NodeImageName(*node), it->second);
+    }
+    if (!entries) return nullptr;
     std::optional<MacAddress> mac = NeighbourMac(client, interface);
     if (!mac) return nullptr;
     auto it = nodes->find(*mac);
@@ -552,6 +629,8 @@ Result<std::string> Daemon::Reload(const Options& next) {
   applied.image = next.image;
   applied.append = next.append;
   applied.nodes = next.nodes;
+  applied.node_files = next.node_files;
+  applied.node_files_path = next.node_files_path;
   applied.loaders = next.loaders;
   boot::ProfileOptions profile = profile_;
   profile.append = next.append;
@@ -574,6 +653,8 @@ Result<std::string> Daemon::Reload(const Options& next) {
   options_.image = std::move(applied.image);
   options_.append = std::move(applied.append);
   options_.nodes = std::move(applied.nodes);
+  options_.node_files = std::move(applied.node_files);
+  options_.node_files_path = std::move(applied.node_files_path);
   options_.loaders = std::move(applied.loaders);
   profile_.append = profile.append;
   profile_.node_scripts = profile.node_scripts;

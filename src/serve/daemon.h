@@ -29,6 +29,7 @@
 #include "base/mac.h"
 #include "base/result.h"
 #include "boot/profile.h"
+#include "iso/node_image.h"
 #include "nbd/protocol.h"
 #include "serve/boot_tree.h"
 #include "serve/image_device.h"
@@ -56,6 +57,7 @@ struct Page;
 namespace isoboot::serve {
 
 class BackupStore;
+class NodeImages;
 class RouterAdvertiser;
 
 enum class DhcpMode {
@@ -88,6 +90,12 @@ std::string_view FileName(UefiLoader loader);
 struct NodeArgs {
   MacAddress mac{};
   std::string kernel_args;
+};
+
+// Files for one node's image (--node-files MAC=DIR).
+struct NodeFiles {
+  MacAddress mac{};
+  std::string dir;
 };
 
 // Typed once, at the CLI boundary (cli/serve.cc).
@@ -127,6 +135,12 @@ struct Options {
   // That node gets its own boot entries with these arguments after the
   // profile's (several for one MAC are joined).
   std::vector<NodeArgs> nodes;
+  // Each node with settings (nodes, a stored backup, node_files) also gets
+  // its own image at /nodes/<mac>.iso (serve/node_images.h): the image's
+  // boot menus with its arguments, loader.extra_initrds as a second
+  // initramfs, node_files' directory at node_files_path.
+  std::vector<NodeFiles> node_files;
+  std::string node_files_path = "/pitdata";
   // Overlay backup store at /overlay/ (serve/backup_store.h); off when empty.
   // Nodes named by MAC boot with isoboot.overlay=<their newest backup>.
   std::string backup_dir;
@@ -206,6 +220,8 @@ class Daemon {
   std::unique_ptr<RouterAdvertiser> MakeRouterAdvertiser();
 
   std::vector<NodeEntry> NodeEntries(const Generation& g) const;
+  // What each node's image (/nodes/<mac>.iso) is made from.
+  std::map<MacAddress, iso::NodeImageSpec> NodeImageSpecs(const Generation& g) const;
   // What `client` (an IP address) is served: the common tree, plus its own
   // node entries when it is on the boot network at that node's MAC.
   std::shared_ptr<const vfs::Tree> TreeFor(std::string_view client) const;
@@ -242,6 +258,7 @@ class Daemon {
   std::unique_ptr<NodeTracker> nodes_;
   std::unique_ptr<Tallies> tallies_;          // counted in the servers' hooks
   std::unique_ptr<Generations> generations_;  // the served image and tree
+  std::unique_ptr<NodeImages> node_images_;   // made on request, from the current generation
   std::shared_ptr<BackupStore> store_;
   std::unique_ptr<http::Server> http_;
   std::unique_ptr<aoe::Target> aoe_target_;
