@@ -6,7 +6,7 @@ set -euo pipefail
 
 declare -A groups=(
   [build]="cmake ninja-build g++ pkg-config clang-format libisofs-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev libarchive-dev libssl-dev libcurl4-openssl-dev libboost-dev libboost-system-dev libtomlplusplus-dev libssh-dev libseccomp-dev scdoc man-db groff-base"
-  [test]="xorriso cpio lz4 xz-utils bzip2 squashfs-tools iproute2 vblade aoetools tcpdump procps python3 curl libarchive-tools attr acl openssl ipmitool tftp-hpa atftp isc-dhcp-client isc-dhcp-relay dnsmasq-base busybox-static zstd bc nftables ndisc6 openssh-server openssh-client libnbd-bin nbd-client nbdkit qemu-utils gnutls-bin prometheus nginx-light"
+  [test]="xorriso genisoimage cpio lz4 xz-utils bzip2 squashfs-tools iproute2 vblade aoetools tcpdump procps python3 curl libarchive-tools attr acl openssl ipmitool tftp-hpa atftp isc-dhcp-client isc-dhcp-relay dnsmasq-base busybox-static zstd bc nftables ndisc6 openssh-server openssh-client libnbd-bin nbd-client nbdkit qemu-utils gnutls-bin prometheus nginx-light"
   [fuzz]="clang libclang-rt-14-dev"
   [bench]="time bc hyperfine nginx-light wrk tftpd-hpa nbdkit libnbd-bin qemu-utils"
   [qemu]="qemu-system-x86 qemu-block-extra busybox-static linux-image-amd64 kmod xz-utils cpio ipxe-qemu ovmf pxelinux syslinux-common ipxe chromium openipmi ipmitool binutils"

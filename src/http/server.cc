@@ -232,7 +232,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::shared_ptr<const vfs::Tree> tree = core_.tree ? core_.tree(ip_) : nullptr;
     PageFor pages;
     if (core_.options.pages) {
-      pages = [this](const std::string& path) { return core_.options.pages(path, ip_); };
+      size_t q = head.target.find('?');
+      std::string query(q == std::string_view::npos ? "" : head.target.substr(q + 1));
+      pages = [this, query = std::move(query)](const std::string& path) {
+        return core_.options.pages(path, query, ip_);
+      };
     }
     ResponsePlan plan = PlanResponse(head, tree.get(), core_.NextBoundary(), pages);
     // A body we would have to read and discard: answer, then close.

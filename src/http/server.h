@@ -75,11 +75,14 @@ struct ServerOptions {
   // Called after each response ends (finished or aborted), on a server
   // thread, concurrently when threads > 1. May be empty.
   RequestHook on_request;
-  // Pages made per request (`isoboot serve`'s status page and metrics),
-  // asked before the tree for every GET and HEAD with the decoded path and
-  // the client's IP address; nullopt: the tree answers. Called on a server
+  // Pages made per request (`isoboot serve`'s status page and metrics, or a
+  // refusal), asked before the tree for every GET and HEAD with the decoded
+  // path, the raw query ("" when none) and the client's IP address;
+  // nullopt: the tree answers. Called on a server
   // thread, concurrently when threads > 1; it must not block. May be empty.
-  std::function<std::optional<Page>(const std::string& path, std::string_view client)> pages;
+  std::function<std::optional<Page>(const std::string& path, std::string_view query,
+                                    std::string_view client)>
+      pages;
 };
 
 // Per client IP address, since the server started.

@@ -73,8 +73,9 @@ std::string LibisofsError(std::string_view what, int code) {
   return fmt::format("{}: {}", what, msg ? msg : fmt::format("libisofs error {:#x}", code));
 }
 
-// The directory at `path` ("/a/b"), made where missing.
-Result<IsoDir*> MakeDirs(IsoImage* image, std::string_view path) {
+// The directory at `path` ("/a/b"), made where missing with the times of
+// `mtime`, so the same inputs grow the same bytes.
+Result<IsoDir*> MakeDirs(IsoImage* image, std::string_view path, int64_t mtime) {
   IsoDir* dir = iso_image_get_root(image);
   while (!path.empty()) {
     while (path.starts_with('/'))
@@ -94,13 +95,17 @@ Result<IsoDir*> MakeDirs(IsoImage* image, std::string_view path) {
     IsoDir* made = nullptr;
     int rc = iso_tree_add_new_dir(dir, name.c_str(), &made);
     if (rc < 0) return MakeError(LibisofsError("cannot add directory " + name, rc));
-    iso_node_set_permissions(reinterpret_cast<IsoNode*>(made), 0755);
+    auto* node_made = reinterpret_cast<IsoNode*>(made);
+    iso_node_set_permissions(node_made, 0755);
+    iso_node_set_mtime(node_made, mtime);
+    iso_node_set_atime(node_made, mtime);
+    iso_node_set_ctime(node_made, mtime);
     dir = made;
   }
   return dir;
 }
 
-Result<void> Add(IsoImage* image, const AddedEntry& e) {
+Result<void> Add(IsoImage* image, const AddedEntry& e, int64_t dir_mtime) {
   std::string_view path = e.path;
   size_t slash = path.rfind('/');
   std::string name(slash == std::string_view::npos ? path : path.substr(slash + 1));
@@ -108,7 +113,7 @@ Result<void> Add(IsoImage* image, const AddedEntry& e) {
       path.find("//") != std::string_view::npos || path.find('\0') != std::string_view::npos) {
     return MakeError(fmt::format("{:?}: not an absolute path of a file in an image", e.path));
   }
-  auto dir = MakeDirs(image, path.substr(0, slash));
+  auto dir = MakeDirs(image, path.substr(0, slash), dir_mtime);
   if (!dir) return MakeError(fmt::format("{}: {}", e.path, dir.error().message));
   IsoNode* old = nullptr;
   if (iso_dir_get_node(*dir, name.c_str(), &old) == 1) {
@@ -165,11 +170,10 @@ Result<void> Add(IsoImage* image, const AddedEntry& e) {
   if (e.type != AddedEntry::Type::kSymlink) iso_node_set_permissions(made, e.mode & 07777);
   iso_node_set_uid(made, 0);
   iso_node_set_gid(made, 0);
-  if (e.mtime) {
-    iso_node_set_mtime(made, e.mtime);
-    iso_node_set_atime(made, e.mtime);
-    iso_node_set_ctime(made, e.mtime);
-  }
+  const int64_t t = e.mtime ? e.mtime : dir_mtime;
+  iso_node_set_mtime(made, t);
+  iso_node_set_atime(made, t);
+  iso_node_set_ctime(made, t);
   return {};
 }
 
@@ -207,7 +211,7 @@ Result<GrownImage> Grow(const Image& base, const std::vector<AddedEntry>& entrie
   if (rc < 0) return MakeError(LibisofsError(base.path() + ": cannot read its tree", rc));
 
   for (const AddedEntry& e : entries) {
-    if (auto ok = Add(image.get(), e); !ok) return ok.error();
+    if (auto ok = Add(image.get(), e, base.tree().root().mtime); !ok) return ok.error();
   }
 
   IsoWriteOpts* raw_wopts = nullptr;
@@ -218,6 +222,9 @@ Result<GrownImage> Grow(const Image& base, const std::vector<AddedEntry>& entrie
   iso_write_opts_set_rockridge(wopts.get(), 1);
   iso_write_opts_set_joliet(wopts.get(),
                             features && iso_read_image_features_has_joliet(features.get()) ? 1 : 0);
+  // New files get inode numbers in tree order; hardlink detection would
+  // order them by stream identity, which differs from run to run.
+  iso_write_opts_set_hardlinks(wopts.get(), 0);
   iso_write_opts_set_appendable(wopts.get(), 1);
   const uint64_t session_offset = (base.size() + kSessionAlign - 1) / kSessionAlign * kSessionAlign;
   if (session_offset / kBlock > UINT32_MAX - (kMaxSessionBytes / kBlock)) {

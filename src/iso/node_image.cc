@@ -77,7 +77,7 @@ Result<std::vector<AddedEntry>> ReadHostTree(const std::string& dir, std::string
       return MakeError(fmt::format("{}: deeper than {} levels", dir, kMaxDepth));
     }
     const fs::path& p = it->path();
-    const std::string rel = fs::relative(p, dir).generic_string();
+    const std::string rel = p.lexically_relative(dir).generic_string();
     const std::string shown = p.string();
     struct stat st {};
     if (::lstat(shown.c_str(), &st) != 0) {
@@ -138,11 +138,11 @@ Result<NodeImage> MakeNodeImage(const Image& base, const NodeImageSpec& spec) {
     for (const std::string& path : spec.extra_initrds) {
       auto data = ReadHostFile(path, kMaxFileBytes);
       if (!data) return data.error();
-      // Concatenated archives are unpacked one after the other; each is
-      // padded to 4 bytes, as the kernel's unpacker expects the next
-      // header there.
-      joined->append(**data);
+      // Concatenated archives are unpacked one after the other; the next
+      // one starts on 4 bytes, where the kernel's unpacker looks for a
+      // header after skipping NULs.
       joined->resize((joined->size() + 3) / 4 * 4, '\0');
+      joined->append(**data);
     }
     AddedEntry e;
     e.path = kNodeInitrdPath;

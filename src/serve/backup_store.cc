@@ -204,6 +204,12 @@ std::optional<std::string> BackupStore::CanonicalName(std::string_view name) {
   return std::string(name);
 }
 
+bool BackupStore::KeyInQuery(const std::string& name, KeyRight right,
+                             std::string_view query) const {
+  std::string_view key = QueryValue(query, "key");
+  return !key.empty() && SameSecret(key, Key(name, right));
+}
+
 std::string DeriveKey(std::string_view token, std::string_view name, KeyRight right) {
   // The read key's message is the one keys were made with before write
   // keys existed, so boot entries stay valid across the upgrade.

@@ -83,6 +83,9 @@ class BackupStore : public http::StoreHandler {
   std::string Key(const std::string& name, KeyRight right) const {
     return DeriveKey(options_.token, name, right);
   }
+  // Whether `query` ("a=1&key=...") carries the key for `right` on `name`
+  // (compared in constant time).
+  bool KeyInQuery(const std::string& name, KeyRight right, std::string_view query) const;
   // Stored versions of `name`, oldest first (file names).
   std::vector<std::string> Versions(const std::string& name) const;
   // MAC addresses that have at least one stored version.

@@ -49,17 +49,17 @@ struct Daemon::Generation {
 };
 
 using NodeTreeMap = std::map<MacAddress, std::shared_ptr<const vfs::Tree>>;
-using NodeImageMap = std::map<MacAddress, iso::NodeImageSpec>;
 
 // The current generation and what is served from it (the generation's tree,
 // and each node's own entries), which change together.
 class Daemon::Generations {
  public:
+  using NodeImageMap = std::map<MacAddress, NodeImageEntry>;
   struct Trees {
     std::shared_ptr<const vfs::Tree> common;
     std::shared_ptr<const NodeTreeMap> nodes;
     std::shared_ptr<const iso::Image> image;  // node images grow this one
-    std::shared_ptr<const NodeImageMap> images;
+    std::shared_ptr<const std::map<MacAddress, NodeImageEntry>> images;
   };
   Trees CurrentTrees() const;
   std::shared_ptr<const Generation> Current() const {
@@ -72,8 +72,10 @@ class Daemon::Generations {
                MakeNodeImages make_node_images) {
     std::lock_guard lock(mu_);
     if (next) current_ = std::move(next);
-    trees_ = {current_->boot.tree, std::make_shared<const NodeTreeMap>(make_node_trees(*current_)),
-              current_->image, std::make_shared<const NodeImageMap>(make_node_images(*current_))};
+    trees_ = {
+        current_->boot.tree, std::make_shared<const NodeTreeMap>(make_node_trees(*current_)),
+        current_->image,
+        std::make_shared<const std::map<MacAddress, NodeImageEntry>>(make_node_images(*current_))};
   }
 
  private:
@@ -299,8 +301,8 @@ std::unique_ptr<http::Server> Daemon::MakeHttp() {
                                        EscapeForLog(r.path), r.bytes, r.content_length));
     }
   };
-  ho.pages = [this](const std::string& path, std::string_view client) {
-    return PageFor(path, client);
+  ho.pages = [this](const std::string& path, std::string_view query, std::string_view client) {
+    return PageFor(path, query, client);
   };
   return std::make_unique<http::Server>([this](std::string_view client) { return TreeFor(client); },
                                         ho, http_log);
@@ -349,21 +351,21 @@ std::vector<NodeEntry> Daemon::NodeEntries(const Generation& g) const {
 // A node with a backup to restore boots from its image with the network up
 // in the initrd (the restore hook fetches it), unless its arguments
 // configure the network themselves.
-std::map<MacAddress, iso::NodeImageSpec> Daemon::NodeImageSpecs(const Generation& g) const {
-  std::map<MacAddress, iso::NodeImageSpec> specs;
+std::map<MacAddress, Daemon::NodeImageEntry> Daemon::NodeImageSpecs(const Generation& g) const {
+  std::map<MacAddress, NodeImageEntry> specs;
   for (NodeEntry& n : NodeEntries(g)) {
-    iso::NodeImageSpec& s = specs[n.mac];
-    s.kernel_args = std::move(n.kernel_args);
-    if (s.kernel_args.find("isoboot.overlay=") != std::string::npos &&
-        s.kernel_args.find("ip=") == std::string::npos) {
-      s.kernel_args += " rd.neednet=1 ip=dhcp";
+    NodeImageEntry& e = specs[n.mac];
+    e.spec.kernel_args = std::move(n.kernel_args);
+    e.keyed = e.spec.kernel_args.find("isoboot.overlay=") != std::string::npos;
+    if (e.keyed && e.spec.kernel_args.find("ip=") == std::string::npos) {
+      e.spec.kernel_args += " rd.neednet=1 ip=dhcp";
     }
   }
   for (const NodeFiles& f : g.node_files)
-    specs[f.mac].files_dir = f.dir;
-  for (auto& [mac, s] : specs) {
-    s.extra_initrds = g.extra_initrds;
-    s.files_path = g.node_files_path;
+    specs[f.mac].spec.files_dir = f.dir;
+  for (auto& [mac, e] : specs) {
+    e.spec.extra_initrds = g.extra_initrds;
+    e.spec.files_path = g.node_files_path;
   }
   return specs;
 }
@@ -382,10 +384,9 @@ namespace {
 
 // A node image's name: "52-54-00-12-34-56" (lower-case hex, hyphens, as
 // pxelinux names its per-MAC files; a colon needs escaping in URLs).
+// The backup store names nodes the same way.
 std::string NodeImageName(const MacAddress& mac) {
-  std::string name = FormatMac(mac);
-  std::replace(name.begin(), name.end(), ':', '-');
-  return name;
+  return *BackupStore::CanonicalName(FormatMac(mac));
 }
 
 // "nodes/52-54-00-12-34-56.iso" -> that MAC; other spellings are not it.
@@ -417,7 +418,9 @@ std::shared_ptr<const vfs::Tree> Daemon::TreeFor(std::string_view client) const 
                       made = node_images_.get()](const std::string& name) -> vfs::SourcePtr {
     if (std::optional<MacAddress> node = NodeImageMac(name)) {
       auto it = images->find(*node);
-      return it == images->end() ? nullptr : made->Get(image, NodeImageName(*node), it->second);
+      // PageFor refused it already when it carries a key not given.
+      return it == images->end() ? nullptr
+                                 : made->Get(image, NodeImageName(*node), it->second.spec);
     }
     if (!entries) return nullptr;
     std::optional<MacAddress> mac = NeighbourMac(client, interface);
@@ -692,7 +695,22 @@ std::optional<MacAddress> Daemon::NodeOf(std::string_view ip) const {
   return NeighbourMac(ip, options_.interface);
 }
 
-std::optional<http::Page> Daemon::PageFor(const std::string& path, std::string_view client) const {
+std::optional<http::Page> Daemon::PageFor(const std::string& path, std::string_view query,
+                                          std::string_view client) const {
+  if (std::optional<MacAddress> node = NodeImageMac(std::string_view(path).substr(1))) {
+    auto images = generations_->CurrentTrees().images;
+    auto it = images->find(*node);
+    if (it == images->end() || !it->second.keyed || !store_) return std::nullopt;
+    std::string name = NodeImageName(*node);
+    if (store_->KeyInQuery(name, KeyRight::kRead, query)) return std::nullopt;
+    http::Page page;
+    page.status = 403;
+    page.body = fmt::format(
+        "{} carries node {}'s overlay key: ask for it with ?key=<its read key> (`isoboot "
+        "overlay key {} --read`)\n",
+        path, name, name);
+    return page;
+  }
   if (path == "/up") {
     // The booted system says it is up (e.g. `curl http://SERVER:PORT/up`
     // from the live root), from its own address.

@@ -220,8 +220,14 @@ class Daemon {
   std::unique_ptr<RouterAdvertiser> MakeRouterAdvertiser();
 
   std::vector<NodeEntry> NodeEntries(const Generation& g) const;
-  // What each node's image (/nodes/<mac>.iso) is made from.
-  std::map<MacAddress, iso::NodeImageSpec> NodeImageSpecs(const Generation& g) const;
+  // What each node's image (/nodes/<mac>.iso) is made from, and whether it
+  // carries the node's overlay read key (then it is served with that key
+  // only, ?key=).
+  struct NodeImageEntry {
+    iso::NodeImageSpec spec;
+    bool keyed = false;
+  };
+  std::map<MacAddress, NodeImageEntry> NodeImageSpecs(const Generation& g) const;
   // What `client` (an IP address) is served: the common tree, plus its own
   // node entries when it is on the boot network at that node's MAC.
   std::shared_ptr<const vfs::Tree> TreeFor(std::string_view client) const;
@@ -240,7 +246,8 @@ class Daemon {
   std::string ReadyStatus() const;
   // /status, /status.json, /metrics and /up (serve/status_page.h); nullopt
   // for every other path.
-  std::optional<http::Page> PageFor(const std::string& path, std::string_view client) const;
+  std::optional<http::Page> PageFor(const std::string& path, std::string_view query,
+                                    std::string_view client) const;
   std::string Metrics() const;
   // The node behind `ip`: DHCP's answer, else the boot network's neighbour
   // table.
