@@ -776,6 +776,12 @@ std::string Daemon::Metrics() const {
   m.Sample(L{{"reason", "per_client"}}, hs.refused_per_client);
   m.Family("isoboot_http_accept_errors_total", "counter", "accept() failures (EMFILE, ...).");
   m.Sample({}, hs.accept_errors);
+  m.Family("isoboot_node_images", "gauge",
+           "Node images (/nodes/<mac>.iso) made or being made since the start.");
+  m.Sample({}, uint64_t{node_images_->count()});
+  m.Family("isoboot_node_image_bytes", "gauge",
+           "Bytes the node images hold in memory (their new sessions; the base is not copied).");
+  m.Sample({}, node_images_->own_bytes());
 
   if (tftp_) {
     const tftp::ServerStats ts = tftp_->stats();

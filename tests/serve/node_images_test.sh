@@ -99,6 +99,10 @@ curl -sSf -o "$tmp/a.iso" "$base/nodes/$a_name.iso" || fail "GET node image"
 [[ $(status "$base/nodes/52:54:00:00:00:0a.iso") == 404 ]] || fail "a MAC spelt with colons is not the image's name"
 [[ $(status "$base/nodes/52-54-00-00-00-99.iso") == 404 ]] || fail "a node without settings has an image"
 grep -q "node $a_name: image made in" "$tmp/serve.log" || fail "no log line for the image made"
+metrics=$(curl -sSf "$base/metrics")
+grep -qx "isoboot_node_images 1" <<<"$metrics" || fail "metrics: $(grep node_image <<<"$metrics")"
+own=$(sed -n 's/^isoboot_node_image_bytes //p' <<<"$metrics")
+((own > 0 && own < 1048576)) || fail "node image bytes in memory: '$own'"
 grep -q "node $a_name: /EFI/BOOT/grub.cfg: left as it is: not a text file" "$tmp/serve.log" ||
   fail "the menu that is not text is not named"
 found=$(xorriso -indev "$tmp/a.iso" -find / -type f 2>/dev/null | tr -d "'" | sort)
