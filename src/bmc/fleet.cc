@@ -7,7 +7,39 @@
 
 #include <fmt/format.h>
 
+#include "base/strings.h"
+
 namespace isoboot::bmc {
+
+Result<std::vector<FleetHost>> ParseHostFile(std::string_view text) {
+  std::vector<FleetHost> hosts;
+  size_t number = 0;
+  while (!text.empty()) {
+    ++number;
+    size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+    line = Trim(line.substr(0, line.find('#')), " \t\r");
+    if (line.empty()) continue;
+    FleetHost h;
+    size_t end = line.find_first_of(" \t");
+    h.host = std::string(line.substr(0, end));
+    line = end == std::string_view::npos ? std::string_view() : Trim(line.substr(end), " \t");
+    if (!line.empty()) {
+      end = line.find_first_of(" \t");
+      std::string_view mac = line.substr(0, end);
+      h.mac = ParseMac(mac);
+      if (!h.mac) {
+        return MakeError(fmt::format("line {}: {} is not a MAC address (HOST [MAC [KERNEL-ARGS]])",
+                                     number, mac));
+      }
+      line = end == std::string_view::npos ? std::string_view() : Trim(line.substr(end), " \t");
+      h.kernel_args = std::string(line);
+    }
+    hosts.push_back(std::move(h));
+  }
+  return hosts;
+}
 namespace {
 
 using nlohmann::json;

@@ -22,10 +22,24 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/mac.h"
+#include "base/result.h"
 #include "bmc/client.h"
 #include "bmc/errors.h"
 
 namespace isoboot::bmc {
+
+// One line of a --bmc-file: "HOST [MAC [KERNEL-ARGS...]]", '#' starting a
+// comment. A host with a MAC boots its own node image with `--serve`
+// (docs/bmc.md), with those arguments.
+struct FleetHost {
+  std::string host;
+  std::optional<MacAddress> mac;
+  std::string kernel_args;
+};
+
+// The hosts of a --bmc-file's text; errors name the line.
+Result<std::vector<FleetHost>> ParseHostFile(std::string_view text);
 
 // One host's work, on a worker thread. Returns what the host's result should
 // carry (e.g. {"vendor": ...}); throws BmcError (or any exception) to fail

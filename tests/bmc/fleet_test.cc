@@ -386,5 +386,27 @@ TEST(ProgressBoard, QuietPrintsNothing) {
   EXPECT_EQ(out.text(), "");
 }
 
+TEST(ParseHostFile, HostsMacsAndArguments) {
+  auto hosts = ParseHostFile(
+      "# the rack\n"
+      "ilo-a.example:8443\n"
+      "  10.0.0.12  52:54:00:00:00:0c  hostname=n12 ip=dhcp # with a comment\r\n"
+      "10.0.0.13 52-54-00-00-00-0d\n"
+      "\n");
+  ASSERT_TRUE(hosts) << hosts.error().message;
+  ASSERT_EQ(hosts->size(), 3u);
+  EXPECT_EQ((*hosts)[0].host, "ilo-a.example:8443");
+  EXPECT_FALSE((*hosts)[0].mac.has_value());
+  EXPECT_EQ((*hosts)[1].host, "10.0.0.12");
+  ASSERT_TRUE((*hosts)[1].mac.has_value());
+  EXPECT_EQ(FormatMac(*(*hosts)[1].mac), "52:54:00:00:00:0c");
+  EXPECT_EQ((*hosts)[1].kernel_args, "hostname=n12 ip=dhcp");
+  EXPECT_EQ((*hosts)[2].kernel_args, "");
+  auto bad = ParseHostFile("a\nb not-a-mac x=1\n");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_NE(bad.error().message.find("line 2: not-a-mac is not a MAC address"), std::string::npos)
+      << bad.error().message;
+}
+
 }  // namespace
 }  // namespace isoboot::bmc
