@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -35,6 +36,9 @@
 #include "cli/command.h"
 #include "cli/signals.h"
 #include "http/server.h"
+#include "iso/grow.h"
+#include "iso/image.h"
+#include "iso/node_image.h"
 #include "vfs/vfs.h"
 
 namespace isoboot::cli {
@@ -119,16 +123,20 @@ std::string ReadPassword(const BmcArgs& a) {
   return std::string(Trim(buf, "\r\n"));
 }
 
-std::vector<std::string> ReadHosts(const BmcArgs& a) {
-  std::vector<std::string> hosts = a.hosts;
+// --bmc hosts, then --bmc-file's (whose lines may carry a MAC and kernel
+// arguments: bmc::ParseHostFile).
+std::vector<bmc::FleetHost> ReadFleet(const BmcArgs& a) {
+  std::vector<bmc::FleetHost> hosts;
+  for (const std::string& h : a.hosts)
+    hosts.push_back({h, std::nullopt, ""});
   if (!a.host_file.empty()) {
     std::ifstream f(a.host_file);
     if (!f) throw BmcError(Failure::kUsage, "cannot read " + a.host_file);
-    std::string line;
-    while (std::getline(f, line)) {
-      std::string_view host = Trim(std::string_view(line).substr(0, line.find('#')));
-      if (!host.empty()) hosts.emplace_back(host);
-    }
+    std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    auto lines = bmc::ParseHostFile(text);
+    if (!lines) throw BmcError(Failure::kUsage, a.host_file + ": " + lines.error().message);
+    for (bmc::FleetHost& h : *lines)
+      hosts.push_back(std::move(h));
   }
   if (hosts.empty()) throw BmcError(Failure::kUsage, "no BMC: pass --bmc HOST or --bmc-file FILE");
   return hosts;
@@ -188,13 +196,16 @@ bmc::ClientOptions ClientOptionsFrom(const BmcArgs& a, std::stop_token stop) {
   return o;
 }
 
-// The action for one BMC (`iso`: the URL to mount); everything captured by
-// value, as it runs on the fleet's threads.
-bmc::HostAction MakeAction(const BmcArgs& a, std::string iso, bmc::Credentials credentials,
+// The action for one BMC (`iso_for`: the URL it mounts, its node image's
+// or the common one); everything captured by value, as it runs on the
+// fleet's threads.
+using UrlFor = std::function<std::string(const std::string& host)>;
+bmc::HostAction MakeAction(const BmcArgs& a, UrlFor iso_for, bmc::Credentials credentials,
                            bmc::ClientOptions options, Logger log, bmc::PullCountersFn pulled) {
-  return [action = a.action, via = a.via, iso = std::move(iso),
+  return [action = a.action, via = a.via, iso_for = std::move(iso_for),
           credentials = std::move(credentials), options = std::move(options), log = std::move(log),
           pulled = std::move(pulled)](const std::string& host, const bmc::ProgressFn& progress) {
+    const std::string iso = iso_for(host);
     bmc::BmcClient client(host, credentials, options, log, progress);
     json fields = json::object();
     if (action == "status") {
@@ -209,6 +220,8 @@ bmc::HostAction MakeAction(const BmcArgs& a, std::string iso, bmc::Credentials c
       client.Boot(iso);
     }
     if (action == "boot") fields["via"] = via;
+    if (!iso.empty() && (action == "boot" || action == "insert") && via != "pxe")
+      fields["iso"] = iso;
     fields["vendor"] = client.profile().name;
     if (pulled) {
       if (auto counters = pulled(host)) {
@@ -224,7 +237,7 @@ bmc::HostAction MakeAction(const BmcArgs& a, std::string iso, bmc::Credentials c
 // served by this process on a thread of its own until destroyed.
 class ImageServer {
  public:
-  ImageServer(const BmcArgs& a, const std::vector<std::string>& hosts) {
+  ImageServer(const BmcArgs& a, const std::vector<bmc::FleetHost>& fleet, const Logger& log) {
     std::string url_host = a.url_host.empty() ? a.http_address : a.url_host;
     if (url_host == "0.0.0.0" || url_host == "::") {
       throw BmcError(Failure::kUsage, "--serve: pass --url-host (the address BMCs reach us at)");
@@ -233,6 +246,35 @@ class ImageServer {
     if (!source) throw BmcError(Failure::kUsage, source.error().message);
     auto tree = std::make_shared<vfs::Tree>();
     tree->Add("live.iso", *source);
+    // Each host with a MAC gets its own image: the served one grown by the
+    // host's kernel arguments (iso/node_image.h), made now.
+    std::map<std::string, std::string> node_paths;  // host -> served name
+    std::shared_ptr<const iso::Image> base;
+    for (const bmc::FleetHost& h : fleet) {
+      if (!h.mac) continue;
+      if (!base) {
+        auto opened = iso::Image::Open(a.serve_image);
+        if (!opened) throw BmcError(Failure::kUsage, opened.error().message);
+        base = std::move(*opened);
+      }
+      iso::NodeImageSpec spec;
+      spec.kernel_args = h.kernel_args;
+      auto node = iso::MakeNodeImage(*base, spec);
+      if (!node) {
+        throw BmcError(Failure::kUsage,
+                       fmt::format("{} ({}): {}", h.host, FormatMac(*h.mac), node.error().message));
+      }
+      for (const std::string& w : node->warnings)
+        log->warn("{}: {}", h.host, w);
+      std::string name = FormatMac(*h.mac);
+      std::replace(name.begin(), name.end(), ':', '-');
+      name = "nodes/" + name + ".iso";
+      log->info("{}: its own image at /{} ({} bytes of its own, menus changed: {})", h.host, name,
+                node->grown.own_bytes(), node->menus.size());
+      tree->Add(name, vfs::GrownImageSource(
+                          base, std::make_shared<const iso::GrownImage>(std::move(node->grown))));
+      node_paths[h.host] = name;
+    }
     std::shared_ptr<const vfs::Tree> const_tree = tree;
     http::ServerOptions so;
     so.address = a.http_address;
@@ -240,8 +282,10 @@ class ImageServer {
     server_ = std::make_unique<http::Server>([const_tree](std::string_view) { return const_tree; },
                                              so, GetLogger("http"));
     url_ = fmt::format("http://{}:{}/live.iso", url_host, server_->port());
-    for (const auto& h : hosts)
-      ips_[h] = ResolveHost(h);
+    for (const auto& [host, name] : node_paths)
+      node_urls_[host] = fmt::format("http://{}:{}/{}", url_host, server_->port(), name);
+    for (const auto& h : fleet)
+      ips_[h.host] = ResolveHost(h.host);
     thread_ = std::thread([this] { server_->Run(); });
   }
   ~ImageServer() {
@@ -252,6 +296,11 @@ class ImageServer {
   ImageServer& operator=(const ImageServer&) = delete;
 
   const std::string& url() const { return url_; }
+  // The URL `host` mounts: its node image's, else the common one.
+  std::string UrlFor(const std::string& host) const {
+    auto it = node_urls_.find(host);
+    return it == node_urls_.end() ? url_ : it->second;
+  }
   // What each BMC has pulled, by BMC host: the server counts per client
   // address, and the BMC is assumed to download from the address it is
   // managed at. Valid while this server lives.
@@ -267,6 +316,7 @@ class ImageServer {
  private:
   std::unique_ptr<http::Server> server_;
   std::string url_;
+  std::map<std::string, std::string> node_urls_;  // by host
   std::map<std::string, std::string> ips_;
   std::thread thread_;
 };
@@ -311,7 +361,19 @@ int RunBmc(const BmcArgs& a) {
     if (a.console && a.action != "boot") {
       throw BmcError(Failure::kUsage, "--console goes with boot (or use the console action)");
     }
-    auto hosts = ReadHosts(a);
+    const std::vector<bmc::FleetHost> fleet_hosts = ReadFleet(a);
+    std::vector<std::string> hosts;
+    bool any_mac = false;
+    for (const bmc::FleetHost& h : fleet_hosts) {
+      hosts.push_back(h.host);
+      any_mac = any_mac || h.mac.has_value();
+    }
+    if (any_mac && a.serve_image.empty()) {
+      log->warn(
+          "{}: the MACs and kernel arguments are for node images, made with --serve IMAGE "
+          "only; every host mounts {}",
+          a.host_file, a.iso.empty() ? "nothing" : a.iso);
+    }
     if ((a.action == "console" || a.console) && hosts.size() != 1) {
       throw BmcError(Failure::kUsage, "the console needs exactly one BMC");
     }
@@ -335,8 +397,12 @@ int RunBmc(const BmcArgs& a) {
     if (a.action == "console") return RunConsole(sol);
 
     std::unique_ptr<ImageServer> server;
-    if (!a.serve_image.empty()) server = std::make_unique<ImageServer>(a, hosts);
+    if (!a.serve_image.empty()) server = std::make_unique<ImageServer>(a, fleet_hosts, log);
     std::string iso = a.iso.empty() && server ? server->url() : a.iso;
+    UrlFor iso_for = [iso, server = server.get(),
+                      use_server = a.iso.empty()](const std::string& host) {
+      return use_server && server ? server->UrlFor(host) : iso;
+    };
     bmc::PullCountersFn pulled = server ? server->Pulled() : nullptr;
     bmc::ProgressBoard board(hosts, {.out = stderr,
                                      .redraw = isatty(STDERR_FILENO) && hosts.size() > 1,
@@ -357,7 +423,7 @@ int RunBmc(const BmcArgs& a) {
             [&board](std::stop_token stop) { EverySecond(stop, [&board] { board.Refresh(); }); });
       }
       results = bmc::RunFleet(hosts,
-                              MakeAction(a, iso, {a.user, password},
+                              MakeAction(a, iso_for, {a.user, password},
                                          ClientOptionsFrom(a, on_signal.token()), log, pulled),
                               fleet);
     }  // stops and joins the refresher
@@ -409,7 +475,8 @@ void AddBmcCommand(CLI::App& app, Run& run) {
       ->check(CLI::IsMember({"status", "insert", "eject", "boot", "console"}));
   cmd->add_option("--bmc", args->hosts, "BMC host[:port] (repeatable)");
   cmd->add_option("--bmc-file", args->host_file,
-                  "file with one BMC host per line, run in parallel");
+                  "file with one BMC per line, run in parallel: HOST [MAC [KERNEL-ARGS]] (with "
+                  "--serve, a host with a MAC mounts its own node image)");
   cmd->add_option("--user", args->user, "BMC user name")->required();
   cmd->add_option("--password-env", args->password_env, "read the password from this variable");
   cmd->add_option("--password-file", args->password_file, "read the password from this file");

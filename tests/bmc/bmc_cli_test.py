@@ -525,6 +525,55 @@ class Fleet(Base):
             self.assertIn(x.host + ": ", res[2])  # a progress line per host
 
 
+    def test_bmc_file_macs_get_node_images(self):
+        """--serve with a --bmc-file whose lines carry a MAC and kernel arguments: that host
+        mounts its own node image, whose boot menu has its arguments; the other the ISO."""
+        tree = os.path.join(TMP, "menu-tree")
+        os.makedirs(os.path.join(tree, "isolinux"), exist_ok=True)
+        with open(os.path.join(tree, "isolinux", "isolinux.cfg"), "w") as f:
+            f.write("label live\n  kernel /linux\n  append initrd=/initrd quiet\n")
+        for name in ("linux", "initrd"):
+            with open(os.path.join(tree, name), "wb") as f:
+                f.write(os.urandom(5000))
+        iso = os.path.join(TMP, "menu.iso")
+        subprocess.run(["xorriso", "-as", "mkisofs", "-quiet", "-R", "-o", iso, tree], check=True,
+                       capture_output=True)
+        fakes = [Fake("ilo5"), Fake("ami")]
+        hosts = os.path.join(TMP, "node-hosts.txt")
+        with open(hosts, "w") as f:
+            f.write("%s 52:54:00:aa:bb:0c hostname=n12 ip=dhcp\n%s\n"
+                    % (fakes[0].host, fakes[1].host))
+        err_path = os.path.join(TMP, "node-hosts.err")
+        with open(err_path, "w") as err:
+            p = subprocess.Popen([BIN, "bmc", "insert", "--bmc-file", hosts, "--user", "admin",
+                                  "--password-env", "BMC_PW", "--ca", CERT, "--serve", iso,
+                                  "--http-address", "127.0.0.1", "--http-port", "0",
+                                  "--poll-interval", "0.02", "--json"],
+                                 stdout=subprocess.PIPE, stderr=err, text=True,
+                                 env=dict(os.environ, BMC_PW=PASSWORD), stdin=subprocess.DEVNULL)
+        procs.append(p)
+        def read_err():
+            with open(err_path) as f:
+                return f.read()
+        wait_for("serving", lambda: "until interrupted" in read_err(), p)
+        images = [[b["Image"] for _, _, b in S(x) if isinstance(b, dict) and "Image" in b]
+                  for x in fakes]
+        self.assertTrue(images[0] and images[0][-1].endswith("/nodes/52-54-00-aa-bb-0c.iso"),
+                        images)
+        self.assertTrue(images[1] and images[1][-1].endswith("/live.iso"), images)
+        got = os.path.join(TMP, "node-got.iso")
+        with urllib.request.urlopen(images[0][-1], timeout=10) as r, open(got, "wb") as f:
+            f.write(r.read())
+        cfg = subprocess.run(["isoinfo", "-R", "-i", got, "-x", "/isolinux/isolinux.cfg"],
+                             check=True, capture_output=True, text=True).stdout
+        self.assertIn("append initrd=/initrd quiet hostname=n12 ip=dhcp\n", cfg)
+        p.send_signal(signal.SIGINT)
+        out, _ = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, read_err())
+        results = json.loads(out)
+        self.assertEqual([r["iso"] for r in results], [images[0][-1], images[1][-1]])
+
+
 class EndToEnd(Base):
     def test_boot_from_isoboot_serve(self):
         """The fake BMC pulls the ISO from `isoboot serve --http-only` with Ranges."""
