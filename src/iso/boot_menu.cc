@@ -72,8 +72,9 @@ std::string Indent(std::string_view line) {
   return std::string(line.substr(0, n));
 }
 
+// Trailing blanks dropped, but not one a backslash escapes (GRUB's "a\ ").
 std::string WithoutTrailingBlanks(std::string s) {
-  while (!s.empty() && IsBlank(s.back()))
+  while (!s.empty() && IsBlank(s.back()) && !(s.size() >= 2 && s[s.size() - 2] == '\\'))
     s.pop_back();
   return s;
 }
@@ -241,11 +242,19 @@ std::string GrubWords(std::string_view args) {
 }
 
 // The "(hd0,gpt2)" or "($root)" a path on `line` starts with, if any, so
-// the added initrd is read from the same device.
+// the added initrd is read from the same device. Unquoted where it is
+// used: in quotes GRUB would not expand $root.
 std::string GrubDevicePrefix(std::string_view first_path) {
   if (!first_path.starts_with('(')) return "";
   size_t close = first_path.find(')');
-  return close == std::string_view::npos ? "" : std::string(first_path.substr(0, close + 1));
+  if (close == std::string_view::npos) return "";
+  // A device name or a variable holding one: "(hd0,gpt2)", "($root)".
+  for (char c : first_path.substr(1, close - 1)) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == ',' || c == '$' || c == '-' || c == '{' || c == '}';
+    if (!ok) return "";
+  }
+  return std::string(first_path.substr(0, close + 1));
 }
 
 std::string FirstArgument(std::string_view line, size_t rest) {
@@ -263,8 +272,8 @@ Result<RewrittenMenu> RewriteGrub(std::vector<Line> lines, const MenuChange& cha
   std::vector<std::pair<size_t, Line>> inserts;  // after line, new line
   auto close_entry = [&] {
     if (pending && !change.extra_initrd.empty()) {
-      inserts.push_back({*pending, Line{Indent(lines[*pending].text) + "initrd " +
-                                            GrubWord(pending_device + change.extra_initrd),
+      inserts.push_back({*pending, Line{Indent(lines[*pending].text) + "initrd " + pending_device +
+                                            GrubWord(change.extra_initrd),
                                         end}});
     }
     pending.reset();
@@ -278,7 +287,9 @@ Result<RewrittenMenu> RewriteGrub(std::vector<Line> lines, const MenuChange& cha
     }
     bool is_linux = key == "linux" || key == "linuxefi" || key == "linux16";
     bool is_initrd = key == "initrd" || key == "initrdefi" || key == "initrd16";
-    if (!is_linux && !is_initrd) continue;
+    // An initrd line loads for the kernel before it; one with no kernel
+    // line before it in its entry does nothing, and is left so.
+    if (!is_linux && !(is_initrd && pending)) continue;
     std::optional<size_t> command_end = GrubCommandEnd(text);
     if (!command_end) {
       return MakeError(fmt::format(
@@ -295,7 +306,7 @@ Result<RewrittenMenu> RewriteGrub(std::vector<Line> lines, const MenuChange& cha
     } else {
       if (!change.extra_initrd.empty()) {
         std::string device = GrubDevicePrefix(FirstArgument(text, rest));
-        head += " " + GrubWord(device + change.extra_initrd);
+        head += " " + device + GrubWord(change.extra_initrd);
       }
       pending.reset();
     }

@@ -112,7 +112,7 @@ TEST(Grub, LinuxAndInitrdLines) {
             "menuentry \"live\" {\n"
             "  linux ($root)/boot/x86_64/loader/linux root=live:CDLABEL=X console=ttyS0 "
             "hostname=n1 'k=$x' # serial\n"
-            "  initrd ($root)/boot/x86_64/loader/initrd '($root)/isoboot/node.img'\n"
+            "  initrd ($root)/boot/x86_64/loader/initrd ($root)/isoboot/node.img\n"
             "}\n"
             "menuentry \"no initrd\" --class os {\n"
             "\tlinuxefi /vmlinuz quiet hostname=n1 'k=$x' ; echo booting\n"
