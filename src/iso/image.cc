@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <mutex>
 #include <system_error>
 #include <unordered_map>
 
@@ -16,6 +15,7 @@
 #include <libisofs/libisofs.h>
 
 #include "base/file_io.h"
+#include "iso/libisofs_init.h"
 
 namespace isoboot::iso {
 namespace {
@@ -24,21 +24,6 @@ constexpr uint64_t kBlock = 2048;
 // ISO 9660 allows at most 8 directory levels, Rock Ridge lifts that; nobody
 // nests 1000 deep, and a deeper tree is treated as corrupt rather than walked.
 constexpr size_t kMaxDepth = 1000;
-
-void InitLibisofsOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    if (iso_init() < 0) throw std::runtime_error("cannot initialise libisofs");
-    // libisofs prints its own messages to stderr by default; we turn its
-    // errors into our one-line errors instead.
-    static char never[] = "NEVER";
-    static char id[] = "isoboot";
-    iso_set_msgs_severities(never, never, id);
-    // Names are handed out as UTF-8 whatever the process locale is (CI runs
-    // under the C locale, which would mangle Joliet and non-ASCII names).
-    iso_set_local_charset(const_cast<char*>("UTF-8"), 0);
-  });
-}
 
 // The libisofs data source that reads through our BlockReader and remembers
 // the first block it could not read, for the error message.
