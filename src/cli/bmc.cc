@@ -1,10 +1,12 @@
 // `isoboot bmc status|insert|eject|boot|console`: drive BMCs over Redfish
 // (virtual CD from a URL or network boot, one-time boot, reset) and attach
-// the SOL console.
+// the SOL console. With --data DIR, an image of DIR labelled PITDATA (or
+// --data-label) is built, served and inserted into a second slot.
 // The password comes from an environment variable, a file or a no-echo
 // prompt, never from argv; it is never logged or put in a URL.
 
 #include <netdb.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <termios.h>
 #include <unistd.h>
@@ -13,6 +15,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -35,6 +38,7 @@
 #include "cli/command.h"
 #include "cli/signals.h"
 #include "http/server.h"
+#include "iso/data_image.h"
 #include "vfs/vfs.h"
 
 namespace isoboot::cli {
@@ -67,6 +71,8 @@ struct BmcArgs {
   std::string http_address = "0.0.0.0";
   uint16_t http_port = 8080;
   std::string url_host;
+  std::string data_dir;  // --data: serve an image of this directory in a second slot
+  std::string data_label = std::string(iso::kDefaultDataLabel);
 };
 
 // The BMC's address as the HTTP server sees its peers (numeric).
@@ -188,11 +194,12 @@ bmc::ClientOptions ClientOptionsFrom(const BmcArgs& a, std::stop_token stop) {
   return o;
 }
 
-// The action for one BMC (`iso`: the URL to mount); everything captured by
-// value, as it runs on the fleet's threads.
-bmc::HostAction MakeAction(const BmcArgs& a, std::string iso, bmc::Credentials credentials,
-                           bmc::ClientOptions options, Logger log, bmc::PullCountersFn pulled) {
-  return [action = a.action, via = a.via, iso = std::move(iso),
+// The action for one BMC (`iso`: the URL to mount; `data`: the data image's
+// URL or ""); everything captured by value, as it runs on the fleet's threads.
+bmc::HostAction MakeAction(const BmcArgs& a, std::string iso, std::string data,
+                           bmc::Credentials credentials, bmc::ClientOptions options, Logger log,
+                           bmc::PullCountersFn pulled) {
+  return [action = a.action, via = a.via, iso = std::move(iso), data = std::move(data),
           credentials = std::move(credentials), options = std::move(options), log = std::move(log),
           pulled = std::move(pulled)](const std::string& host, const bmc::ProgressFn& progress) {
     bmc::BmcClient client(host, credentials, options, log, progress);
@@ -200,15 +207,19 @@ bmc::HostAction MakeAction(const BmcArgs& a, std::string iso, bmc::Credentials c
     if (action == "status") {
       fields["status"] = StatusJson(client.Status());
     } else if (action == "insert") {
-      client.Insert(iso);
+      client.Insert(iso, data);
     } else if (action == "eject") {
       client.Eject();
     } else if (action == "boot" && via == "pxe") {
       client.NetBoot();
     } else if (action == "boot") {
-      client.Boot(iso);
+      client.Boot(iso, data);
     }
     if (action == "boot") fields["via"] = via;
+    if (!data.empty()) {
+      fields["data_image"] = data;
+      fields["data_slot"] = client.data_slot();
+    }
     fields["vendor"] = client.profile().name;
     if (pulled) {
       if (auto counters = pulled(host)) {
@@ -220,26 +231,41 @@ bmc::HostAction MakeAction(const BmcArgs& a, std::string iso, bmc::Credentials c
   };
 }
 
-// --serve IMAGE: the ISO at a short plain URL (BMCs limit URL length),
-// served by this process on a thread of its own until destroyed.
+// --serve IMAGE and the --data image: each at a short plain URL (BMCs
+// limit URL length), served by this process on a thread of its own until
+// destroyed. `data_image` is the built data image's file, or "".
 class ImageServer {
  public:
-  ImageServer(const BmcArgs& a, const std::vector<std::string>& hosts) {
+  ImageServer(const BmcArgs& a, const std::vector<std::string>& hosts,
+              const std::string& data_image) {
     std::string url_host = a.url_host.empty() ? a.http_address : a.url_host;
     if (url_host == "0.0.0.0" || url_host == "::") {
-      throw BmcError(Failure::kUsage, "--serve: pass --url-host (the address BMCs reach us at)");
+      throw BmcError(Failure::kUsage,
+                     fmt::format("{}: pass --url-host (the address BMCs reach us at)",
+                                 a.serve_image.empty() ? "--data" : "--serve"));
     }
-    auto source = vfs::HostFileSource(a.serve_image);
-    if (!source) throw BmcError(Failure::kUsage, source.error().message);
     auto tree = std::make_shared<vfs::Tree>();
-    tree->Add("live.iso", *source);
+    if (!a.serve_image.empty()) {
+      auto source = vfs::HostFileSource(a.serve_image);
+      if (!source) throw BmcError(Failure::kUsage, source.error().message);
+      tree->Add("live.iso", *source);
+    }
+    // The label is A-Z, 0-9 and _ only, so the name never clashes with live.iso.
+    std::string data_name = a.data_label + ".iso";
+    if (!data_image.empty()) {
+      auto source = vfs::HostFileSource(data_image);
+      if (!source) throw BmcError(Failure::kUsage, source.error().message);
+      tree->Add(data_name, *source);
+    }
     std::shared_ptr<const vfs::Tree> const_tree = tree;
     http::ServerOptions so;
     so.address = a.http_address;
     so.port = a.http_port;
     server_ = std::make_unique<http::Server>([const_tree](std::string_view) { return const_tree; },
                                              so, GetLogger("http"));
-    url_ = fmt::format("http://{}:{}/live.iso", url_host, server_->port());
+    std::string base = fmt::format("http://{}:{}/", url_host, server_->port());
+    if (!a.serve_image.empty()) url_ = base + "live.iso";
+    if (!data_image.empty()) data_url_ = base + data_name;
     for (const auto& h : hosts)
       ips_[h] = ResolveHost(h);
     thread_ = std::thread([this] { server_->Run(); });
@@ -251,7 +277,8 @@ class ImageServer {
   ImageServer(const ImageServer&) = delete;
   ImageServer& operator=(const ImageServer&) = delete;
 
-  const std::string& url() const { return url_; }
+  const std::string& url() const { return url_; }            // "" without --serve
+  const std::string& data_url() const { return data_url_; }  // "" without --data
   // What each BMC has pulled, by BMC host: the server counts per client
   // address, and the BMC is assumed to download from the address it is
   // managed at. Valid while this server lives.
@@ -267,6 +294,7 @@ class ImageServer {
  private:
   std::unique_ptr<http::Server> server_;
   std::string url_;
+  std::string data_url_;
   std::map<std::string, std::string> ips_;
   std::thread thread_;
 };
@@ -289,6 +317,40 @@ void ServeUntilStopped(std::stop_token stop, bmc::ProgressBoard& board, size_t h
   EverySecond(stop, [&board] { board.Refresh(); });
 }
 
+// --data DIR: the data image, built once per run in a directory of its own
+// that is removed with it.
+class DataImage {
+ public:
+  DataImage(const std::string& dir, const std::string& label) {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/isoboot-data.XXXXXX";
+    if (!mkdtemp(tmpl.data())) {
+      throw BmcError(Failure::kInternal, "cannot make a directory for the data image in " + tmpl);
+    }
+    dir_ = tmpl;
+    auto r = iso::WriteDataImage(dir, label, dir_ + "/" + label + ".iso");
+    if (!r) {
+      Remove();
+      throw BmcError(Failure::kUsage, "--data " + dir + ": " + r.error().message);
+    }
+    path_ = *r;
+  }
+  ~DataImage() { Remove(); }
+  DataImage(const DataImage&) = delete;
+  DataImage& operator=(const DataImage&) = delete;
+
+  const std::string& path() const { return path_; }
+
+ private:
+  void Remove() {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+
+  std::string dir_;
+  std::string path_;
+};
+
 int RunConsole(const bmc::SolOptions& sol) {
   return bmc::RunSolConsole(sol) == 0 ? 0 : static_cast<int>(Failure::kConsole);
 }
@@ -307,6 +369,15 @@ int RunBmc(const BmcArgs& a) {
     if ((a.action == "insert" || a.action == "boot") && a.via == "cd" && a.iso.empty() &&
         a.serve_image.empty()) {
       throw BmcError(Failure::kUsage, "--iso URL or --serve IMAGE is required for " + a.action);
+    }
+    if (!a.data_dir.empty() && a.action != "boot" && a.action != "insert") {
+      throw BmcError(Failure::kUsage, "--data goes with boot or insert");
+    }
+    if (!a.data_dir.empty() && a.via == "pxe") {
+      throw BmcError(Failure::kUsage, "--via pxe mounts nothing: drop --data (or boot --via cd)");
+    }
+    if (auto l = iso::CheckDataLabel(a.data_label); !l) {
+      throw BmcError(Failure::kUsage, "--data-label: " + l.error().message);
     }
     if (a.console && a.action != "boot") {
       throw BmcError(Failure::kUsage, "--console goes with boot (or use the console action)");
@@ -334,9 +405,17 @@ int RunBmc(const BmcArgs& a) {
     sol.stop = on_signal.token();
     if (a.action == "console") return RunConsole(sol);
 
+    std::unique_ptr<DataImage> data;
+    if (!a.data_dir.empty()) {
+      data = std::make_unique<DataImage>(a.data_dir, a.data_label);
+      log->info("data image of {} labelled {}: {}", a.data_dir, a.data_label, data->path());
+    }
     std::unique_ptr<ImageServer> server;
-    if (!a.serve_image.empty()) server = std::make_unique<ImageServer>(a, hosts);
+    if (!a.serve_image.empty() || data) {
+      server = std::make_unique<ImageServer>(a, hosts, data ? data->path() : "");
+    }
     std::string iso = a.iso.empty() && server ? server->url() : a.iso;
+    std::string data_url = server ? server->data_url() : "";
     bmc::PullCountersFn pulled = server ? server->Pulled() : nullptr;
     bmc::ProgressBoard board(hosts, {.out = stderr,
                                      .redraw = isatty(STDERR_FILENO) && hosts.size() > 1,
@@ -357,7 +436,7 @@ int RunBmc(const BmcArgs& a) {
             [&board](std::stop_token stop) { EverySecond(stop, [&board] { board.Refresh(); }); });
       }
       results = bmc::RunFleet(hosts,
-                              MakeAction(a, iso, {a.user, password},
+                              MakeAction(a, iso, data_url, {a.user, password},
                                          ClientOptionsFrom(a, on_signal.token()), log, pulled),
                               fleet);
     }  // stops and joins the refresher
@@ -379,11 +458,21 @@ int RunBmc(const BmcArgs& a) {
           fmt::print("{}: booting via {} ({})\n", r.host, r.fields["via"].get<std::string>(),
                      r.fields["vendor"].get<std::string>());
         }
+        if (r.ok && r.fields.contains("data_slot")) {
+          fmt::print("{}: data image {} in {}\n", r.host, r.fields["data_image"].get<std::string>(),
+                     r.fields["data_slot"].get<std::string>());
+        }
       }
     }
     if (server && code == 0 && !a.console && (a.action == "boot" || a.action == "insert")) {
       // The BMCs keep reading the image while their hosts boot: keep serving.
-      log->info("serving {} at {} until interrupted (Ctrl-C)", a.serve_image, iso);
+      if (data) {
+        log->info("serving the data image of {} at {}{}", a.data_dir, data_url,
+                  a.serve_image.empty() ? " until interrupted (Ctrl-C)" : "");
+      }
+      if (!a.serve_image.empty()) {
+        log->info("serving {} at {} until interrupted (Ctrl-C)", a.serve_image, iso);
+      }
       ServeUntilStopped(on_signal.token(), board, hosts.size());
       log->info("stopped serving");
     }
@@ -437,12 +526,20 @@ void AddBmcCommand(CLI::App& app, Run& run) {
       ->capture_default_str();
   cmd->add_option("--serve", args->serve_image,
                   "serve this ISO over HTTP while the command runs (default --iso: its URL)");
-  cmd->add_option("--http-address", args->http_address, "with --serve: address to listen on")
+  cmd->add_option("--http-address", args->http_address,
+                  "with --serve or --data: address to listen on")
       ->capture_default_str();
-  cmd->add_option("--http-port", args->http_port, "with --serve: port (0 picks one)")
+  cmd->add_option("--http-port", args->http_port, "with --serve or --data: port (0 picks one)")
       ->capture_default_str();
-  cmd->add_option("--url-host", args->url_host,
-                  "with --serve: address the BMCs reach this host at (default: --http-address)");
+  cmd->add_option("--data", args->data_dir,
+                  "boot/insert: serve an image of this directory and insert it into a second "
+                  "slot (USB stick / removable disk, else a second CD)");
+  cmd->add_option("--data-label", args->data_label,
+                  "the data image's volume label (1-32 of A-Z 0-9 _)")
+      ->capture_default_str();
+  cmd->add_option(
+      "--url-host", args->url_host,
+      "with --serve or --data: address the BMCs reach this host at (default: --http-address)");
   cmd->callback([&run, args] { run = [args] { return RunBmc(*args); }; });
 }
 
