@@ -531,15 +531,15 @@ void AddBmcCommand(CLI::App& app, Run& run) {
       ->capture_default_str();
   cmd->add_option("--http-port", args->http_port, "with --serve or --data: port (0 picks one)")
       ->capture_default_str();
+  cmd->add_option(
+      "--url-host", args->url_host,
+      "with --serve or --data: address the BMCs reach this host at (default: --http-address)");
   cmd->add_option("--data", args->data_dir,
                   "boot/insert: serve an image of this directory and insert it into a second "
                   "slot (USB stick / removable disk, else a second CD)");
   cmd->add_option("--data-label", args->data_label,
                   "the data image's volume label (1-32 of A-Z 0-9 _)")
       ->capture_default_str();
-  cmd->add_option(
-      "--url-host", args->url_host,
-      "with --serve or --data: address the BMCs reach this host at (default: --http-address)");
   cmd->callback([&run, args] { run = [args] { return RunBmc(*args); }; });
 }
 
