@@ -240,6 +240,11 @@ SystemStatus BmcClient::Status() {
   try {
     st.media = ReadMedia(FindCdSlot());
     st.has_media = true;
+    Slot data = FindDataSlot(false);
+    if (!data.path.empty()) {
+      st.has_data_slot = true;
+      st.data_media = ReadMedia(data);
+    }
   } catch (const BmcError& e) {
     if (e.failure() != Failure::kNoVirtualMedia) throw;
     st.media_problem = e.what();

@@ -56,6 +56,8 @@ struct SystemStatus {
   bool has_media = false;
   std::string media_problem;  // why has_media is false
   MediaState media;
+  bool has_data_slot = false;  // a second slot, as --data would use
+  MediaState data_media;
 };
 
 // What a one-time boot starts from.

@@ -153,6 +153,12 @@ json StatusJson(const bmc::SystemStatus& s) {
                   {"inserted", s.media.inserted},
                   {"connected_via", s.media.connected_via}};
     if (!s.media.redirection.empty()) j["media"]["redirection_status"] = s.media.redirection;
+    if (s.has_data_slot) {
+      j["data_media"] = {{"slot", s.data_media.slot},
+                         {"image", s.data_media.image},
+                         {"inserted", s.data_media.inserted},
+                         {"connected_via", s.data_media.connected_via}};
+    }
   } else {
     j["media_problem"] = s.media_problem;
   }
@@ -175,6 +181,12 @@ void PrintStatus(const std::string& host, const json& s) {
              m["inserted"].get<bool>() ? "inserted " + m["image"].get<std::string>()
                                        : std::string("empty"),
              via.empty() ? "" : ", " + via, redirection.empty() ? "" : ", " + redirection);
+  if (s.contains("data_media")) {
+    const json& d = s["data_media"];
+    fmt::print("  data slot {}: {}\n", d["slot"].get<std::string>(),
+               d["inserted"].get<bool>() ? "inserted " + d["image"].get<std::string>()
+                                         : std::string("empty"));
+  }
 }
 
 bmc::ClientOptions ClientOptionsFrom(const BmcArgs& a, std::stop_token stop) {

@@ -636,6 +636,12 @@ class DataMedium(Base):
         self.assertRegex(out, r"^%s: data image http://127\.0\.0\.1:[0-9]+/CONF_2\.iso in %s\n$" % (
             fake.host, ILO_DATA_SLOT))
         self.assertTrue(fake.state()["data_slot"]["Image"].endswith("/CONF_2.iso"))
+        _, out, _, _ = self.go(fake, "status", "--json")
+        d = json.loads(out)["status"]["data_media"]
+        self.assertEqual((d["slot"], d["inserted"]), (ILO_DATA_SLOT, True))
+        self.assertTrue(d["image"].endswith("/CONF_2.iso"), d)
+        _, out, _, _ = self.go(fake, "status")
+        self.assertIn("\n  data slot %s: inserted http://" % ILO_DATA_SLOT, out)
         before = len(S(fake))
         self.go(fake, "eject")
         self.assertEqual(S(fake)[before:], [
