@@ -96,11 +96,15 @@ dir=$tmp/ilo5-bios
 bmc_vm_start_fake "$dir" ilo5 bios --vm-ipmi --vm-user-net --vm-mem 768 || fail "see above"
 
 lines() { [[ -e $1 ]] && tr -d '\r' <"$1"; }
+# Whether FILE (carriage returns dropped) has a line matching grep's ARGS.
+# grep reads to the end (no -q): with pipefail, -q's early exit could end
+# tr with SIGPIPE and fail the pipeline although the line was there.
+has() { lines "$1" | grep "${@:2}" >/dev/null; }
 wait_for() {  # FILE REGEX TIMEOUT PID
   local deadline=$((SECONDS + $3))
   while ((SECONDS < deadline)); do
-    lines "$1" | grep -qaE "$2" && return 0
-    kill -0 "$4" 2>/dev/null || { lines "$1" | grep -qaE "$2"; return; }
+    has "$1" -aE "$2" && return 0
+    kill -0 "$4" 2>/dev/null || { has "$1" -aE "$2"; return; }
     sleep 0.5
   done
   return 1
@@ -127,11 +131,11 @@ if wait_for "$out" '^ISOBOOT-LIVE-SHELL' "$timeout" "$console_pid"; then
   type_line "i=0; until d=\$(findfs LABEL=PITDATA 2>/dev/null) || [ \$i -ge 60 ]; do sleep 1; i=\$((i + 1)); done; echo ISOBOOT-DATA-DEV: \$d; echo ISOBOOT-DATA-DISKS: \$(grep -o ' [hsv]d[a-z]*\$' /proc/partitions); mount -t iso9660 -o ro \$d /run/pit && echo ISOBOOT-DATA-FILE: \$(cat /run/pit/system_config.yaml) && echo ISOBOOT-DATA-SUM: \$(sha256sum </run/pit/prep/site-init/customizations.bin); echo ISOBOOT-DATA-DONE-\$((40 + 2))"
   wait_for "$out" '^ISOBOOT-DATA-DONE-42' 120 "$console_pid" ||
     problems+=("the live system did not finish looking for PITDATA")
-  lines "$out" | grep -qaE '^ISOBOOT-DATA-DEV: /dev/sd[a-z]+$' ||
+  has "$out" -aE '^ISOBOOT-DATA-DEV: /dev/sd[a-z]+$' ||
     problems+=("findfs LABEL=PITDATA found no USB disk: $(lines "$out" | grep -a 'ISOBOOT-DATA-DEV' | tail -n 1 || true)")
-  lines "$out" | grep -qax "ISOBOOT-DATA-FILE: $proof" ||
+  has "$out" -ax "ISOBOOT-DATA-FILE: $proof" ||
     problems+=("system_config.yaml did not read back: $(lines "$out" | grep -a 'ISOBOOT-DATA-FILE' | tail -n 1 || true)")
-  lines "$out" | grep -qa "^ISOBOOT-DATA-SUM: $want_sum" ||
+  has "$out" -a "^ISOBOOT-DATA-SUM: $want_sum" ||
     problems+=("customizations.bin did not read back: $(lines "$out" | grep -a 'ISOBOOT-DATA-SUM' | tail -n 1 || true)")
 else
   problems+=("no ISOBOOT-LIVE-SHELL on the SOL console within ${timeout} s")
@@ -154,7 +158,7 @@ exec 5>&-
 # What isoboot reported, and what the VM was given: the URL isoboot served.
 data_url=$(lines "$out" | grep -ao '"data_image": "[^"]*"' | head -n1 | cut -d'"' -f4 || true)
 [[ $data_url == http://127.0.0.1:*/PITDATA.iso ]] || problems+=("no data_image URL in --json: $data_url")
-lines "$out" | grep -qa '"data_slot": "/redfish/v1/Managers/1/VirtualMedia/1"' ||
+has "$out" -a '"data_slot": "/redfish/v1/Managers/1/VirtualMedia/1"' ||
   problems+=("the data image did not go to iLO's USBStick slot 1")
 grep -qaF "\"data\": \"$data_url\"" "$dir/vm/vm.log" 2>/dev/null ||
   problems+=("the VM was not started with the data image as its USB stick: $(tail -n 1 "$dir/vm/vm.log" 2>/dev/null || true)")
