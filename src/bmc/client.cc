@@ -1,5 +1,6 @@
 #include "bmc/client.h"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -40,6 +41,38 @@ bool IsCdSlot(const json& slot) {
   // AMI's CD1 lists no MediaTypes: fall back to the name.
   return ToUpper(slot.value("Id", "")).find("CD") != std::string::npos ||
          ToUpper(slot.value("Name", "")).find("CD") != std::string::npos;
+}
+
+bool HasMediaType(const json& slot, const char* type) {
+  auto t = slot.find("MediaTypes");
+  if (t == slot.end() || !t->is_array()) return false;
+  return std::any_of(t->begin(), t->end(), [type](const json& m) { return m == type; });
+}
+
+bool IsRemovableDiskSlot(const json& slot) {
+  if (auto t = slot.find("MediaTypes"); t != slot.end() && t->is_array() && !t->empty()) {
+    return HasMediaType(slot, "USBStick") || HasMediaType(slot, "Floppy");
+  }
+  // Without MediaTypes, the name says it (AMI's HD1, iDRAC's RemovableDisk).
+  for (const char* key : {"Id", "Name"}) {
+    std::string n = ToUpper(slot.value(key, ""));
+    for (const char* word : {"USB", "FLOPPY", "REMOVABLE", "HD"}) {
+      if (n.find(word) != std::string::npos) return true;
+    }
+  }
+  return false;
+}
+
+// "/redfish/v1/Managers/1/VirtualMedia/2 (CD, DVD)" for the error listing the slots.
+std::string DescribeSlot(const std::string& path, const json& slot) {
+  std::vector<std::string> types;
+  if (auto t = slot.find("MediaTypes"); t != slot.end() && t->is_array()) {
+    for (const auto& m : *t) {
+      if (m.is_string()) types.push_back(m.get<std::string>());
+    }
+  }
+  return types.empty() ? fmt::format("{} (no MediaTypes)", path)
+                       : fmt::format("{} ({})", path, fmt::join(types, ", "));
 }
 
 }  // namespace
@@ -107,9 +140,8 @@ BmcClient::Slot BmcClient::ReadSlot(const std::string& path) {
   return Slot{path, r.body, r.etag, r.allow};
 }
 
-BmcClient::Slot BmcClient::FindCdSlot() {
+std::vector<std::string> BmcClient::MediaCollections() {
   Discover();
-  if (!slot_path_.empty()) return ReadSlot(slot_path_);
   // The System's collection is the current schema location; the Managers'
   // one is older (iLO, AMI, Supermicro, iDRAC 9) but still the common case.
   std::vector<std::string> collections;
@@ -123,6 +155,13 @@ BmcClient::Slot BmcClient::FindCdSlot() {
                                "or its managers); enable it (service, license) or boot another way",
                                host_, profile_.name, system_path_));
   }
+  return collections;
+}
+
+BmcClient::Slot BmcClient::FindCdSlot() {
+  Discover();
+  if (!slot_path_.empty()) return ReadSlot(slot_path_);
+  auto collections = MediaCollections();
   size_t slots = 0;
   for (const auto& c : collections) {
     Reply r = rf_.Get(c);
@@ -140,6 +179,36 @@ BmcClient::Slot BmcClient::FindCdSlot() {
                  fmt::format("{}: no CD/DVD virtual media slot among {} slot(s) in {}{}", host_,
                              slots, fmt::join(collections, ", "),
                              slots == 0 ? " (remote media may be disabled on the BMC)" : ""));
+}
+
+BmcClient::Slot BmcClient::FindDataSlot(bool required) {
+  if (!data_slot_path_.empty()) return ReadSlot(data_slot_path_);
+  std::string cd = FindCdSlot().path;
+  std::vector<std::string> seen;
+  std::optional<Slot> other_cd;
+  for (const auto& c : MediaCollections()) {
+    Reply r = rf_.Get(c);
+    if (!r.ok()) continue;
+    for (const auto& m : Members(r.body)) {
+      Slot s = ReadSlot(m);
+      seen.push_back(DescribeSlot(s.path, s.body));
+      if (s.path == cd) continue;
+      if (IsRemovableDiskSlot(s.body)) {
+        data_slot_path_ = s.path;
+        return s;
+      }
+      if (!other_cd && IsCdSlot(s.body)) other_cd = s;
+    }
+  }
+  if (other_cd) {
+    data_slot_path_ = other_cd->path;
+    return *other_cd;
+  }
+  if (!required) return Slot{};
+  throw BmcError(Failure::kNoVirtualMedia,
+                 fmt::format("{}: no second virtual media slot for the data image (no USB stick, "
+                             "removable disk or second CD slot); this {} BMC has {} slot(s): {}",
+                             host_, profile_.name, seen.size(), fmt::join(seen, ", ")));
 }
 
 MediaState BmcClient::ReadMedia(const Slot& slot) {
@@ -171,6 +240,11 @@ SystemStatus BmcClient::Status() {
   try {
     st.media = ReadMedia(FindCdSlot());
     st.has_media = true;
+    Slot data = FindDataSlot(false);
+    if (!data.path.empty()) {
+      st.has_data_slot = true;
+      st.data_media = ReadMedia(data);
+    }
   } catch (const BmcError& e) {
     if (e.failure() != Failure::kNoVirtualMedia) throw;
     st.media_problem = e.what();
@@ -207,8 +281,8 @@ Reply BmcClient::WaitTask(Reply r, Failure failure, const std::string& what) {
                                              what, monitor, options_.task_polls));
 }
 
-void BmcClient::Boot(const std::string& url) {
-  Insert(url);
+void BmcClient::Boot(const std::string& url, const std::string& data_url) {
+  Insert(url, data_url);
   BootOnce(BootTarget::kVirtualCd);
   Reset();
   Progress("booting via cd");

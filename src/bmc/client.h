@@ -1,6 +1,7 @@
 #pragma once
-// The boot flows over Redfish: find the system and its CD slot, eject /
-// insert / verify the mount, one-time boot override (to the virtual CD or
+// The boot flows over Redfish: find the system and its CD slot (and, for a
+// data image, a second slot: a removable disk / USB stick, else another
+// CD), eject / insert / verify the mount, one-time boot override (to the virtual CD or
 // to the network), reset and watch the power state. Every step is driven by
 // links, targets and allowable values read from the BMC; vendor differences
 // come from VendorProfile only. Every loop is bounded; failures throw
@@ -13,6 +14,7 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -54,6 +56,8 @@ struct SystemStatus {
   bool has_media = false;
   std::string media_problem;  // why has_media is false
   MediaState media;
+  bool has_data_slot = false;  // a second slot, as --data would use
+  MediaState data_media;
 };
 
 // What a one-time boot starts from.
@@ -71,9 +75,13 @@ class BmcClient {
             ProgressFn progress = {});
 
   SystemStatus Status();
+  // Ejects the CD, and whatever the data slot holds.
   void Eject();
-  // Ejects whatever else is inserted, inserts `url`, and waits for the mount.
-  void Insert(const std::string& url);
+  // Ejects whatever else is inserted, inserts `url` into the CD slot, and
+  // waits for the mount. With `data_url`, also the data image into the data
+  // slot (a BMC without a second slot fails with kNoVirtualMedia before
+  // anything is inserted).
+  void Insert(const std::string& url, const std::string& data_url = "");
   void BootOnce(BootTarget target);
   // Resets with a type the system allows and waits until the host is seen
   // restarted (down and up again, or a new boot in BootProgress or iLO's
@@ -81,11 +89,13 @@ class BmcClient {
   // with the last BootOnce set again.
   void Reset();
   // Insert + BootOnce(kVirtualCd) + Reset.
-  void Boot(const std::string& url);
+  void Boot(const std::string& url, const std::string& data_url = "");
   // BootOnce(kPxe) + Reset; no virtual media is touched.
   void NetBoot();
 
   const VendorProfile& profile() const { return profile_; }
+  // The data slot's URI, once Insert with a data image (or Eject) found it.
+  const std::string& data_slot() const { return data_slot_path_; }
 
  private:
   struct Slot {
@@ -97,11 +107,19 @@ class BmcClient {
 
   void Discover();
   Slot FindCdSlot();
+  // The slot for a data image beside the CD: the first whose MediaTypes
+  // name USBStick or Floppy (a removable disk), else another CD slot; with
+  // `required`, throws kNoVirtualMedia naming the slots there are when there
+  // is none, else returns a Slot with an empty path.
+  Slot FindDataSlot(bool required);
+  std::vector<std::string> MediaCollections();
+  // Ejects what `s` holds, inserts `url` and waits for the mount.
+  void InsertInto(Slot s, const std::string& url, const std::string& what);
   Slot ReadSlot(const std::string& path);
   static MediaState ReadMedia(const Slot& slot);
   void EjectSlot(const Slot& slot);
   void InsertSlot(const Slot& slot, const std::string& url);
-  void VerifyMounted(const std::string& path, const std::string& url);
+  void VerifyMounted(const std::string& path, const std::string& url, const std::string& what);
   bool BootViaDellScp();
   bool BootViaHpeFlag();
   void BootStandard(BootTarget via, bool other_route_done);
@@ -129,6 +147,7 @@ class BmcClient {
   std::vector<std::string> manager_paths_;
   std::string system_media_;               // the System's VirtualMedia link, if any
   std::string slot_path_;                  // the CD slot, once found
+  std::string data_slot_path_;             // the data slot, once found
   std::optional<BootTarget> boot_target_;  // the last BootOnce's
 };
 

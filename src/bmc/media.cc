@@ -77,6 +77,14 @@ void BmcClient::Eject() {
   Slot s = FindCdSlot();
   Progress("ejecting");
   EjectSlot(s);
+  // The data slot only when it holds something: a BMC without one, or with
+  // it empty, is done.
+  Slot d = FindDataSlot(false);
+  if (d.path.empty()) return;
+  MediaState m = ReadMedia(d);
+  if (!m.inserted && m.image.empty()) return;
+  Progress("ejecting the data image");
+  EjectSlot(d);
 }
 
 void BmcClient::EjectSlot(const Slot& s) {
@@ -110,21 +118,30 @@ void BmcClient::EjectSlot(const Slot& s) {
   throw BmcError(Failure::kInsert, fmt::format("{}: {} still inserted after eject", host_, s.path));
 }
 
-void BmcClient::Insert(const std::string& url) {
-  Slot s = FindCdSlot();
+void BmcClient::Insert(const std::string& url, const std::string& data_url) {
+  Slot cd = FindCdSlot();
+  // Both slots are found before anything changes: a BMC without a second
+  // slot fails with nothing inserted.
+  Slot data = data_url.empty() ? Slot{} : FindDataSlot(true);
+  InsertInto(std::move(cd), url, "the image");
+  if (!data_url.empty()) InsertInto(ReadSlot(data.path), data_url, "the data image");
+}
+
+void BmcClient::InsertInto(Slot s, const std::string& url, const std::string& what) {
   MediaState m = ReadMedia(s);
+  bool data = what != "the image";
   if (m.inserted && m.image == url) {
-    Progress("already inserted");
+    Progress(data ? "data image already inserted" : "already inserted");
   } else {
     if (m.inserted || !m.image.empty()) {
       Progress("ejecting " + (m.image.empty() ? std::string("old media") : m.image));
       EjectSlot(s);
       s = ReadSlot(s.path);
     }
-    Progress("inserting");
+    Progress(data ? "inserting the data image" : "inserting");
     InsertSlot(s, url);
   }
-  VerifyMounted(s.path, url);
+  VerifyMounted(s.path, url, what);
 }
 
 void BmcClient::InsertSlot(const Slot& s, const std::string& url) {
@@ -188,7 +205,8 @@ void BmcClient::InsertSlot(const Slot& s, const std::string& url) {
                              host_, s.path));
 }
 
-void BmcClient::VerifyMounted(const std::string& path, const std::string& url) {
+void BmcClient::VerifyMounted(const std::string& path, const std::string& url,
+                              const std::string& what) {
   MediaState m;
   for (int i = 0; i < options_.verify_polls; ++i) {
     m = ReadMedia(ReadSlot(path));
@@ -200,10 +218,10 @@ void BmcClient::VerifyMounted(const std::string& path, const std::string& url) {
         throw BmcError(Failure::kNotMounted,
                        fmt::format("{}: {} holds {}, not {}", host_, path, m.image, url));
       }
-      Progress("mounted");
+      Progress(what == "the image" ? "mounted" : what + " mounted");
       return;
     }
-    Progress("waiting for the BMC to mount the image");
+    Progress("waiting for the BMC to mount " + what);
     Sleep();
   }
   std::string probe = ProbeFromHere(url, options_.stop);

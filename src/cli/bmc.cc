@@ -1,10 +1,12 @@
 // `isoboot bmc status|insert|eject|boot|console`: drive BMCs over Redfish
 // (virtual CD from a URL or network boot, one-time boot, reset) and attach
-// the SOL console.
+// the SOL console. With --data DIR, an image of DIR labelled PITDATA (or
+// --data-label) is built, served and inserted into a second slot.
 // The password comes from an environment variable, a file or a no-echo
 // prompt, never from argv; it is never logged or put in a URL.
 
 #include <netdb.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <termios.h>
 #include <unistd.h>
@@ -13,6 +15,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
@@ -36,6 +39,7 @@
 #include "cli/command.h"
 #include "cli/signals.h"
 #include "http/server.h"
+#include "iso/data_image.h"
 #include "iso/grow.h"
 #include "iso/image.h"
 #include "iso/node_image.h"
@@ -71,6 +75,8 @@ struct BmcArgs {
   std::string http_address = "0.0.0.0";
   uint16_t http_port = 8080;
   std::string url_host;
+  std::string data_dir;  // --data: serve an image of this directory in a second slot
+  std::string data_label = std::string(iso::kDefaultDataLabel);
 };
 
 // The BMC's address as the HTTP server sees its peers (numeric).
@@ -155,6 +161,12 @@ json StatusJson(const bmc::SystemStatus& s) {
                   {"inserted", s.media.inserted},
                   {"connected_via", s.media.connected_via}};
     if (!s.media.redirection.empty()) j["media"]["redirection_status"] = s.media.redirection;
+    if (s.has_data_slot) {
+      j["data_media"] = {{"slot", s.data_media.slot},
+                         {"image", s.data_media.image},
+                         {"inserted", s.data_media.inserted},
+                         {"connected_via", s.data_media.connected_via}};
+    }
   } else {
     j["media_problem"] = s.media_problem;
   }
@@ -177,6 +189,12 @@ void PrintStatus(const std::string& host, const json& s) {
              m["inserted"].get<bool>() ? "inserted " + m["image"].get<std::string>()
                                        : std::string("empty"),
              via.empty() ? "" : ", " + via, redirection.empty() ? "" : ", " + redirection);
+  if (s.contains("data_media")) {
+    const json& d = s["data_media"];
+    fmt::print("  data slot {}: {}\n", d["slot"].get<std::string>(),
+               d["inserted"].get<bool>() ? "inserted " + d["image"].get<std::string>()
+                                         : std::string("empty"));
+  }
 }
 
 bmc::ClientOptions ClientOptionsFrom(const BmcArgs& a, std::stop_token stop) {
@@ -197,12 +215,13 @@ bmc::ClientOptions ClientOptionsFrom(const BmcArgs& a, std::stop_token stop) {
 }
 
 // The action for one BMC (`iso_for`: the URL it mounts, its node image's
-// or the common one); everything captured by value, as it runs on the
-// fleet's threads.
+// or the common one; `data`: the data image's URL or ""); everything
+// captured by value, as it runs on the fleet's threads.
 using UrlFor = std::function<std::string(const std::string& host)>;
-bmc::HostAction MakeAction(const BmcArgs& a, UrlFor iso_for, bmc::Credentials credentials,
-                           bmc::ClientOptions options, Logger log, bmc::PullCountersFn pulled) {
-  return [action = a.action, via = a.via, iso_for = std::move(iso_for),
+bmc::HostAction MakeAction(const BmcArgs& a, UrlFor iso_for, std::string data,
+                           bmc::Credentials credentials, bmc::ClientOptions options, Logger log,
+                           bmc::PullCountersFn pulled) {
+  return [action = a.action, via = a.via, iso_for = std::move(iso_for), data = std::move(data),
           credentials = std::move(credentials), options = std::move(options), log = std::move(log),
           pulled = std::move(pulled)](const std::string& host, const bmc::ProgressFn& progress) {
     const std::string iso = iso_for(host);
@@ -211,17 +230,21 @@ bmc::HostAction MakeAction(const BmcArgs& a, UrlFor iso_for, bmc::Credentials cr
     if (action == "status") {
       fields["status"] = StatusJson(client.Status());
     } else if (action == "insert") {
-      client.Insert(iso);
+      client.Insert(iso, data);
     } else if (action == "eject") {
       client.Eject();
     } else if (action == "boot" && via == "pxe") {
       client.NetBoot();
     } else if (action == "boot") {
-      client.Boot(iso);
+      client.Boot(iso, data);
     }
     if (action == "boot") fields["via"] = via;
     if (!iso.empty() && (action == "boot" || action == "insert") && via != "pxe")
       fields["iso"] = iso;
+    if (!data.empty()) {
+      fields["data_image"] = data;
+      fields["data_slot"] = client.data_slot();
+    }
     fields["vendor"] = client.profile().name;
     if (pulled) {
       if (auto counters = pulled(host)) {
@@ -233,25 +256,38 @@ bmc::HostAction MakeAction(const BmcArgs& a, UrlFor iso_for, bmc::Credentials cr
   };
 }
 
-// --serve IMAGE: the ISO at a short plain URL (BMCs limit URL length),
-// served by this process on a thread of its own until destroyed.
+// --serve IMAGE and the --data image: each at a short plain URL (BMCs
+// limit URL length), served by this process on a thread of its own until
+// destroyed. `data_image` is the built data image's file, or "".
 class ImageServer {
  public:
-  ImageServer(const BmcArgs& a, const std::vector<bmc::FleetHost>& fleet, const Logger& log) {
+  ImageServer(const BmcArgs& a, const std::vector<bmc::FleetHost>& fleet,
+              const std::string& data_image, const Logger& log) {
     std::string url_host = a.url_host.empty() ? a.http_address : a.url_host;
     if (url_host == "0.0.0.0" || url_host == "::") {
-      throw BmcError(Failure::kUsage, "--serve: pass --url-host (the address BMCs reach us at)");
+      throw BmcError(Failure::kUsage,
+                     fmt::format("{}: pass --url-host (the address BMCs reach us at)",
+                                 a.serve_image.empty() ? "--data" : "--serve"));
     }
-    auto source = vfs::HostFileSource(a.serve_image);
-    if (!source) throw BmcError(Failure::kUsage, source.error().message);
     auto tree = std::make_shared<vfs::Tree>();
-    tree->Add("live.iso", *source);
+    if (!a.serve_image.empty()) {
+      auto source = vfs::HostFileSource(a.serve_image);
+      if (!source) throw BmcError(Failure::kUsage, source.error().message);
+      tree->Add("live.iso", *source);
+    }
+    // The label is A-Z, 0-9 and _ only, so the name never clashes with live.iso.
+    std::string data_name = a.data_label + ".iso";
+    if (!data_image.empty()) {
+      auto source = vfs::HostFileSource(data_image);
+      if (!source) throw BmcError(Failure::kUsage, source.error().message);
+      tree->Add(data_name, *source);
+    }
     // Each host with a MAC gets its own image: the served one grown by the
     // host's kernel arguments (iso/node_image.h), made now.
     std::map<std::string, std::string> node_paths;  // host -> served name
     std::shared_ptr<const iso::Image> base;
     for (const bmc::FleetHost& h : fleet) {
-      if (!h.mac) continue;
+      if (!h.mac || a.serve_image.empty()) continue;
       if (!base) {
         auto opened = iso::Image::Open(a.serve_image);
         if (!opened) throw BmcError(Failure::kUsage, opened.error().message);
@@ -281,9 +317,11 @@ class ImageServer {
     so.port = a.http_port;
     server_ = std::make_unique<http::Server>([const_tree](std::string_view) { return const_tree; },
                                              so, GetLogger("http"));
-    url_ = fmt::format("http://{}:{}/live.iso", url_host, server_->port());
+    std::string url_base = fmt::format("http://{}:{}/", url_host, server_->port());
+    if (!a.serve_image.empty()) url_ = url_base + "live.iso";
+    if (!data_image.empty()) data_url_ = url_base + data_name;
     for (const auto& [host, name] : node_paths)
-      node_urls_[host] = fmt::format("http://{}:{}/{}", url_host, server_->port(), name);
+      node_urls_[host] = url_base + name;
     for (const auto& h : fleet)
       ips_[h.host] = ResolveHost(h.host);
     thread_ = std::thread([this] { server_->Run(); });
@@ -295,7 +333,8 @@ class ImageServer {
   ImageServer(const ImageServer&) = delete;
   ImageServer& operator=(const ImageServer&) = delete;
 
-  const std::string& url() const { return url_; }
+  const std::string& url() const { return url_; }            // "" without --serve
+  const std::string& data_url() const { return data_url_; }  // "" without --data
   // The URL `host` mounts: its node image's, else the common one.
   std::string UrlFor(const std::string& host) const {
     auto it = node_urls_.find(host);
@@ -317,6 +356,7 @@ class ImageServer {
   std::unique_ptr<http::Server> server_;
   std::string url_;
   std::map<std::string, std::string> node_urls_;  // by host
+  std::string data_url_;
   std::map<std::string, std::string> ips_;
   std::thread thread_;
 };
@@ -339,6 +379,40 @@ void ServeUntilStopped(std::stop_token stop, bmc::ProgressBoard& board, size_t h
   EverySecond(stop, [&board] { board.Refresh(); });
 }
 
+// --data DIR: the data image, built once per run in a directory of its own
+// that is removed with it.
+class DataImage {
+ public:
+  DataImage(const std::string& dir, const std::string& label) {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/isoboot-data.XXXXXX";
+    if (!mkdtemp(tmpl.data())) {
+      throw BmcError(Failure::kInternal, "cannot make a directory for the data image in " + tmpl);
+    }
+    dir_ = tmpl;
+    auto r = iso::WriteDataImage(dir, label, dir_ + "/" + label + ".iso");
+    if (!r) {
+      Remove();
+      throw BmcError(Failure::kUsage, "--data " + dir + ": " + r.error().message);
+    }
+    path_ = *r;
+  }
+  ~DataImage() { Remove(); }
+  DataImage(const DataImage&) = delete;
+  DataImage& operator=(const DataImage&) = delete;
+
+  const std::string& path() const { return path_; }
+
+ private:
+  void Remove() {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+
+  std::string dir_;
+  std::string path_;
+};
+
 int RunConsole(const bmc::SolOptions& sol) {
   return bmc::RunSolConsole(sol) == 0 ? 0 : static_cast<int>(Failure::kConsole);
 }
@@ -357,6 +431,15 @@ int RunBmc(const BmcArgs& a) {
     if ((a.action == "insert" || a.action == "boot") && a.via == "cd" && a.iso.empty() &&
         a.serve_image.empty()) {
       throw BmcError(Failure::kUsage, "--iso URL or --serve IMAGE is required for " + a.action);
+    }
+    if (!a.data_dir.empty() && a.action != "boot" && a.action != "insert") {
+      throw BmcError(Failure::kUsage, "--data goes with boot or insert");
+    }
+    if (!a.data_dir.empty() && a.via == "pxe") {
+      throw BmcError(Failure::kUsage, "--via pxe mounts nothing: drop --data (or boot --via cd)");
+    }
+    if (auto l = iso::CheckDataLabel(a.data_label); !l) {
+      throw BmcError(Failure::kUsage, "--data-label: " + l.error().message);
     }
     if (a.console && a.action != "boot") {
       throw BmcError(Failure::kUsage, "--console goes with boot (or use the console action)");
@@ -396,9 +479,17 @@ int RunBmc(const BmcArgs& a) {
     sol.stop = on_signal.token();
     if (a.action == "console") return RunConsole(sol);
 
+    std::unique_ptr<DataImage> data;
+    if (!a.data_dir.empty()) {
+      data = std::make_unique<DataImage>(a.data_dir, a.data_label);
+      log->info("data image of {} labelled {}: {}", a.data_dir, a.data_label, data->path());
+    }
     std::unique_ptr<ImageServer> server;
-    if (!a.serve_image.empty()) server = std::make_unique<ImageServer>(a, fleet_hosts, log);
+    if (!a.serve_image.empty() || data) {
+      server = std::make_unique<ImageServer>(a, fleet_hosts, data ? data->path() : "", log);
+    }
     std::string iso = a.iso.empty() && server ? server->url() : a.iso;
+    std::string data_url = server ? server->data_url() : "";
     UrlFor iso_for = [iso, server = server.get(),
                       use_server = a.iso.empty()](const std::string& host) {
       return use_server && server ? server->UrlFor(host) : iso;
@@ -423,7 +514,7 @@ int RunBmc(const BmcArgs& a) {
             [&board](std::stop_token stop) { EverySecond(stop, [&board] { board.Refresh(); }); });
       }
       results = bmc::RunFleet(hosts,
-                              MakeAction(a, iso_for, {a.user, password},
+                              MakeAction(a, iso_for, data_url, {a.user, password},
                                          ClientOptionsFrom(a, on_signal.token()), log, pulled),
                               fleet);
     }  // stops and joins the refresher
@@ -445,11 +536,21 @@ int RunBmc(const BmcArgs& a) {
           fmt::print("{}: booting via {} ({})\n", r.host, r.fields["via"].get<std::string>(),
                      r.fields["vendor"].get<std::string>());
         }
+        if (r.ok && r.fields.contains("data_slot")) {
+          fmt::print("{}: data image {} in {}\n", r.host, r.fields["data_image"].get<std::string>(),
+                     r.fields["data_slot"].get<std::string>());
+        }
       }
     }
     if (server && code == 0 && !a.console && (a.action == "boot" || a.action == "insert")) {
       // The BMCs keep reading the image while their hosts boot: keep serving.
-      log->info("serving {} at {} until interrupted (Ctrl-C)", a.serve_image, iso);
+      if (data) {
+        log->info("serving the data image of {} at {}{}", a.data_dir, data_url,
+                  a.serve_image.empty() ? " until interrupted (Ctrl-C)" : "");
+      }
+      if (!a.serve_image.empty()) {
+        log->info("serving {} at {} until interrupted (Ctrl-C)", a.serve_image, iso);
+      }
       ServeUntilStopped(on_signal.token(), board, hosts.size());
       log->info("stopped serving");
     }
@@ -504,12 +605,20 @@ void AddBmcCommand(CLI::App& app, Run& run) {
       ->capture_default_str();
   cmd->add_option("--serve", args->serve_image,
                   "serve this ISO over HTTP while the command runs (default --iso: its URL)");
-  cmd->add_option("--http-address", args->http_address, "with --serve: address to listen on")
+  cmd->add_option("--http-address", args->http_address,
+                  "with --serve or --data: address to listen on")
       ->capture_default_str();
-  cmd->add_option("--http-port", args->http_port, "with --serve: port (0 picks one)")
+  cmd->add_option("--http-port", args->http_port, "with --serve or --data: port (0 picks one)")
       ->capture_default_str();
-  cmd->add_option("--url-host", args->url_host,
-                  "with --serve: address the BMCs reach this host at (default: --http-address)");
+  cmd->add_option(
+      "--url-host", args->url_host,
+      "with --serve or --data: address the BMCs reach this host at (default: --http-address)");
+  cmd->add_option("--data", args->data_dir,
+                  "boot/insert: serve an image of this directory and insert it into a second "
+                  "slot (USB stick / removable disk, else a second CD)");
+  cmd->add_option("--data-label", args->data_label,
+                  "the data image's volume label (1-32 of A-Z 0-9 _)")
+      ->capture_default_str();
   cmd->callback([&run, args] { run = [args] { return RunBmc(*args); }; });
 }
 

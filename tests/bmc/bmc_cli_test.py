@@ -524,6 +524,204 @@ class Fleet(Base):
             self.check_hygiene(x, res)
             self.assertIn(x.host + ": ", res[2])  # a progress line per host
 
+ILO_DATA_SLOT = R + "/Managers/1/VirtualMedia/1"
+DMTF_DATA_SLOT = DMTF_SYS + "/VirtualMedia/Floppy1"
+
+
+class DataMedium(Base):
+    """--data DIR: an image of DIR labelled PITDATA, served by isoboot and inserted into the
+    BMC's second slot (USB stick / removable disk, else a second CD)."""
+
+    def data_dir(self, name="data"):
+        d = os.path.join(TMP, "%s-%d" % (name, Fake.n))
+        os.makedirs(os.path.join(d, "sub"))
+        with open(os.path.join(d, "system_config.yaml"), "w") as f:
+            f.write("pit: true\n")
+        with open(os.path.join(d, "sub", "conf"), "w") as f:
+            f.write("nested\n")
+        return d
+
+    def serve_data(self, fake, action, *extra, fetch=None):
+        """`bmc ACTION --data ...` until it serves (or exits), then Ctrl-C; `fetch(url)` runs
+        while it serves, with the data image's URL from the log."""
+        err_path = os.path.join(fake.dir, "isoboot-%s.err" % action)
+        p = start(fake, action, "--http-address", "127.0.0.1", "--http-port", "0", *extra,
+                  err_path=err_path)
+        # What ran, should it exit before /proc is read.
+        cmdline = "\0".join([BIN, "bmc", action] + list(extra)).encode()
+        for _ in range(600):  # bounded: 30 s
+            with open(err_path) as f:
+                if "until interrupted" in f.read():
+                    break
+            try:
+                with open("/proc/%d/cmdline" % p.pid, "rb") as f:
+                    cmdline = f.read() or cmdline
+            except OSError:
+                pass
+            if p.poll() is not None:
+                break
+            time.sleep(0.05)
+        fetched = None
+        if p.poll() is None:
+            if fetch:
+                with open(err_path) as f:
+                    line = [l for l in f.read().splitlines() if "serving the data image" in l][0]
+                fetched = fetch(line.split(" at ")[-1].split()[0])
+            p.send_signal(signal.SIGINT)
+        out, _ = p.communicate(timeout=60)
+        with open(err_path) as f:
+            err = f.read()
+        self.check_hygiene(fake, (p.returncode, out, err, cmdline))
+        return p.returncode, out, err, fetched
+
+    def test_ilo5_data_in_the_usb_slot(self):
+        fake = Fake("ilo5")
+        def fetch(url):
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return r.read()
+        rc, out, err, image = self.serve_data(fake, "boot", "--iso", IMG_URL, "--data",
+                                              self.data_dir(), "--json", fetch=fetch)
+        self.assertEqual(rc, 0, err)
+        j = json.loads(out)
+        self.assertEqual(j["data_slot"], ILO_DATA_SLOT)
+        self.assertTrue(j["data_image"].endswith("/PITDATA.iso"), j)
+        # The ISO to the CD slot, the data image to the Floppy/USBStick slot, before the boot.
+        self.assertEqual(S(fake)[:3], [
+            ("POST", ILO_SLOT + "/Actions/VirtualMedia.InsertMedia", {"Image": IMG_URL}),
+            ("POST", ILO_DATA_SLOT + "/Actions/VirtualMedia.InsertMedia",
+             {"Image": j["data_image"]}),
+            ("PATCH", ILO_SLOT, {"Oem": {"Hpe": {"BootOnNextServerReset": True}}})])
+        st = fake.state()
+        self.assertEqual((st["data_slot"]["Image"], st["data_slot"]["Inserted"]),
+                         (j["data_image"], True))
+        self.assertEqual(st["slot"]["Image"], IMG_URL)
+        # The fake BMC read the data image from isoboot's server: its volume descriptor.
+        self.assertEqual([x["status"] for x in st["fetched"] if x["url"] == j["data_image"]],
+                         [206, 206])
+        self.assertEqual(image[32768:32774], b"\x01CD001")
+        self.assertEqual(image[32808:32840].rstrip(b" "), b"PITDATA")
+        self.assertIn("the data image mounted", err)
+        self.check_with_other_readers(image)
+        fake.stop()
+
+    def check_with_other_readers(self, image):
+        """The served image as other ISO 9660 readers see it: the volume id (isoinfo where
+        genisoimage is installed, xorriso), the files (xorriso) and their bytes (bsdtar)."""
+        d = tempfile.mkdtemp(dir=TMP)
+        path = os.path.join(d, "PITDATA.iso")
+        with open(path, "wb") as f:
+            f.write(image)
+        if shutil.which("isoinfo"):
+            info = subprocess.run(["isoinfo", "-d", "-i", path], capture_output=True, text=True,
+                                  check=True).stdout
+            self.assertIn("Volume id: PITDATA\n", info)
+        pvd = subprocess.run(["xorriso", "-indev", path, "-pvd_info"], capture_output=True,
+                             text=True, check=True).stdout
+        self.assertIn("Volume Id    : PITDATA\n", pvd)
+        found = subprocess.run(["xorriso", "-indev", path, "-find", "/", "-type", "f"],
+                               capture_output=True, text=True, check=True).stdout
+        self.assertEqual(sorted(found.split()), ["'/sub/conf'", "'/system_config.yaml'"])
+        os.makedirs(os.path.join(d, "x"))
+        subprocess.run(["bsdtar", "-x", "-f", path, "-C", os.path.join(d, "x")], check=True)
+        with open(os.path.join(d, "x", "system_config.yaml")) as f:
+            self.assertEqual(f.read(), "pit: true\n")
+        with open(os.path.join(d, "x", "sub", "conf")) as f:
+            self.assertEqual(f.read(), "nested\n")
+
+    def test_ilo5_insert_then_eject_both(self):
+        fake = Fake("ilo5")
+        rc, out, err, _ = self.serve_data(fake, "insert", "--iso", IMG_URL, "--data",
+                                          self.data_dir(), "--data-label", "CONF_2")
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r"^%s: data image http://127\.0\.0\.1:[0-9]+/CONF_2\.iso in %s\n$" % (
+            fake.host, ILO_DATA_SLOT))
+        self.assertTrue(fake.state()["data_slot"]["Image"].endswith("/CONF_2.iso"))
+        _, out, _, _ = self.go(fake, "status", "--json")
+        d = json.loads(out)["status"]["data_media"]
+        self.assertEqual((d["slot"], d["inserted"]), (ILO_DATA_SLOT, True))
+        self.assertTrue(d["image"].endswith("/CONF_2.iso"), d)
+        _, out, _, _ = self.go(fake, "status")
+        self.assertIn("\n  data slot %s: inserted http://" % ILO_DATA_SLOT, out)
+        before = len(S(fake))
+        self.go(fake, "eject")
+        self.assertEqual(S(fake)[before:], [
+            ("POST", ILO_SLOT + "/Actions/VirtualMedia.EjectMedia", {}),
+            ("POST", ILO_DATA_SLOT + "/Actions/VirtualMedia.EjectMedia", {})])
+        st = fake.state()
+        self.assertFalse(st["slot"]["Inserted"])
+        self.assertFalse(st["data_slot"]["Inserted"])
+        fake.stop()
+
+    def test_dmtf_floppy_by_patch(self):
+        fake = Fake("dmtf")
+        rc, out, err, _ = self.serve_data(fake, "boot", "--iso", IMG_URL, "--data",
+                                          self.data_dir(), "--json")
+        self.assertEqual(rc, 0, err)
+        j = json.loads(out)
+        self.assertEqual(j["data_slot"], DMTF_DATA_SLOT)
+        # Floppy1 holds Sardine.img in the tree: ejected first, then the PATCH insert.
+        self.assertEqual([m for m in S(fake) if m[1] == DMTF_DATA_SLOT], [
+            ("PATCH", DMTF_DATA_SLOT, {"Image": None, "Inserted": False}),
+            ("PATCH", DMTF_DATA_SLOT, {"Image": j["data_image"], "Inserted": True,
+                                       "WriteProtected": True})])
+        self.assertTrue(fake.state()["data_slot"]["Inserted"])
+        fake.stop()
+
+    def test_a_second_cd_slot_when_there_is_no_usb_one(self):
+        fake = Fake("dmtf", "--second-cd")
+        rc, out, err, _ = self.serve_data(fake, "boot", "--iso", IMG_URL, "--data",
+                                          self.data_dir(), "--json")
+        self.assertEqual(rc, 0, err)
+        j = json.loads(out)
+        # Two CD slots: the ISO in one, the data image in the other.
+        st = fake.state()
+        self.assertEqual(sorted([st["slot"]["Image"], st["data_slot"]["Image"]]),
+                         sorted([IMG_URL, j["data_image"]]))
+        self.assertIn(j["data_slot"], (DMTF_DATA_SLOT, DMTF_SYS + "/VirtualMedia/CD1"))
+        self.assertTrue(st["slot"]["Inserted"] and st["data_slot"]["Inserted"])
+        fake.stop()
+
+    def test_ami_has_no_second_slot(self):
+        fake = Fake("ami")
+        rc, out, err, _ = self.serve_data(fake, "boot", "--iso", IMG_URL, "--data",
+                                          self.data_dir())
+        self.assertEqual(rc, 5, err)
+        errors = [l for l in err.splitlines() if "isoboot: error:" in l]
+        self.assertEqual(len(errors), 1, err)
+        self.assertIn("no second virtual media slot for the data image", errors[0])
+        self.assertIn("1 slot(s): " + AMI_SLOT + " (no MediaTypes)", errors[0])
+        # Nothing was inserted, nor the host touched.
+        self.assertEqual(S(fake), [])
+        fake.stop()
+
+    def test_usage_errors(self):
+        fake = Fake("ilo5")
+        good = self.data_dir()
+        out_link = self.data_dir("out-link")
+        os.symlink("/etc/passwd", os.path.join(out_link, "sub", "passwd"))
+        for extra, code, says in (
+                (("--data", good, "--data-label", "pit-data"), 2, "--data-label: data label"),
+                (("--data", good, "--data-label", "A" * 33), 2, "1 to 32 characters"),
+                (("--data", out_link, "--http-address", "127.0.0.1"), 2,
+                 os.path.join(out_link, "sub", "passwd") +
+                 ": the symlink to /etc/passwd does not stay inside"),
+                (("--data", os.path.join(TMP, "no-such-dir"), "--http-address", "127.0.0.1"), 2,
+                 "no-such-dir"),
+                (("--data", good, "--via", "pxe"), 2, "drop --data")):
+            res = run(fake, "boot", *(extra if "pxe" in extra else ("--iso", IMG_URL) + extra))
+            self.assertEqual(res[0], code, (extra, res[2]))
+            self.assertIn(says, res[2], extra)
+            self.assertEqual(len([l for l in res[2].splitlines() if "isoboot: error:" in l]), 1)
+        res = run(fake, "status", "--data", good)
+        self.assertEqual(res[0], 2, res[2])
+        self.assertIn("--data goes with boot or insert", res[2])
+        # The data image is served by isoboot: BMCs must be told where to reach it.
+        res = run(fake, "boot", "--iso", IMG_URL, "--data", good)
+        self.assertEqual(res[0], 2, res[2])
+        self.assertIn("--data: pass --url-host", res[2])
+        self.assertEqual(S(fake), [])
+        fake.stop()
+
 
     def test_bmc_file_macs_get_node_images(self):
         """--serve with a --bmc-file whose lines carry a MAC and kernel arguments: that host

@@ -19,7 +19,12 @@ VM boots that CD only after a CD boot override (Boot Once or Continuous with
 target Cd/UsbCd, or iLO's BootOnNextServerReset on the slot; Once and
 BootOnNextServerReset are consumed by the power-on); otherwise its firmware
 tries only a blank disk (-boot strict=on) and says "No bootable device", so a
-flow that forgets the override fails visibly. Its serial console is appended
+flow that forgets the override fails visibly. The second slot (iLO 5's
+Floppy/USBStick slot 1, the DMTF tree's Floppy1, iDRAC's RemovableDisk; the
+AMI tree has only its CD) holds a data image: when the VM starts with one
+inserted there, it is a USB stick on an xHCI controller (usb-storage), read
+through QEMU's HTTP block driver from the URL the client gave, and never
+booted from. Its serial console is appended
 to VM_DIR/console.log; VM_DIR/vm.log lists each power-on.
 
 With --vm-ipmi the VM also has a real IPMI BMC, OpenIPMI's ipmi_sim (started
@@ -73,6 +78,8 @@ P.add_argument("--boot-targets", default=None,
                help="comma list: the system's BootSourceOverrideTarget@Redfish.AllowableValues")
 P.add_argument("--hang-on", default="", help="hold the first GET of this path for 30 s "
                "(touches LOG.hanging when it starts)")
+P.add_argument("--second-cd", action="store_true",
+               help="dmtf: its Floppy1 slot lists MediaTypes CD instead (a second CD slot)")
 P.add_argument("--vm-dir", default="", help="drive a real QEMU VM (see above) kept in this dir")
 P.add_argument("--vm-firmware", choices=["bios", "uefi"], default="bios",
                help="SeaBIOS (-machine pc) or OVMF (-machine q35)")
@@ -181,6 +188,18 @@ elif prof == "openbmc":
         "@odata.id": R + "/Systems/system/ResetActionInfo",
         "Parameters": [{"Name": "ResetType", "AllowableValues": ["On", "ForceOff", "ForceRestart",
                                                                  "GracefulRestart", "PowerCycle"]}]})
+# The second slot, for a data image (None: the tree has none the client finds).
+data_slot = {"ilo5": R + "/Managers/1/VirtualMedia/1",
+             "dmtf": R + "/Systems/437XR1138R2/VirtualMedia/Floppy1",
+             "supermicro": R + "/Systems/437XR1138R2/VirtualMedia/Floppy1",
+             "idrac": R + "/Managers/iDRAC.Embedded.1/VirtualMedia/RemovableDisk"}.get(prof)
+if prof in ("dmtf", "supermicro"):
+    meta[data_slot] = dict(meta[slot])
+    if prof == "supermicro":
+        tree[data_slot]["Actions"] = std_actions(data_slot)
+    if A.second_cd:
+        tree[data_slot]["MediaTypes"] = ["CD"]
+slots = [x for x in (slot, data_slot) if x]
 if A.requires is not None:
     cfg["requires"] = [x for x in A.requires.split(",") if x]
 if A.power:
@@ -205,7 +224,7 @@ for path, res in list(tree.items()):
             targets[norm(a["target"])] = (path, name)
 
 sessions = {}  # token -> session path
-state = {"mount_countdown": 0, "post_busy": A.post_busy, "tasks": {}}
+state = {"pending": {}, "post_busy": A.post_busy, "tasks": {}}  # pending: slot -> GETs to mount
 
 
 class Vm:
@@ -350,7 +369,7 @@ class Vm:
                 self.proc.wait()
         self.proc = None
 
-    def start(self, image, from_cd, from_net=False):
+    def start(self, image, from_cd, from_net=False, data=None):
         # -nographic, not -display none: with -display none SeaBIOS printed
         # nothing on the serial port here (no "No bootable device" to see).
         console = os.path.join(self.dir, "console.log")
@@ -388,9 +407,15 @@ class Vm:
             args += ["-drive", "if=none,id=cd0,file.driver=http,format=raw,media=cdrom,"
                                "readonly=on,file.url=" + image.replace(",", ",,"),
                      "-device", "ide-cd,drive=cd0,bus=ide.1" + (",bootindex=0" if from_cd else "")]
+        if data:
+            # The data slot's image as a USB stick (no bootindex: never booted from).
+            args += ["-device", "qemu-xhci,id=xhci",
+                     "-drive", "if=none,id=data0,file.driver=http,format=raw,readonly=on,"
+                               "file.url=" + data.replace(",", ",,"),
+                     "-device", "usb-storage,bus=xhci.0,drive=data0,removable=on"]
         with open(os.path.join(self.dir, "vm.log"), "a") as f:
             f.write(json.dumps({"time": time.time(), "image": image, "from_cd": from_cd,
-                                "from_net": from_net, "args": args}) + "\n")
+                                "from_net": from_net, "data": data, "args": args}) + "\n")
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                      stdout=open(os.path.join(self.dir, "qemu.out"), "a"),
                                      stderr=subprocess.STDOUT)
@@ -464,11 +489,12 @@ def vm_power(owner, reset_type):
     from_net = boot.get("BootSourceOverrideEnabled") in ("Once", "Continuous") and \
         boot.get("BootSourceOverrideTarget") == "Pxe"
     image = tree[slot].get("Image") if slot and tree[slot].get("Inserted") else None
+    data = tree[data_slot].get("Image") if data_slot and tree[data_slot].get("Inserted") else None
     if boot.get("BootSourceOverrideEnabled") == "Once":
         boot["BootSourceOverrideEnabled"] = "Disabled"
     if hpe.get("BootOnNextServerReset"):
         hpe["BootOnNextServerReset"] = False
-    vm.start(image, from_cd and not from_net, from_net)
+    vm.start(image, from_cd and not from_net, from_net, data)
 
 
 def vm_watch():
@@ -490,7 +516,7 @@ def bump(path):
 
 
 def fetch_image(url):
-    """Reads the ISO's first sectors and its volume descriptor, as a BMC would."""
+    """Reads the image's first sectors and its volume descriptor, as a BMC would."""
     got = 0
     for rng in ("bytes=0-2047", "bytes=32768-34815"):
         req = urllib.request.Request(url, headers={"Range": rng, "User-Agent": "fake-bmc"})
@@ -498,13 +524,14 @@ def fetch_image(url):
             data = r.read()
             got += len(data)
             state.setdefault("fetched", []).append(
-                {"range": rng, "status": r.status, "bytes": len(data),
+                {"url": url, "range": rng, "status": r.status, "bytes": len(data),
                  "sha256": hashlib.sha256(data).hexdigest()})
     return got > 0
 
 
-def mount(url, body):
-    s = tree[slot]
+def mount(url, body, path=None):
+    path = path or slot
+    s = tree[path]
     s.update(Image=url, ImageName=url.rsplit("/", 1)[-1])
     ok = False
     if not A.never_mount:
@@ -513,21 +540,21 @@ def mount(url, body):
         except Exception:
             ok = False
     if ok and A.slow_mount:
-        state["mount_countdown"] = A.slow_mount
+        state["pending"][path] = A.slow_mount
         ok = False
-        state["pending"] = True
     s.update(Inserted=ok, ConnectedVia="URI" if ok else "NotConnected")
     if prof == "ami" and ok:
         s["Oem"]["Ami"]["RedirectionStatus"] = "Redirection Started With Media Boost"
-    bump(slot)
+    bump(path)
 
 
-def eject():
-    s = tree[slot]
+def eject(path=None):
+    path = path or slot
+    s = tree[path]
     s.update(Image=None if prof != "ami" else "None", Inserted=False, ConnectedVia="NotConnected")
     if prof == "ami":
         s["Oem"]["Ami"]["RedirectionStatus"] = "Redirection Stopped"
-    bump(slot)
+    bump(path)
 
 
 def allowed_resets(owner):
@@ -556,6 +583,7 @@ def boot_progress(sysres):
 
 def do_action(owner, name, body):
     """Returns (status, body) and changes state."""
+    media = owner if owner in slots else slot  # the slot a media action is on
     if name.endswith("InsertMedia") or name.endswith("InsertVirtualMedia"):
         if "Image" not in body:
             return 400, err(400, "Base.1.12.ActionParameterMissing", "Image is required", "Image")
@@ -573,15 +601,15 @@ def do_action(owner, name, body):
                 return 400, err(400, "Base.1.12.ActionParameterValueNotInList",
                                 "The value HTTP for TransferProtocolType is not in the list of "
                                 "acceptable values", "TransferProtocolType")
-        mount(body["Image"], body)
+        mount(body["Image"], body, media)
         return 204, None
     if name.endswith("EjectMedia") or name.endswith("EjectVirtualMedia"):
-        if not tree[slot].get("Inserted") and cfg["eject_empty_error"]:
+        if not tree[media].get("Inserted") and cfg["eject_empty_error"]:
             return 400, {"error": {"code": "iLO.0.10.ExtendedInfo",
                                    "message": "See @Message.ExtendedInfo for more information.",
                                    "@Message.ExtendedInfo": [
                                        {"MessageId": "iLO.2.14.UnableToEjectMedia"}]}}
-        eject()
+        eject(media)
         return 204, None
     if name == "#ComputerSystem.Reset":
         t = body.get("ResetType")
@@ -737,13 +765,13 @@ class H(http.server.BaseHTTPRequestHandler):
         if m == "GET":
             if path not in tree:
                 return self.reply(404, err(404, "Base.1.12.ResourceMissingAtURI", "not found"))
-            if path == slot and state.get("pending"):
-                state["mount_countdown"] -= 1
-                if state["mount_countdown"] <= 0:
-                    state["pending"] = False
-                    tree[slot].update(Inserted=True, ConnectedVia="URI")
+            if path in state["pending"]:
+                state["pending"][path] -= 1
+                if state["pending"][path] <= 0:
+                    del state["pending"][path]
+                    tree[path].update(Inserted=True, ConnectedVia="URI")
                     if prof == "ami":
-                        tree[slot]["Oem"]["Ami"]["RedirectionStatus"] = "Redirection Started"
+                        tree[path]["Oem"]["Ami"]["RedirectionStatus"] = "Redirection Started"
             if path == system and state.get("restart_countdown"):
                 state["restart_countdown"] -= 1
                 if state["restart_countdown"] == 0 and not A.never_power_on:
@@ -765,15 +793,16 @@ class H(http.server.BaseHTTPRequestHandler):
                 return self.reply(415, err(415, "Base.1.12.UnsupportedMediaType", "JSON body needed"))
             owner, name = targets[path]
             if A.task_202 and "ImportSystemConfiguration" not in name:
-                snap = copy.deepcopy(tree[slot]) if slot else None
+                media = owner if owner in slots else slot
+                snap = copy.deepcopy(tree[media]) if media else None
                 st, b = do_action(owner, name, body)
                 if st >= 300:
                     return self.reply(st, b)
                 # the change shows only once the task is done
-                after = copy.deepcopy(tree[slot]) if slot else None
-                if slot:
-                    tree[slot] = snap
-                code, loc = start_task(lambda: tree.__setitem__(slot, after) if slot else None)
+                after = copy.deepcopy(tree[media]) if media else None
+                if media:
+                    tree[media] = snap
+                code, loc = start_task(lambda: tree.__setitem__(media, after) if media else None)
                 return self.reply(code, None, loc)
             st, b = do_action(owner, name, body)
             if st == 202:
@@ -804,13 +833,13 @@ class H(http.server.BaseHTTPRequestHandler):
                     return self.reply(400, err(400, "Base.1.12.PropertyValueNotInList",
                                                "bad target %s" % tgt, "Boot/BootSourceOverrideTarget"))
                 tree[path]["Boot"].update(body["Boot"])
-            elif path == slot and "Image" in body:
+            elif path in slots and "Image" in body:
                 if cfg["reject_inserted"] and ("Inserted" in body or "WriteProtected" in body):
                     return self.reply(400, err(400, "Base.1.12.PropertyUnknown", "Inserted unknown", "Inserted"))
                 if body["Image"]:
-                    mount(body["Image"], body)
+                    mount(body["Image"], body, path)
                 else:
-                    eject()
+                    eject(path)
             elif path == slot and "Oem" in body:
                 for k, v in body["Oem"].items():
                     tree[path].setdefault("Oem", {}).setdefault(k, {}).update(v)
@@ -833,6 +862,7 @@ os.rename(A.port_file + ".tmp", A.port_file)
 def dump_state(*_):
     with open(A.log + ".state.tmp", "w") as f:
         json.dump({"open_sessions": list(sessions.values()), "slot": tree.get(slot) if slot else None,
+                   "data_slot": tree.get(data_slot) if data_slot else None,
                    "system": tree[system], "dell_boot_once": state.get("dell_boot_once"),
                    "booted_from": state.get("booted_from"), "fetched": state.get("fetched", []),
                    "expired": state.get("expired", [])}, f)

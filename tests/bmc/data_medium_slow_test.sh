@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# `isoboot bmc boot --serve live.iso --data DIR --console` on a VM that really
+# boots: the data medium the PITDATA way. isoboot builds an ISO 9660 image of
+# DIR labelled PITDATA, serves it beside the live ISO and inserts it into the
+# BMC's second virtual-media slot (iLO 5's Floppy/USBStick slot, behind the
+# fake BMC with the real iLO 5 tree, tests/bmc/fake_bmc.py --vm-dir); the
+# fake makes that slot a USB stick of the VM (qemu-xhci + usb-storage) read
+# by QEMU's HTTP block driver from the URL isoboot gave the BMC. The VM
+# (SeaBIOS) boots the CD; on the live system's shell (read and typed on over
+# isoboot's SOL console, through ipmi_sim as in seed_flow_slow_test.sh) the
+# filesystem labelled PITDATA must be found by label (busybox findfs: the
+# test root has no udev, so no /dev/disk/by-label) and, mounted, give back
+# DIR's files byte for byte.
+#
+# The test root has no kernel modules of its own and its initrd only those
+# for the CD, so the live system first fetches xhci-pci, usb-storage and
+# sd_mod (with their dependencies, in load order) of its own kernel from the
+# chroot the test image was built in, over QEMU's user network (10.0.2.2 is
+# this namespace's loopback), and loads them with insmod; a real live image
+# has them.
+#
+# Everything runs in a network namespace holding only loopback, made and
+# removed here. E2E_TIMEOUT bounds the boot (default 420 s).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+src=$(cd "$here/../.." && pwd)
+# shellcheck source=tests/qemu/lib.sh
+source "$src/tests/qemu/lib.sh"
+# shellcheck source=tests/bmc/vm_lib.sh
+source "$src/tests/bmc/vm_lib.sh"
+bin=${ISOBOOT_BIN:?ISOBOOT_BIN must name the isoboot binary}
+timeout=${E2E_TIMEOUT:-420}
+kiwi_cache=${KIWI_CACHE:-/var/cache/isoboot/kiwi}
+fail() { echo "FAIL: $*"; exit 1; }
+
+for tool in ipmi_sim ipmitool; do
+  command -v "$tool" >/dev/null || fail "$tool missing: scripts/deps.sh qemu"
+done
+qemu_need_http_driver
+iso=$("$src/tests/image/build-kiwi-live.sh" "$kiwi_cache")
+tmp=$(mktemp -d "${ISOBOOT_TEST_TMP:-/tmp}/bmcdata.XXXXXX")
+ns=isbdata$$
+console_pid=""
+cleanup() {
+  [[ -n $console_pid ]] && qemu_stop_pid "$console_pid"
+  qemu_test_cleanup "$ns" "$tmp"
+}
+trap cleanup EXIT
+# IPMI passwords are at most 20 bytes.
+export BMC_PW="Pw-$$-noargv"
+
+# The USB modules for the live system, per kernel the build chroots hold:
+# mods/KVER/*.ko and mods/KVER/order (load order).
+mkdir -p "$tmp/mods" "$tmp/www"
+for moddir in "$kiwi_cache"/chroot-*/lib/modules/*/; do
+  [[ -d $moddir ]] || continue
+  kver=$(basename "$moddir")
+  root=${moddir%/lib/modules/*}
+  mkdir -p "$tmp/mods/$kver"
+  for mod in xhci_pci usb_storage sd_mod; do  # --show-depends takes one module
+    while read -r verb path _; do
+      [[ $verb == insmod ]] || continue
+      grep -qxF "$(basename "$path")" "$tmp/mods/$kver/order" 2>/dev/null && continue
+      cp "$path" "$tmp/mods/$kver/"
+      basename "$path" >>"$tmp/mods/$kver/order"
+    done < <(modprobe -d "$root" -S "$kver" --show-depends "$mod")
+  done
+done
+[[ -n $(ls "$tmp/mods") ]] || fail "no kernel modules under $kiwi_cache/chroot-*/lib/modules"
+tar -C "$tmp/mods" -cf "$tmp/www/usb.tar" .
+bmc_vm_cert
+ip netns add "$ns"
+ip -n "$ns" link set lo up
+qemu_bg_start "$ns" "$tmp/www.log" python3 -c '
+import functools, http.server, os, sys
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+with open(sys.argv[2] + ".tmp", "w") as f:
+    f.write(str(server.server_port))
+os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+server.serve_forever()' "$tmp/www" "$tmp/www.port"
+
+for ((i = 0; i < 100; i++)); do [[ -s $tmp/www.port ]] && break; sleep 0.1; done
+[[ -s $tmp/www.port ]] || fail "the modules server did not start: $(cat "$tmp/www.log")"
+www_port=$(cat "$tmp/www.port")
+
+# DIR: PIT-like configs, one of them binary, one in a subdirectory.
+data=$tmp/pitdata
+proof="pit-proof-$$-$RANDOM"
+mkdir -p "$data/prep/site-init"
+echo "$proof" >"$data/system_config.yaml"
+head -c 100000 /dev/urandom >"$data/prep/site-init/customizations.bin"
+want_sum=$(sha256sum <"$data/prep/site-init/customizations.bin" | cut -d' ' -f1)
+
+dir=$tmp/ilo5-bios
+bmc_vm_start_fake "$dir" ilo5 bios --vm-ipmi --vm-user-net --vm-mem 768 || fail "see above"
+
+lines() { [[ -e $1 ]] && tr -d '\r' <"$1"; }
+# Whether FILE (carriage returns dropped) has a line matching grep's ARGS.
+# grep reads to the end (no -q): with pipefail, -q's early exit could end
+# tr with SIGPIPE and fail the pipeline although the line was there.
+has() { lines "$1" | grep "${@:2}" >/dev/null; }
+wait_for() {  # FILE REGEX TIMEOUT PID
+  local deadline=$((SECONDS + $3))
+  while ((SECONDS < deadline)); do
+    has "$1" -aE "$2" && return 0
+    kill -0 "$4" 2>/dev/null || { has "$1" -aE "$2"; return; }
+    sleep 0.5
+  done
+  return 1
+}
+type_line() { printf '%s\n' "$1" >&5; }
+
+in=$dir/in out=$dir/console.out err=$dir/boot.err
+mkfifo "$in"
+exec 5<>"$in"
+start=$SECONDS
+ip netns exec "$ns" "$bin" bmc boot --bmc "$bmc" --user admin --password-env BMC_PW \
+  --ca "$tmp/cert.pem" --serve "$iso" --data "$data" --http-address 127.0.0.1 --http-port 0 \
+  --poll-interval 0.5 --power-timeout 60 --json --console <"$in" >"$out" 2>"$err" &
+console_pid=$!
+
+problems=()
+if wait_for "$out" '^ISOBOOT-LIVE-SHELL' "$timeout" "$console_pid"; then
+  boot=$((SECONDS - start))
+  # The NIC on QEMU's user network, the USB modules, then the labelled filesystem.
+  type_line "for n in /sys/class/net/*; do [ \${n##*/} = lo ] || nic=\${n##*/}; done; ip addr add 10.0.2.15/24 dev \$nic; ip link set \$nic up; mkdir -p /run/mods /run/pit; mount -t tmpfs mods /run/mods && wget -q -O - http://10.0.2.2:$www_port/usb.tar | tar -x -C /run/mods && k=\$(uname -r) && for m in \$(cat /run/mods/\$k/order); do insmod /run/mods/\$k/\$m 2>/dev/null || echo ISOBOOT-DATA-NOT-LOADED: \$m; done; echo ISOBOOT-DATA-MODS-\$((40 + 2))"
+  wait_for "$out" '^ISOBOOT-DATA-MODS-42' 180 "$console_pid" ||
+    problems+=("the live system did not load the USB modules")
+  # The stick shows up a moment after usb-storage loads: wait (bounded) for its label.
+  type_line "i=0; until d=\$(findfs LABEL=PITDATA 2>/dev/null) || [ \$i -ge 60 ]; do sleep 1; i=\$((i + 1)); done; echo ISOBOOT-DATA-DEV: \$d; echo ISOBOOT-DATA-DISKS: \$(grep -o ' [hsv]d[a-z]*\$' /proc/partitions); mount -t iso9660 -o ro \$d /run/pit && echo ISOBOOT-DATA-FILE: \$(cat /run/pit/system_config.yaml) && echo ISOBOOT-DATA-SUM: \$(sha256sum </run/pit/prep/site-init/customizations.bin); echo ISOBOOT-DATA-DONE-\$((40 + 2))"
+  wait_for "$out" '^ISOBOOT-DATA-DONE-42' 120 "$console_pid" ||
+    problems+=("the live system did not finish looking for PITDATA")
+  has "$out" -aE '^ISOBOOT-DATA-DEV: /dev/sd[a-z]+$' ||
+    problems+=("findfs LABEL=PITDATA found no USB disk: $(lines "$out" | grep -a 'ISOBOOT-DATA-DEV' | tail -n 1 || true)")
+  has "$out" -ax "ISOBOOT-DATA-FILE: $proof" ||
+    problems+=("system_config.yaml did not read back: $(lines "$out" | grep -a 'ISOBOOT-DATA-FILE' | tail -n 1 || true)")
+  has "$out" -a "^ISOBOOT-DATA-SUM: $want_sum" ||
+    problems+=("customizations.bin did not read back: $(lines "$out" | grep -a 'ISOBOOT-DATA-SUM' | tail -n 1 || true)")
+else
+  problems+=("no ISOBOOT-LIVE-SHELL on the SOL console within ${timeout} s")
+fi
+printf '\n~.\n' >&5
+for ((i = 0; i < 300; i++)); do
+  kill -0 "$console_pid" 2>/dev/null || break
+  sleep 0.1
+done
+rc=0
+if kill -0 "$console_pid" 2>/dev/null; then
+  rc=124
+  qemu_stop_pid "$console_pid"
+else
+  wait "$console_pid" || rc=$?
+fi
+console_pid=""
+exec 5>&-
+((rc == 0)) || problems+=("isoboot bmc boot --console exited $rc: $(tail -n 3 "$err" || true)")
+# What isoboot reported, and what the VM was given: the URL isoboot served.
+data_url=$(lines "$out" | grep -ao '"data_image": "[^"]*"' | head -n1 | cut -d'"' -f4 || true)
+[[ $data_url == http://127.0.0.1:*/PITDATA.iso ]] || problems+=("no data_image URL in --json: $data_url")
+has "$out" -a '"data_slot": "/redfish/v1/Managers/1/VirtualMedia/1"' ||
+  problems+=("the data image did not go to iLO's USBStick slot 1")
+grep -qaF "\"data\": \"$data_url\"" "$dir/vm/vm.log" 2>/dev/null ||
+  problems+=("the VM was not started with the data image as its USB stick: $(tail -n 1 "$dir/vm/vm.log" 2>/dev/null || true)")
+
+if ((${#problems[@]} == 0)); then
+  echo "ilo5 bios: isoboot bmc boot --data to the live shell in ${boot} s; PITDATA found by label on the USB stick and its files read back"
+  echo "data_medium: passed"
+  exit 0
+fi
+echo "FAIL ilo5 bios: ${problems[*]}"
+for f in "$err" "$out"; do
+  [[ -e $f ]] && { echo "--- $f (last 30 lines)"; lines "$f" | tail -n 30; }
+done
+echo "--- the VM's serial console (last 15 lines)"; lines "$dir/vm/console.log" | tail -n 15 || true
+echo "--- qemu"; cat "$dir/vm/qemu.out" 2>/dev/null || true
+echo "data_medium: failed"
+exit 1
