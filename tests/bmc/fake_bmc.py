@@ -37,7 +37,7 @@ socket it listens on), as a BMC's SOL stays wired to its host's UART across
 power cycles; console.log still gets every byte. With --vm-user-net the VM has a NIC on QEMU's user network: the
 guest's 10.0.2.2 is this process's 127.0.0.1, so a live system can reach
 servers the test runs on loopback, and nothing else. With --vm-tap TAP its
-NIC is on that tap instead (with --vm-mac), and a one-time Pxe override
+NIC is on that tap instead; either NIC has the MAC --vm-mac. With --vm-tap a one-time Pxe override
 (Boot Once/Continuous, target Pxe) boots the VM from it: its firmware's PXE
 (iPXE's ROM on SeaBIOS, OVMF's own) asks whatever DHCP server is on the tap's
 network. VM_DIR/vm.log records "from_net".
@@ -87,7 +87,8 @@ P.add_argument("--vm-ipmi", action="store_true", help="an ipmi_sim BMC with SOL 
 P.add_argument("--ipmi-address", default="127.0.0.1", help="with --vm-ipmi: IPMI LAN address")
 P.add_argument("--vm-user-net", action="store_true", help="a NIC on QEMU's user network")
 P.add_argument("--vm-tap", default="", help="a NIC on this tap, PXE-bootable with a Pxe override")
-P.add_argument("--vm-mac", default="52:54:00:13:00:01", help="with --vm-tap: the NIC's MAC")
+P.add_argument("--vm-mac", default="52:54:00:13:00:01",
+               help="the MAC of the NIC of --vm-tap or --vm-user-net")
 P.add_argument("--vm-accel", default="tcg")
 P.add_argument("--vm-mem", default="512")
 A = P.parse_args()
@@ -401,7 +402,7 @@ class Vm:
                      "-device", "virtio-net-pci,netdev=n0,mac=%s%s"
                      % (A.vm_mac, ",bootindex=0" if from_net else "")]
         elif A.vm_user_net:
-            args += ["-netdev", "user,id=n0", "-device", "e1000,netdev=n0,romfile="]
+            args += ["-netdev", "user,id=n0", "-device", "e1000,netdev=n0,romfile=,mac=" + A.vm_mac]
         if image:
             # QEMU's option syntax doubles commas inside a value.
             args += ["-drive", "if=none,id=cd0,file.driver=http,format=raw,media=cdrom,"
