@@ -5,8 +5,9 @@
 # the node did not change reads byte for byte as in the base image. HEAD,
 # ranges across the new descriptors, the base and the new session, and
 # If-Range work as on /live.iso; serve's image holds what `isoboot iso grow`'s
-# does (byte for byte but for Rock Ridge inode numbers, which libisofs
-# numbers from a per-process counter). A node with an overlay backup gets its image only with its
+# does (byte for byte before the new session; in it, Rock Ridge inode
+# numbers and continuation areas may be numbered and placed in another order,
+# libisofs counting from a per-process counter). A node with an overlay backup gets its image only with its
 # read key. Bad input: a menu that is not text is left as it is (and said
 # so); an image without any boot menu gets no node image for kernel
 # arguments, but one for files only; a --node-files tree with a symlink out
