@@ -13,9 +13,6 @@
 #include <vector>
 
 #include <fmt/format.h>
-// struct burn_source, which libburn would define, comes from libisofs.h.
-#define LIBISOFS_WITHOUT_LIBBURN
-#include <libisofs/libisofs.h>
 
 #include "base/unique_fd.h"
 #include "iso/libisofs_init.h"
@@ -28,13 +25,6 @@ namespace {
 constexpr int kMaxDepth = 64;
 constexpr size_t kMaxEntries = 100000;
 constexpr int kMaxLinkHops = 40;  // as the kernel's MAXSYMLINKS
-
-struct ImageDeleter {
-  void operator()(IsoImage* i) const { iso_image_unref(i); }
-};
-struct OptsDeleter {
-  void operator()(IsoWriteOpts* o) const { iso_write_opts_free(o); }
-};
 
 std::string LibisofsMessage(int code) {
   const char* m = iso_error_to_msg(code);
@@ -193,7 +183,7 @@ Result<uint64_t> Burn(IsoImage* image, int fd) {
   IsoWriteOpts* raw_opts = nullptr;
   int rc = iso_write_opts_new(&raw_opts, 0);
   if (rc < 0) return MakeError("libisofs: " + LibisofsMessage(rc));
-  std::unique_ptr<IsoWriteOpts, OptsDeleter> opts(raw_opts);
+  WriteOptsPtr opts(raw_opts);
   iso_write_opts_set_iso_level(opts.get(), 3);  // files of 4 GiB and more
   iso_write_opts_set_rockridge(opts.get(), 1);
   iso_write_opts_set_joliet(opts.get(), 1);
@@ -266,7 +256,7 @@ Result<std::string> WriteDataImage(const std::string& dir, std::string_view labe
   std::string volid(label);
   int rc = iso_image_new(volid.c_str(), &raw);
   if (rc < 0) return MakeError("libisofs: " + LibisofsMessage(rc));
-  std::unique_ptr<IsoImage, ImageDeleter> image(raw);
+  ImagePtr image(raw);
   iso_image_set_volume_id(image.get(), volid.c_str());
   iso_tree_set_follow_symlinks(image.get(), 0);
   IsoDir* iso_root = iso_image_get_root(image.get());

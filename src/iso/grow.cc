@@ -9,9 +9,6 @@
 #include <memory>
 
 #include <fmt/format.h>
-// struct burn_source, which libburn would define, comes from libisofs.h.
-#define LIBISOFS_WITHOUT_LIBBURN
-#include <libisofs/libisofs.h>
 
 #include "iso/image.h"
 #include "iso/libisofs_init.h"
@@ -26,34 +23,8 @@ constexpr size_t kHeadBytes = 32 * kBlock;
 // Sessions start on a 32 KiB boundary, as xorriso puts them on a disk file.
 constexpr uint64_t kSessionAlign = 16 * kBlock;
 
-struct ImageDeleter {
-  void operator()(IsoImage* i) const { iso_image_unref(i); }
-};
-struct ReadOptsDeleter {
-  void operator()(IsoReadOpts* o) const { iso_read_opts_free(o); }
-};
-struct WriteOptsDeleter {
-  void operator()(IsoWriteOpts* o) const { iso_write_opts_free(o); }
-};
-struct FeaturesDeleter {
-  void operator()(IsoReadImageFeatures* f) const { iso_read_image_features_destroy(f); }
-};
-struct BurnSourceDeleter {
-  void operator()(struct burn_source* b) const {
-    if (b->free_data) b->free_data(b);
-    free(b);
-  }
-};
-
 // The base image's blocks, read with pread from the opened file (already
 // checked by Image::Open).
-int SourceOpen(IsoDataSource*) {
-  return ISO_SUCCESS;
-}
-int SourceClose(IsoDataSource*) {
-  return ISO_SUCCESS;
-}
-void SourceFree(IsoDataSource*) {}
 int SourceRead(IsoDataSource* src, uint32_t lba, uint8_t* buffer) {
   const auto* image = static_cast<const Image*>(src->data);
   uint64_t at = uint64_t{lba} * kBlock;
@@ -184,30 +155,22 @@ Result<GrownImage> Grow(const Image& base, const std::vector<AddedEntry>& entrie
   if (base.size() < kHeadBytes + kBlock) {
     return MakeError(fmt::format("{}: too small to grow ({} bytes)", base.path(), base.size()));
   }
-  auto* src = static_cast<IsoDataSource*>(calloc(1, sizeof(IsoDataSource)));
-  if (!src) throw std::bad_alloc();
-  src->refcount = 1;
-  src->open = SourceOpen;
-  src->close = SourceClose;
-  src->read_block = SourceRead;
-  src->free_data = SourceFree;
-  src->data = const_cast<Image*>(&base);
-  std::unique_ptr<IsoDataSource, decltype(&iso_data_source_unref)> source(src,
-                                                                          &iso_data_source_unref);
+  std::unique_ptr<IsoDataSource, decltype(&iso_data_source_unref)> source(
+      NewDataSource(SourceRead, const_cast<Image*>(&base)), &iso_data_source_unref);
 
   IsoImage* raw_image = nullptr;
   if (iso_image_new(base.tree().volume_id.c_str(), &raw_image) < 0) throw std::bad_alloc();
-  std::unique_ptr<IsoImage, ImageDeleter> image(raw_image);
+  ImagePtr image(raw_image);
   IsoReadOpts* raw_ropts = nullptr;
   if (iso_read_opts_new(&raw_ropts, 0) < 0) throw std::bad_alloc();
-  std::unique_ptr<IsoReadOpts, ReadOptsDeleter> ropts(raw_ropts);
+  ReadOptsPtr ropts(raw_ropts);
   iso_read_opts_set_input_charset(ropts.get(), const_cast<char*>("UTF-8"));
   iso_read_opts_set_no_md5(ropts.get(), 1);
   // The system area (isohybrid MBR, GPT) is written back as it was.
   iso_read_opts_load_system_area(ropts.get(), 1);
   IsoReadImageFeatures* raw_features = nullptr;
   int rc = iso_image_import(image.get(), source.get(), ropts.get(), &raw_features);
-  std::unique_ptr<IsoReadImageFeatures, FeaturesDeleter> features(raw_features);
+  FeaturesPtr features(raw_features);
   if (rc < 0) return MakeError(LibisofsError(base.path() + ": cannot read its tree", rc));
 
   for (const AddedEntry& e : entries) {
@@ -217,7 +180,7 @@ Result<GrownImage> Grow(const Image& base, const std::vector<AddedEntry>& entrie
   IsoWriteOpts* raw_wopts = nullptr;
   // Profile 1 keeps the files' own attributes (2 would reset them).
   if (iso_write_opts_new(&raw_wopts, 1) < 0) throw std::bad_alloc();
-  std::unique_ptr<IsoWriteOpts, WriteOptsDeleter> wopts(raw_wopts);
+  WriteOptsPtr wopts(raw_wopts);
   iso_write_opts_set_iso_level(wopts.get(), 3);  // files of 4 GiB and more
   iso_write_opts_set_rockridge(wopts.get(), 1);
   iso_write_opts_set_joliet(wopts.get(),
@@ -269,7 +232,7 @@ Result<GrownImage> Grow(const Image& base, const std::vector<AddedEntry>& entrie
   struct burn_source* raw_burn = nullptr;
   rc = iso_image_create_burn_source(image.get(), wopts.get(), &raw_burn);
   if (rc < 0) return MakeError(LibisofsError(base.path() + ": cannot grow", rc));
-  std::unique_ptr<struct burn_source, BurnSourceDeleter> burn(raw_burn);
+  BurnSourcePtr burn(raw_burn);
   const off_t expected = burn->get_size(burn.get());
   if (expected <= 0 || static_cast<uint64_t>(expected) > kMaxSessionBytes) {
     // Reading it to the end lets libisofs's writer thread finish.

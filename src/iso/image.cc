@@ -13,12 +13,31 @@
 #include <unordered_map>
 
 #include <fmt/format.h>
-#include <libisofs/libisofs.h>
 
 #include "base/file_io.h"
 #include "iso/libisofs_init.h"
 
 namespace isoboot::iso {
+
+namespace {
+int DataSourceNothing(IsoDataSource*) {
+  return ISO_SUCCESS;
+}
+void DataSourceFreeNothing(IsoDataSource*) {}
+}  // namespace
+
+IsoDataSource* NewDataSource(int (*read)(IsoDataSource*, uint32_t lba, uint8_t* block),
+                             void* data) {
+  auto* src = static_cast<IsoDataSource*>(calloc(1, sizeof(IsoDataSource)));
+  if (!src) throw std::bad_alloc();
+  src->refcount = 1;
+  src->open = DataSourceNothing;
+  src->close = DataSourceNothing;
+  src->read_block = read;
+  src->free_data = DataSourceFreeNothing;
+  src->data = data;
+  return src;
+}
 
 void InitLibisofsOnce() {
   static std::once_flag once;
@@ -60,13 +79,6 @@ struct SourceState {
   std::unordered_map<uint32_t, uint32_t> reads;
 };
 
-int SourceOpen(IsoDataSource*) {
-  return ISO_SUCCESS;
-}
-int SourceClose(IsoDataSource*) {
-  return ISO_SUCCESS;
-}
-void SourceFree(IsoDataSource*) {}
 int SourceRead(IsoDataSource* src, uint32_t lba, uint8_t* buffer) {
   auto* state = static_cast<SourceState*>(src->data);
   if (state->looped) return static_cast<int>(ISO_DATA_SOURCE_FAILURE);
@@ -82,19 +94,6 @@ int SourceRead(IsoDataSource* src, uint32_t lba, uint8_t* buffer) {
   }
   return static_cast<int>(ISO_DATA_SOURCE_FAILURE);
 }
-
-struct ReadOptsDeleter {
-  void operator()(IsoReadOpts* o) const { iso_read_opts_free(o); }
-};
-struct ImageDeleter {
-  void operator()(IsoImage* i) const { iso_image_unref(i); }
-};
-struct FeaturesDeleter {
-  void operator()(IsoReadImageFeatures* f) const { iso_read_image_features_destroy(f); }
-};
-struct DirIterDeleter {
-  void operator()(IsoDirIter* i) const { iso_dir_iter_free(i); }
-};
 
 Error ImportError(int code, const SourceState& state) {
   if (state.looped) {
@@ -216,22 +215,14 @@ Result<Tree> ReadTree(const BlockReader& read, uint64_t size_bytes) {
   SourceState state;
   state.read = &read;
   state.size_bytes = size_bytes;
-  // libisofs frees the source with free() when its last reference goes.
-  auto* src = static_cast<IsoDataSource*>(calloc(1, sizeof(IsoDataSource)));
-  if (!src) throw std::bad_alloc();
-  src->refcount = 1;
-  src->open = SourceOpen;
-  src->close = SourceClose;
-  src->read_block = SourceRead;
-  src->free_data = SourceFree;
-  src->data = &state;
+  IsoDataSource* src = NewDataSource(SourceRead, &state);
 
   IsoImage* raw_image = nullptr;
   IsoReadOpts* raw_opts = nullptr;
   iso_image_new("isoboot", &raw_image);
-  std::unique_ptr<IsoImage, ImageDeleter> image(raw_image);
+  ImagePtr image(raw_image);
   iso_read_opts_new(&raw_opts, 0);
-  std::unique_ptr<IsoReadOpts, ReadOptsDeleter> opts(raw_opts);
+  ReadOptsPtr opts(raw_opts);
   if (!image || !opts) {
     iso_data_source_unref(src);
     throw std::bad_alloc();
@@ -244,7 +235,7 @@ Result<Tree> ReadTree(const BlockReader& read, uint64_t size_bytes) {
 
   IsoReadImageFeatures* raw_features = nullptr;
   int rc = iso_image_import(image.get(), src, opts.get(), &raw_features);
-  std::unique_ptr<IsoReadImageFeatures, FeaturesDeleter> features(raw_features);
+  FeaturesPtr features(raw_features);
   iso_data_source_unref(src);
   // libisofs tolerates some unreadable blocks and returns a partial tree; an
   // image that refers past its own end is corrupt, so that is an error too.
@@ -283,7 +274,7 @@ Result<Tree> ReadTree(const BlockReader& read, uint64_t size_bytes) {
     }
     IsoDirIter* raw_iter = nullptr;
     if (iso_dir_get_children(p.dir, &raw_iter) < 0) throw std::bad_alloc();
-    std::unique_ptr<IsoDirIter, DirIterDeleter> iter(raw_iter);
+    DirIterPtr iter(raw_iter);
     IsoNode* child = nullptr;
     std::vector<uint32_t> children;
     while (iso_dir_iter_next(iter.get(), &child) == 1) {
