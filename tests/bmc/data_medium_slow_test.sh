@@ -41,11 +41,7 @@ iso=$("$src/tests/image/build-kiwi-live.sh" "$kiwi_cache")
 tmp=$(mktemp -d "${ISOBOOT_TEST_TMP:-/tmp}/bmcdata.XXXXXX")
 ns=isbdata$$
 console_pid=""
-cleanup() {
-  [[ -n $console_pid ]] && qemu_stop_pid "$console_pid"
-  qemu_test_cleanup "$ns" "$tmp"
-}
-trap cleanup EXIT
+trap bmc_vm_cleanup EXIT
 # IPMI passwords are at most 20 bytes.
 export BMC_PW="Pw-$$-noargv"
 
@@ -95,70 +91,37 @@ want_sum=$(sha256sum <"$data/prep/site-init/customizations.bin" | cut -d' ' -f1)
 dir=$tmp/ilo5-bios
 bmc_vm_start_fake "$dir" ilo5 bios --vm-ipmi --vm-user-net --vm-mem 768 || fail "see above"
 
-lines() { [[ -e $1 ]] && tr -d '\r' <"$1"; }
-# Whether FILE (carriage returns dropped) has a line matching grep's ARGS.
-# grep reads to the end (no -q): with pipefail, -q's early exit could end
-# tr with SIGPIPE and fail the pipeline although the line was there.
-has() { lines "$1" | grep "${@:2}" >/dev/null; }
-wait_for() {  # FILE REGEX TIMEOUT PID
-  local deadline=$((SECONDS + $3))
-  while ((SECONDS < deadline)); do
-    has "$1" -aE "$2" && return 0
-    kill -0 "$4" 2>/dev/null || { has "$1" -aE "$2"; return; }
-    sleep 0.5
-  done
-  return 1
-}
-type_line() { printf '%s\n' "$1" >&5; }
-
-in=$dir/in out=$dir/console.out err=$dir/boot.err
-mkfifo "$in"
-exec 5<>"$in"
 start=$SECONDS
-ip netns exec "$ns" "$bin" bmc boot --bmc "$bmc" --user admin --password-env BMC_PW \
-  --ca "$tmp/cert.pem" --serve "$iso" --data "$data" --http-address 127.0.0.1 --http-port 0 \
-  --poll-interval 0.5 --power-timeout 60 --json --console <"$in" >"$out" 2>"$err" &
-console_pid=$!
+bmc_vm_console_boot "$dir/in" "$dir/console.out" "$dir/boot.err" --serve "$iso" --data "$data" \
+  --http-address 127.0.0.1 --http-port 0 --json
+out=$dir/console.out err=$dir/boot.err
 
 problems=()
-if wait_for "$out" '^ISOBOOT-LIVE-SHELL' "$timeout" "$console_pid"; then
+if bmc_vm_wait_for "$out" '^ISOBOOT-LIVE-SHELL' "$timeout" "$console_pid"; then
   boot=$((SECONDS - start))
   # The NIC on QEMU's user network, the USB modules, then the labelled filesystem.
-  type_line "for n in /sys/class/net/*; do [ \${n##*/} = lo ] || nic=\${n##*/}; done; ip addr add 10.0.2.15/24 dev \$nic; ip link set \$nic up; mkdir -p /run/mods /run/pit; mount -t tmpfs mods /run/mods && wget -q -O - http://10.0.2.2:$www_port/usb.tar | tar -x -C /run/mods && k=\$(uname -r) && for m in \$(cat /run/mods/\$k/order); do insmod /run/mods/\$k/\$m 2>/dev/null || echo ISOBOOT-DATA-NOT-LOADED: \$m; done; echo ISOBOOT-DATA-MODS-\$((40 + 2))"
-  wait_for "$out" '^ISOBOOT-DATA-MODS-42' 180 "$console_pid" ||
+  bmc_vm_type "for n in /sys/class/net/*; do [ \${n##*/} = lo ] || nic=\${n##*/}; done; ip addr add 10.0.2.15/24 dev \$nic; ip link set \$nic up; mkdir -p /run/mods /run/pit; mount -t tmpfs mods /run/mods && wget -q -O - http://10.0.2.2:$www_port/usb.tar | tar -x -C /run/mods && k=\$(uname -r) && for m in \$(cat /run/mods/\$k/order); do insmod /run/mods/\$k/\$m 2>/dev/null || echo ISOBOOT-DATA-NOT-LOADED: \$m; done; echo ISOBOOT-DATA-MODS-\$((40 + 2))"
+  bmc_vm_wait_for "$out" '^ISOBOOT-DATA-MODS-42' 180 "$console_pid" ||
     problems+=("the live system did not load the USB modules")
   # The stick shows up a moment after usb-storage loads: wait (bounded) for its label.
-  type_line "i=0; until d=\$(findfs LABEL=PITDATA 2>/dev/null) || [ \$i -ge 60 ]; do sleep 1; i=\$((i + 1)); done; echo ISOBOOT-DATA-DEV: \$d; echo ISOBOOT-DATA-DISKS: \$(grep -o ' [hsv]d[a-z]*\$' /proc/partitions); mount -t iso9660 -o ro \$d /run/pit && echo ISOBOOT-DATA-FILE: \$(cat /run/pit/system_config.yaml) && echo ISOBOOT-DATA-SUM: \$(sha256sum </run/pit/prep/site-init/customizations.bin); echo ISOBOOT-DATA-DONE-\$((40 + 2))"
-  wait_for "$out" '^ISOBOOT-DATA-DONE-42' 120 "$console_pid" ||
+  bmc_vm_type "i=0; until d=\$(findfs LABEL=PITDATA 2>/dev/null) || [ \$i -ge 60 ]; do sleep 1; i=\$((i + 1)); done; echo ISOBOOT-DATA-DEV: \$d; echo ISOBOOT-DATA-DISKS: \$(grep -o ' [hsv]d[a-z]*\$' /proc/partitions); mount -t iso9660 -o ro \$d /run/pit && echo ISOBOOT-DATA-FILE: \$(cat /run/pit/system_config.yaml) && echo ISOBOOT-DATA-SUM: \$(sha256sum </run/pit/prep/site-init/customizations.bin); echo ISOBOOT-DATA-DONE-\$((40 + 2))"
+  bmc_vm_wait_for "$out" '^ISOBOOT-DATA-DONE-42' 120 "$console_pid" ||
     problems+=("the live system did not finish looking for PITDATA")
-  has "$out" -aE '^ISOBOOT-DATA-DEV: /dev/sd[a-z]+$' ||
-    problems+=("findfs LABEL=PITDATA found no USB disk: $(lines "$out" | grep -a 'ISOBOOT-DATA-DEV' | tail -n 1 || true)")
-  has "$out" -ax "ISOBOOT-DATA-FILE: $proof" ||
-    problems+=("system_config.yaml did not read back: $(lines "$out" | grep -a 'ISOBOOT-DATA-FILE' | tail -n 1 || true)")
-  has "$out" -a "^ISOBOOT-DATA-SUM: $want_sum" ||
-    problems+=("customizations.bin did not read back: $(lines "$out" | grep -a 'ISOBOOT-DATA-SUM' | tail -n 1 || true)")
+  bmc_vm_has "$out" -aE '^ISOBOOT-DATA-DEV: /dev/sd[a-z]+$' ||
+    problems+=("findfs LABEL=PITDATA found no USB disk: $(bmc_vm_lines "$out" | grep -a 'ISOBOOT-DATA-DEV' | tail -n 1 || true)")
+  bmc_vm_has "$out" -ax "ISOBOOT-DATA-FILE: $proof" ||
+    problems+=("system_config.yaml did not read back: $(bmc_vm_lines "$out" | grep -a 'ISOBOOT-DATA-FILE' | tail -n 1 || true)")
+  bmc_vm_has "$out" -a "^ISOBOOT-DATA-SUM: $want_sum" ||
+    problems+=("customizations.bin did not read back: $(bmc_vm_lines "$out" | grep -a 'ISOBOOT-DATA-SUM' | tail -n 1 || true)")
 else
   problems+=("no ISOBOOT-LIVE-SHELL on the SOL console within ${timeout} s")
 fi
-printf '\n~.\n' >&5
-for ((i = 0; i < 300; i++)); do
-  kill -0 "$console_pid" 2>/dev/null || break
-  sleep 0.1
-done
-rc=0
-if kill -0 "$console_pid" 2>/dev/null; then
-  rc=124
-  qemu_stop_pid "$console_pid"
-else
-  wait "$console_pid" || rc=$?
-fi
-console_pid=""
-exec 5>&-
+bmc_vm_end_console
 ((rc == 0)) || problems+=("isoboot bmc boot --console exited $rc: $(tail -n 3 "$err" || true)")
 # What isoboot reported, and what the VM was given: the URL isoboot served.
-data_url=$(lines "$out" | grep -ao '"data_image": "[^"]*"' | head -n1 | cut -d'"' -f4 || true)
+data_url=$(bmc_vm_lines "$out" | grep -ao '"data_image": "[^"]*"' | head -n1 | cut -d'"' -f4 || true)
 [[ $data_url == http://127.0.0.1:*/PITDATA.iso ]] || problems+=("no data_image URL in --json: $data_url")
-has "$out" -a '"data_slot": "/redfish/v1/Managers/1/VirtualMedia/1"' ||
+bmc_vm_has "$out" -a '"data_slot": "/redfish/v1/Managers/1/VirtualMedia/1"' ||
   problems+=("the data image did not go to iLO's USBStick slot 1")
 grep -qaF "\"data\": \"$data_url\"" "$dir/vm/vm.log" 2>/dev/null ||
   problems+=("the VM was not started with the data image as its USB stick: $(tail -n 1 "$dir/vm/vm.log" 2>/dev/null || true)")
@@ -170,9 +133,9 @@ if ((${#problems[@]} == 0)); then
 fi
 echo "FAIL ilo5 bios: ${problems[*]}"
 for f in "$err" "$out"; do
-  [[ -e $f ]] && { echo "--- $f (last 30 lines)"; lines "$f" | tail -n 30; }
+  [[ -e $f ]] && { echo "--- $f (last 30 lines)"; bmc_vm_lines "$f" | tail -n 30; }
 done
-echo "--- the VM's serial console (last 15 lines)"; lines "$dir/vm/console.log" | tail -n 15 || true
+echo "--- the VM's serial console (last 15 lines)"; bmc_vm_lines "$dir/vm/console.log" | tail -n 15 || true
 echo "--- qemu"; cat "$dir/vm/qemu.out" 2>/dev/null || true
 echo "data_medium: failed"
 exit 1

@@ -135,7 +135,7 @@ for case in "${cases[@]}"; do
   # The backup is restored by the initrd's hook, before the root's
   # /sbin/init prints /etc/isoboot-proof.
   read_key=$("$bin" overlay key "${mac[$case]}" --read --backup-dir "$tmp/store")
-  refused=$(curl -s -o /dev/null -w '%{http_code}' "$url")
+  refused=$(ip netns exec "$ns" curl -s -o /dev/null -w '%{http_code}' "$url" || true)
   [[ $refused == 403 ]] || problems+=("the node image with its key in it was served without the key ($refused)")
   url="$url?key=$read_key"
   if ((${#problems[@]} == 0)); then

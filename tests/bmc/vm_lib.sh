@@ -64,15 +64,24 @@ bmc_vm_cleanup() {
 }
 
 # FILE without carriage returns; nothing while it does not exist yet.
-bmc_vm_lines() { [[ -e $1 ]] && tr -d '\r' <"$1"; }
+# Always status 0: piped into `grep -q`, which exits at the first match, tr
+# may die of SIGPIPE, and under pipefail that would fail the pipeline
+# although the line was there.
+bmc_vm_lines() {
+  [[ -e $1 ]] || return 0
+  tr -d '\r' <"$1" || true
+}
+
+# Whether FILE (carriage returns dropped) has a line grep's ARGS match.
+bmc_vm_has() { bmc_vm_lines "$1" | grep "${@:2}" >/dev/null; }
 
 # Waits up to TIMEOUT s for a line matching REGEX in FILE (carriage returns
 # dropped), while PID lives.
 bmc_vm_wait_for() {  # FILE REGEX TIMEOUT PID
   local deadline=$((SECONDS + $3))
   while ((SECONDS < deadline)); do
-    bmc_vm_lines "$1" | grep -qaE "$2" && return 0
-    kill -0 "$4" 2>/dev/null || { bmc_vm_lines "$1" | grep -qaE "$2"; return; }
+    bmc_vm_has "$1" -aE "$2" && return 0
+    kill -0 "$4" 2>/dev/null || { bmc_vm_has "$1" -aE "$2"; return; }
     sleep 0.5
   done
   return 1
