@@ -697,7 +697,8 @@ std::optional<MacAddress> Daemon::NodeOf(std::string_view ip) const {
 
 std::optional<http::Page> Daemon::PageFor(const std::string& path, std::string_view query,
                                           std::string_view client) const {
-  if (std::optional<MacAddress> node = NodeImageMac(std::string_view(path).substr(1))) {
+  // The name the tree will look up ("//nodes\\x.iso" is nodes/x.iso too).
+  if (std::optional<MacAddress> node = NodeImageMac(vfs::NormalizeClientPath(path))) {
     auto images = generations_->CurrentTrees().images;
     auto it = images->find(*node);
     if (it == images->end() || !it->second.keyed || !store_) return std::nullopt;

@@ -187,6 +187,11 @@ curl -s "$base/nodes/$c_name.iso" | grep -q "carries node $c_name's overlay key:
   fail "the refusal does not say why"
 key=$("$bin" overlay key "$c" --read --backup-dir "$store")
 [[ $(status "$base/nodes/$c_name.iso?key=wrong") == 403 ]] || fail "node C's image with a wrong key"
+# Other spellings of the same name the tree would find are refused too.
+for spelling in "//nodes/$c_name.iso" "/nodes//$c_name.iso" "/nodes%5c$c_name.iso" "/./nodes/$c_name.iso"; do
+  got=$(status --path-as-is "$base$spelling")
+  [[ $got == 403 || $got == 404 ]] || fail "node C's image as $spelling without the key: $got"
+done
 curl -sSf -o "$tmp/c.iso" "$base/nodes/$c_name.iso?key=$key" || fail "node C's image with its key"
 isoinfo -R -i "$tmp/c.iso" -x /isolinux/isolinux.cfg >"$tmp/c.cfg"
 grep -q "hostname=node-c isoboot.overlay=http://127.0.0.1:$port/overlay/$c_name?key=$key rd.neednet=1 ip=dhcp$" "$tmp/c.cfg" ||
