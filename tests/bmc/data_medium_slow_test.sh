@@ -67,18 +67,8 @@ tar -C "$tmp/mods" -cf "$tmp/www/usb.tar" .
 bmc_vm_cert
 ip netns add "$ns"
 ip -n "$ns" link set lo up
-qemu_bg_start "$ns" "$tmp/www.log" python3 -c '
-import functools, http.server, os, sys
-handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-with open(sys.argv[2] + ".tmp", "w") as f:
-    f.write(str(server.server_port))
-os.rename(sys.argv[2] + ".tmp", sys.argv[2])
-server.serve_forever()' "$tmp/www" "$tmp/www.port"
-
-for ((i = 0; i < 100; i++)); do [[ -s $tmp/www.port ]] && break; sleep 0.1; done
-[[ -s $tmp/www.port ]] || fail "the modules server did not start: $(cat "$tmp/www.log")"
-www_port=$(cat "$tmp/www.port")
+bmc_vm_www || fail "see above"
+www_port=$bmc_vm_www_port
 
 # DIR: PIT-like configs, one of them binary, one in a subdirectory.
 data=$tmp/pitdata
@@ -100,7 +90,7 @@ problems=()
 if bmc_vm_wait_for "$out" '^ISOBOOT-LIVE-SHELL' "$timeout" "$console_pid"; then
   boot=$((SECONDS - start))
   # The NIC on QEMU's user network, the USB modules, then the labelled filesystem.
-  bmc_vm_type "for n in /sys/class/net/*; do [ \${n##*/} = lo ] || nic=\${n##*/}; done; ip addr add 10.0.2.15/24 dev \$nic; ip link set \$nic up; mkdir -p /run/mods /run/pit; mount -t tmpfs mods /run/mods && wget -q -O - http://10.0.2.2:$www_port/usb.tar | tar -x -C /run/mods && k=\$(uname -r) && for m in \$(cat /run/mods/\$k/order); do insmod /run/mods/\$k/\$m 2>/dev/null || echo ISOBOOT-DATA-NOT-LOADED: \$m; done; echo ISOBOOT-DATA-MODS-\$((40 + 2))"
+  bmc_vm_type "$bmc_vm_guest_net; mkdir -p /run/mods /run/pit; mount -t tmpfs mods /run/mods && wget -q -O - http://10.0.2.2:$www_port/usb.tar | tar -x -C /run/mods && k=\$(uname -r) && for m in \$(cat /run/mods/\$k/order); do insmod /run/mods/\$k/\$m 2>/dev/null || echo ISOBOOT-DATA-NOT-LOADED: \$m; done; echo ISOBOOT-DATA-MODS-\$((40 + 2))"
   bmc_vm_wait_for "$out" '^ISOBOOT-DATA-MODS-42' 180 "$console_pid" ||
     problems+=("the live system did not load the USB modules")
   # The stick shows up a moment after usb-storage loads: wait (bounded) for its label.

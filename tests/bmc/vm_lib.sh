@@ -141,7 +141,7 @@ bmc_vm_end_console() {
 # and print ISOBOOT-TOOLS-42 when that worked. Returns 1, with a reason on
 # stdout, when the server did not start.
 bmc_vm_tools() {
-  local lib i
+  local lib
   mkdir -p "$tmp/tools/lib" "$tmp/www"
   strip -o "$tmp/tools/isoboot.bin" "$bin"
   while read -r lib; do cp -L "$lib" "$tmp/tools/lib/"; done < <(ldd "$bin" | awk '$3 ~ /^\// {print $3} $1 ~ /^\// {print $1}')
@@ -152,6 +152,25 @@ exec "$d/lib/ld-linux-x86-64.so.2" --library-path "$d/lib" "$d/isoboot.bin" "$@"
 SH
   chmod +x "$tmp/tools/isoboot"
   tar -C "$tmp/tools" -cf "$tmp/www/tools.tar" .
+  bmc_vm_www || return 1
+  bmc_vm_get_tools="$bmc_vm_guest_net; mount -t tmpfs tools /mnt && wget -q -O - http://10.0.2.2:$bmc_vm_www_port/tools.tar | tar -x -C /mnt && echo ISOBOOT-TOOLS-\$((40 + 2))"
+}
+
+# The live system's commands that put its NIC on QEMU's user network
+# (10.0.2.15; the host's namespace is 10.0.2.2).
+bmc_vm_guest_net="for n in /sys/class/net/*; do [ \${n##*/} = lo ] || nic=\${n##*/}; done; ip addr add 10.0.2.15/24 dev \$nic; ip link set \$nic up"
+
+# Serves $tmp/www over HTTP on 127.0.0.1 in $ns (the guest's 10.0.2.2 on
+# QEMU's user network); sets bmc_vm_www_port. Once per test: a second call
+# keeps the first server. Returns 1, with a reason on stdout, when it did
+# not start.
+bmc_vm_www() {
+  local i
+  if [[ -s $tmp/www.port ]]; then
+    bmc_vm_www_port=$(cat "$tmp/www.port")
+    return 0
+  fi
+  mkdir -p "$tmp/www"
   qemu_bg_start "$ns" "$tmp/www.log" python3 -c '
 import functools, http.server, os, sys
 handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
@@ -161,8 +180,8 @@ with open(sys.argv[2] + ".tmp", "w") as f:
 os.rename(sys.argv[2] + ".tmp", sys.argv[2])
 server.serve_forever()' "$tmp/www" "$tmp/www.port"
   for ((i = 0; i < 100; i++)); do [[ -s $tmp/www.port ]] && break; sleep 0.1; done
-  [[ -s $tmp/www.port ]] || { echo "the tools server did not start: $(cat "$tmp/www.log")"; return 1; }
-  bmc_vm_get_tools="for n in /sys/class/net/*; do [ \${n##*/} = lo ] || nic=\${n##*/}; done; ip addr add 10.0.2.15/24 dev \$nic; ip link set \$nic up; mount -t tmpfs tools /mnt && wget -q -O - http://10.0.2.2:$(cat "$tmp/www.port")/tools.tar | tar -x -C /mnt && echo ISOBOOT-TOOLS-\$((40 + 2))"
+  [[ -s $tmp/www.port ]] || { echo "the HTTP server of $tmp/www did not start: $(cat "$tmp/www.log")"; return 1; }
+  bmc_vm_www_port=$(cat "$tmp/www.port")
 }
 
 # After a failed case: the ends of the consoles and isoboot's output in DIR
